@@ -1,0 +1,111 @@
+/**
+ * The shared-memory layout of the image table: one fixed-size record of Int32 control words per image.
+ *
+ * The table lives in a (growable) SharedArrayBuffer that the server and every worker thread map. A worker
+ * can therefore open an image whose block it already mapped without any message: it finds the record,
+ * takes a lease with `Atomics.add`, and builds a TypedArray over the block. Every word has a named slot
+ * here; nothing else in the code base may use a bare offset. Bump LAYOUT_VERSION on any change.
+ *
+ * Consistency protocol (the recipe a reader in any thread follows):
+ *   writer: CAS WRITE_LOCK 0 → token; SEQ += 1 (odd); write pixels; GENERATION += 1; SEQ += 1 (even);
+ *           notify(GENERATION); WRITE_LOCK = 0; notify(WRITE_LOCK)
+ *   reader: s1 = SEQ (retry while odd); read pixels; s2 = SEQ; accept only when s1 === s2
+ * Views share the control words of their parent: a view's record points at it through PARENT.
+ */
+
+export const LAYOUT_VERSION = 1
+
+/** Header words at the start of the table. */
+export const HEADER_WORDS = 16
+export const HEADER = {
+  /** LAYOUT_VERSION of the writer of this table. */
+  LAYOUT_VERSION: 0,
+  /** Words per slot record (SLOT_WORDS). */
+  SLOT_WORDS: 1,
+  /** Maximum number of slots the table can grow to. */
+  SLOT_CAPACITY: 2,
+  /** One past the highest slot index ever used: lookups scan [0, HIGH_WATER). */
+  HIGH_WATER: 3,
+  /** Bumped on every create and delete; waiters on catalog changes wait on this word. */
+  CATALOG_SEQ: 4,
+} as const
+
+export const SLOT_WORDS = 64
+export const SLOT = {
+  /** SLOT_STATE value. Written last when a slot is published, first when it is retired. */
+  STATE: 0,
+  /** Bumped every time the slot is reused; a cached (slot, epoch) pair that no longer matches is stale. */
+  EPOCH: 1,
+  /** Seqlock word: odd while a write is in progress. */
+  SEQ: 2,
+  /** Number of committed writes. `Atomics.wait` on this word to wait for the next generation. */
+  GENERATION: 3,
+  /** 0 when free, else the token of the holder (see LOCK_TOKEN). */
+  WRITE_LOCK: 4,
+  /** Open handles over this image across all threads; memory is reused only when it drops to 0. */
+  LEASES: 5,
+  /** SLOT_FLAG bits. */
+  FLAGS: 6,
+  /** DType code (dtypes.ts). */
+  DTYPE: 7,
+  /** Mode code (modes.ts), 0 for raw shape + typestr. */
+  MODE: 8,
+  NDIM: 9,
+  /** Index of the block holding the pixels, -1 for line-based images. */
+  BLOCK: 10,
+  /** Byte offset of the first pixel in the block (uint32). */
+  BYTE_OFFSET: 11,
+  /** Bytes of the image in C order (uint32). */
+  BYTE_LENGTH: 12,
+  /** Slot of the parent image for views, -1 otherwise. */
+  PARENT: 13,
+  /** Up to MAX_NDIM dimensions. */
+  SHAPE: 16,
+  /** Byte strides, same count as SHAPE. */
+  STRIDES: 20,
+  /** FNV-1a hash of the UTF-8 id. */
+  ID_HASH: 24,
+  ID_LENGTH: 25,
+  /** MAX_ID_BYTES of UTF-8 id, packed little-endian into words. */
+  ID_BYTES: 26,
+} as const
+
+export const MAX_NDIM = 4
+export const MAX_ID_BYTES = 128
+
+export const SLOT_STATE = {
+  FREE: 0,
+  LIVE: 1,
+  /** Deleted from the catalog; memory waits until LEASES reaches 0. */
+  DELETED: 2,
+} as const
+
+export const SLOT_FLAG = {
+  READONLY: 1,
+  VIEW: 2,
+  LINES: 4,
+} as const
+
+/** Write-lock tokens: the server uses SERVER, worker connection k uses k + 1. */
+export const LOCK_TOKEN = {
+  FREE: 0,
+  SERVER: 0x7fffffff,
+} as const
+
+export function slotBase (slot: number): number {
+  return HEADER_WORDS + slot * SLOT_WORDS
+}
+
+export function tableBytes (slots: number): number {
+  return (HEADER_WORDS + slots * SLOT_WORDS) * Int32Array.BYTES_PER_ELEMENT
+}
+
+/** 32-bit FNV-1a over bytes: cheap, and identical in every language that reads the table. */
+export function fnv1a (bytes: Uint8Array): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]
+    h = Math.imul(h, 0x01000193)
+  }
+  return h | 0
+}

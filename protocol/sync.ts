@@ -1,0 +1,86 @@
+/**
+ * The seqlock and write-lock protocol over a slot's control words (layout.ts), as plain functions of an
+ * Int32Array so the server, worker threads and (later) other processes run exactly the same steps.
+ */
+import { SLOT, slotBase } from './layout.js'
+
+/** Try to take the write lock of `slot` for `token`; true when taken. Never blocks. */
+export function tryLock (table: Int32Array, slot: number, token: number): boolean {
+  return Atomics.compareExchange(table, slotBase(slot) + SLOT.WRITE_LOCK, 0, token) === 0
+}
+
+/** Release the write lock held by `token` and wake one waiting writer. False when `token` did not hold it. */
+export function unlock (table: Int32Array, slot: number, token: number): boolean {
+  const at = slotBase(slot) + SLOT.WRITE_LOCK
+  if (Atomics.compareExchange(table, at, token, 0) !== token) return false
+  Atomics.notify(table, at, 1)
+  return true
+}
+
+/** Current holder of the write lock (0 when free). */
+export function lockHolder (table: Int32Array, slot: number): number {
+  return Atomics.load(table, slotBase(slot) + SLOT.WRITE_LOCK)
+}
+
+/**
+ * Wait (asynchronously) until the write lock of `slot` is taken by `token`. Resolves true when held,
+ * false on timeout. Uses Atomics.waitAsync, so it never blocks the event loop.
+ */
+export async function lockAsync (table: Int32Array, slot: number, token: number, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs
+  const at = slotBase(slot) + SLOT.WRITE_LOCK
+  for (;;) {
+    if (tryLock(table, slot, token)) return true
+    const left = deadline - performance.now()
+    if (left <= 0) return false
+    const holder = Atomics.load(table, at)
+    if (holder === 0) continue
+    const res = Atomics.waitAsync(table, at, holder, left)
+    if (res.async) await res.value
+  }
+}
+
+/** Mark the start of a write: readers that overlap it will retry. Caller holds the write lock. */
+export function beginWrite (table: Int32Array, slot: number): void {
+  Atomics.add(table, slotBase(slot) + SLOT.SEQ, 1)
+}
+
+/**
+ * Mark the end of a write and commit it as a new generation, waking every waiter on GENERATION.
+ * Returns the new generation. Caller holds the write lock.
+ */
+export function endWrite (table: Int32Array, slot: number): number {
+  const base = slotBase(slot)
+  // GENERATION moves before SEQ turns even: a reader that sees the even SEQ also sees the new generation,
+  // so the generation it reports always names the bytes it copied.
+  const generation = (Atomics.add(table, base + SLOT.GENERATION, 1) + 1) >>> 0
+  Atomics.add(table, base + SLOT.SEQ, 1)
+  Atomics.notify(table, base + SLOT.GENERATION)
+  return generation
+}
+
+/** Seqlock value to read before a consistent read; odd means a write is in progress. */
+export function readSeq (table: Int32Array, slot: number): number {
+  return Atomics.load(table, slotBase(slot) + SLOT.SEQ)
+}
+
+export function generationOf (table: Int32Array, slot: number): number {
+  return Atomics.load(table, slotBase(slot) + SLOT.GENERATION) >>> 0
+}
+
+/**
+ * Run `read` so that what it saw is one committed generation: retry while a write overlaps, up to
+ * `attempts` times. Returns the generation read, or -1 when every attempt overlapped a write (the caller
+ * then takes the write lock for one copy, so a reader never starves and never waits long).
+ */
+export function readOptimistic (table: Int32Array, slot: number, read: () => void, attempts = 4): number {
+  const base = slotBase(slot)
+  for (let i = 0; i < attempts; i++) {
+    const s1 = Atomics.load(table, base + SLOT.SEQ)
+    if ((s1 & 1) !== 0) continue
+    const generation = Atomics.load(table, base + SLOT.GENERATION) >>> 0
+    read()
+    if (Atomics.load(table, base + SLOT.SEQ) === s1) return generation
+  }
+  return -1
+}

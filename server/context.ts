@@ -1,0 +1,13 @@
+/**
+ * What every transport (HTTP routes, WebSocket endpoint, worker bridge) is given: the store and the
+ * shared services on top of it. Transports depend on this; the store depends on none of them.
+ */
+import type { ResolvedOptions } from './options.js'
+import type { ImageStore } from './store/image-store.js'
+import type { SnapshotCache } from './store/snapshots.js'
+
+export interface ServerContext {
+  readonly store: ImageStore
+  readonly snapshots: SnapshotCache
+  readonly options: ResolvedOptions
+}

@@ -1,0 +1,43 @@
+/**
+ * One place that turns any failure into `{ code, message }` with the registry's HTTP status.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { ERRORS, isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
+
+/** Map fastify's own error codes onto ours, so clients see one vocabulary. */
+function translate (err: FastifyError): ErrorBody & { status: number } {
+  if (isPixelportError(err)) {
+    return { code: err.code, message: err.message, status: ERRORS[err.code].status }
+  }
+  if (err.validation !== undefined) {
+    const where = err.validationContext ?? 'request'
+    return { code: 'PXP_ERR_VALIDATION', message: `Invalid input: ${where}${err.message.startsWith(where) ? err.message.slice(where.length) : ' ' + err.message}`, status: 400 }
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'PXP_ERR_BODY_TOO_LARGE', message: 'Request body exceeds the configured limit', status: 413 }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { ...pxpError('PXP_ERR_UNSUPPORTED_MEDIA_TYPE', 'for this route').toJSON(), status: 415 }
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: 'PXP_ERR_BAD_REQUEST', message: `Bad request: ${err.message}`, status: 400 }
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) {
+    return { code: 'PXP_ERR_BAD_REQUEST', message: `Bad request: ${err.message}`, status: 400 }
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return { code: 'PXP_ERR_BAD_REQUEST', message: err.message, status: err.statusCode }
+  }
+  return { code: 'PXP_ERR_INTERNAL', message: 'Internal error', status: 500 }
+}
+
+export function installErrorHandler (app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { status, ...body } = translate(err)
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    void reply.code(status).type('application/json').send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(pxpError('PXP_ERR_ROUTE_NOT_FOUND', `${request.method} ${request.url.split('?')[0]}`).toJSON())
+  })
+}

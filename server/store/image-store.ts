@@ -1,0 +1,583 @@
+/**
+ * The image store: images in shared-memory blocks, their control words in the image table, and the
+ * operations every transport builds on (create, view, read a consistent copy, write, delete, stats).
+ *
+ * It knows nothing of HTTP, WebSocket or workers. Every operation either completes or leaves the store
+ * exactly as it was: validation and allocation happen before anything becomes visible.
+ */
+import { EventEmitter } from 'node:events'
+import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
+import { pxpError } from '../../protocol/errors.js'
+import { assertValidId } from '../../protocol/ids.js'
+import { LOCK_TOKEN, SLOT_FLAG } from '../../protocol/layout.js'
+import {
+  cStrides, DEFAULT_SPEC_LIMITS, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
+} from '../../protocol/spec.js'
+import { beginWrite, endWrite, generationOf, lockAsync, readOptimistic, unlock } from '../../protocol/sync.js'
+import { Arena, type Allocation, type ArenaStats, type RowRun } from '../memory/arena.js'
+import { HeapBlockProvider, type BlockProvider } from '../memory/block-provider.js'
+import { gather, PieceWriter, scatter, type Pieces } from './pixels.js'
+import { ImageTable } from './image-table.js'
+
+export interface StoreOptions {
+  /** Size of shared blocks. Default 64 MiB. */
+  blockSize?: number
+  /** Total bytes of image memory. Default: a quarter of physical memory, at most 16 GiB. */
+  capacity?: number
+  /** Most images (and views) the store holds at once. Default 16384. */
+  maxImages?: number
+  /** Largest single dimension. Default 65536. */
+  maxDimension?: number
+  /** Largest single image in bytes. Default 1 GiB (and never more than capacity). */
+  maxImageBytes?: number
+  /** How long a server-side write or locked read waits for a write lock held elsewhere. Default 5000 ms. */
+  lockTimeoutMs?: number
+  /** Where block memory comes from. Default: in-process SharedArrayBuffers. */
+  provider?: BlockProvider
+}
+
+export interface ViewRequest {
+  x: number
+  y: number
+  width: number
+  height: number
+  id?: string
+  readonly?: boolean
+}
+
+export interface StoreStats extends ArenaStats {
+  images: number
+  views: number
+  maxImages: number
+  /** Deleted images whose memory is still held by open leases. */
+  retired: number
+}
+
+/** A consistent copy of one generation. */
+export interface ImageCopy {
+  descriptor: ImageDescriptor
+  generation: number
+  bytes: Uint8Array
+}
+
+interface ImageRecord {
+  readonly id: string
+  readonly slot: number
+  readonly spec: ImageSpec
+  readonly readonly: boolean
+  readonly layout: 'block' | 'lines'
+  /** Memory this record owns (null for views). */
+  readonly allocation: Allocation | null
+  readonly runs: readonly RowRun[] | null
+  /** First byte in its block (block layout and views). */
+  readonly block: number
+  readonly byteOffset: number
+  readonly strides: readonly number[]
+  readonly parent: ImageRecord | null
+  readonly view: ViewInfo | null
+  readonly children: Set<ImageRecord>
+  pieces: Pieces
+  deleted: boolean
+}
+
+export interface StoreEvents {
+  created: [ImageDescriptor]
+  updated: [ImageDescriptor]
+  deleted: [ImageDescriptor]
+}
+
+const GiB = 1024 ** 3
+
+export class ImageStore extends EventEmitter<StoreEvents> {
+  readonly arena: Arena
+  readonly table: ImageTable
+  readonly limits: SpecLimits
+  readonly lockTimeoutMs: number
+  private readonly records = new Map<string, ImageRecord>()
+  private readonly bySlot = new Map<number, ImageRecord>()
+  /** Ids promised to uploads in progress: taken, but not yet visible. */
+  private readonly pendingIds = new Set<string>()
+  private closed = false
+
+  constructor (options: StoreOptions = {}, totalMemory = 0) {
+    super()
+    const capacity = options.capacity ?? Math.min(16 * GiB, Math.floor((totalMemory || 8 * GiB) / 4))
+    this.arena = new Arena({
+      provider: options.provider ?? new HeapBlockProvider(),
+      blockSize: options.blockSize ?? 64 * 1024 * 1024,
+      capacity,
+    })
+    this.table = new ImageTable(options.maxImages ?? 16384)
+    this.limits = {
+      maxDimension: options.maxDimension ?? DEFAULT_SPEC_LIMITS.maxDimension,
+      maxImageBytes: Math.min(options.maxImageBytes ?? DEFAULT_SPEC_LIMITS.maxImageBytes, this.arena.capacity),
+    }
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 5000
+  }
+
+  // ---- catalog -------------------------------------------------------------------------------------
+
+  has (id: string): boolean {
+    return this.records.has(id)
+  }
+
+  get size (): number {
+    return this.records.size
+  }
+
+  describe (id: string): ImageDescriptor {
+    return this.descriptorOf(this.record(id))
+  }
+
+  list (): ImageDescriptor[] {
+    return [...this.records.values()].map((r) => this.descriptorOf(r))
+  }
+
+  ids (): string[] {
+    return [...this.records.keys()]
+  }
+
+  generation (id: string): number {
+    return generationOf(this.table.words, this.controlSlot(this.record(id)))
+  }
+
+  // ---- create --------------------------------------------------------------------------------------
+
+  /** Create an image, zero-filled or from `init` (C-order bytes, exactly byteLength of them). */
+  create (request: CreateRequest, init?: Uint8Array): ImageDescriptor {
+    const upload = this.beginCreate(request)
+    if (init !== undefined) {
+      if (init.byteLength !== upload.byteLength) {
+        upload.abort()
+        throw pxpError('PXP_ERR_BYTE_COUNT', upload.byteLength, init.byteLength)
+      }
+      upload.write(init)
+    }
+    return upload.commit()
+  }
+
+  /**
+   * Reserve an image for an upload: the id is taken and the memory allocated, but nothing is visible until
+   * `commit()`. `abort()` (e.g. the client disconnected) returns everything as it was.
+   */
+  beginCreate (request: CreateRequest): PendingImage {
+    this.assertOpen()
+    const spec = specFromRequest(request, this.limits)
+    const id = request.id ?? this.newId()
+    assertValidId(id)
+    if (this.records.has(id) || this.pendingIds.has(id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', id)
+    if (this.table.slotsInUse + this.pendingIds.size >= this.table.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.table.maxSlots)
+    const layout = request.layout ?? 'block'
+    let allocation: Allocation | null = null
+    let runs: RowRun[] | null = null
+    if (layout === 'block') {
+      allocation = this.arena.tryAllocate(spec.byteLength)
+      // Not one run left, but enough memory in pieces: store it line by line rather than refuse.
+      if (allocation === null) runs = this.arena.allocateRows(spec.rowBytes, spec.height, false)
+    } else {
+      runs = this.arena.allocateRows(spec.rowBytes, spec.height, true)
+    }
+    this.pendingIds.add(id)
+    const pieces = allocation !== null
+      ? [this.bytesAt(allocation.block, allocation.offset, spec.byteLength)]
+      : runs!.map((r) => this.bytesAt(r.block, r.offset, r.rows * spec.rowBytes))
+    // Shared blocks are reused: zero the memory so a new image never shows an old one's pixels.
+    for (const p of pieces) p.fill(0)
+    return new PendingImage(id, spec, pieces, () => {
+      this.pendingIds.delete(id)
+      if (allocation !== null) this.arena.free(allocation)
+      for (const r of runs ?? []) this.arena.free(r)
+    }, () => {
+      this.pendingIds.delete(id)
+      return this.publish({
+        id,
+        spec,
+        readonly: request.readonly === true,
+        layout: runs === null ? 'block' : 'lines',
+        allocation,
+        runs,
+        block: allocation?.block ?? -1,
+        byteOffset: allocation?.offset ?? 0,
+        strides: cStrides(spec.shape, spec.dtype.itemSize),
+        parent: null,
+        view: null,
+        pieces,
+      })
+    })
+  }
+
+  /** A zero-copy view of a rectangle of a block image: same memory, parent's strides, an offset. */
+  createView (parentId: string, req: ViewRequest): ImageDescriptor {
+    this.assertOpen()
+    const target = this.record(parentId)
+    const { x, y, width, height } = req
+    const parentSpec = target.spec
+    const inside = [x, y, width, height].every((n) => Number.isInteger(n)) && x >= 0 && y >= 0 && width >= 1 && height >= 1 &&
+      x + width <= parentSpec.width && y + height <= parentSpec.height
+    if (!inside) {
+      throw pxpError('PXP_ERR_BAD_REGION', `{x:${x},y:${y},width:${width},height:${height}}`, parentId, `${parentSpec.width}x${parentSpec.height}`)
+    }
+    if (target.layout === 'lines') throw pxpError('PXP_ERR_VALIDATION', `views need a block image; ${parentId} is line-based`)
+    if (parentSpec.shape.length < 2) throw pxpError('PXP_ERR_VALIDATION', `views need a 2-D image; ${parentId} has shape [${parentSpec.shape.join(', ')}]`)
+    const id = req.id ?? this.newId()
+    assertValidId(id)
+    if (this.records.has(id) || this.pendingIds.has(id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', id)
+    // A view of a view is a view of the root: one level of indirection, offsets composed.
+    const root = target.parent ?? target
+    const rootX = x + (target.view?.x ?? 0)
+    const rootY = y + (target.view?.y ?? 0)
+    const shape = [height, width, ...parentSpec.shape.slice(2)]
+    const spec = makeSpec(shape, parentSpec.dtype, parentSpec.mode, this.limits)
+    const byteOffset = root.byteOffset + rootY * root.strides[0] + rootX * root.strides[1]
+    const rowBytes = spec.rowBytes
+    const pieces: Uint8Array[] = []
+    for (let row = 0; row < height; row++) pieces.push(this.bytesAt(root.block, byteOffset + row * root.strides[0], rowBytes))
+    return this.publish({
+      id,
+      spec,
+      readonly: req.readonly === true || target.readonly,
+      layout: 'block',
+      allocation: null,
+      runs: null,
+      block: root.block,
+      byteOffset,
+      strides: root.strides,
+      parent: root,
+      view: { parent: root.id, x: rootX, y: rootY, width, height },
+      pieces: height === 1 || width === root.spec.width ? [this.bytesAt(root.block, byteOffset, spec.byteLength)] : pieces,
+    })
+  }
+
+  // ---- read and write ------------------------------------------------------------------------------
+
+  /**
+   * A consistent copy of the image (one committed generation, never a torn frame), into `target` when
+   * given. Readers never wait for writers except when a write overlaps every optimistic attempt; then
+   * the copy is made under the write lock, which blocks writers for exactly one memory copy.
+   */
+  async read (id: string, target?: Uint8Array): Promise<ImageCopy> {
+    const record = this.record(id)
+    const bytes = target ?? new Uint8Array(record.spec.byteLength)
+    if (bytes.byteLength < record.spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', record.spec.byteLength, bytes.byteLength)
+    const slot = this.controlSlot(record)
+    const words = this.table.words
+    let generation = readOptimistic(words, slot, () => gather(record.pieces, bytes))
+    if (generation < 0) {
+      this.retain(record)
+      try {
+        await this.lock(record)
+        try {
+          gather(record.pieces, bytes)
+          generation = generationOf(words, slot)
+        } finally {
+          unlock(words, slot, LOCK_TOKEN.SERVER)
+        }
+      } finally {
+        this.releaseLease(record)
+      }
+    }
+    return { descriptor: this.descriptorOf(record), generation, bytes }
+  }
+
+  /** Overwrite the whole image with C-order bytes and commit a new generation. */
+  async write (id: string, source: Uint8Array): Promise<ImageDescriptor> {
+    const record = this.record(id)
+    if (record.readonly) throw pxpError('PXP_ERR_READONLY', id)
+    if (source.byteLength !== record.spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', record.spec.byteLength, source.byteLength)
+    return await this.update(record, () => scatter(record.pieces, source))
+  }
+
+  /**
+   * Run `mutate` on the image's pieces under the write lock and commit a new generation. The store keeps
+   * a lease for the duration, so a concurrent delete cannot free the memory under the writer.
+   */
+  async update (recordOrId: ImageRecord | string, mutate: (pieces: Pieces) => void): Promise<ImageDescriptor> {
+    const record = typeof recordOrId === 'string' ? this.record(recordOrId) : recordOrId
+    if (record.readonly) throw pxpError('PXP_ERR_READONLY', record.id)
+    const words = this.table.words
+    const slot = this.controlSlot(record)
+    this.retain(record)
+    try {
+      await this.lock(record)
+      if (record.deleted) {
+        unlock(words, slot, LOCK_TOKEN.SERVER)
+        throw pxpError('PXP_ERR_NOT_FOUND', record.id)
+      }
+      try {
+        beginWrite(words, slot)
+        try {
+          mutate(record.pieces)
+        } finally {
+          endWrite(words, slot)
+        }
+      } finally {
+        unlock(words, slot, LOCK_TOKEN.SERVER)
+      }
+    } finally {
+      this.releaseLease(record)
+    }
+    this.announceCommit(record)
+    return this.descriptorOf(record)
+  }
+
+  /**
+   * A commit made outside the store (by a worker thread, through shared memory): tell listeners about
+   * the image and every view of it.
+   */
+  announceCommitAt (slot: number): void {
+    const record = this.bySlot.get(slot)
+    if (record !== undefined && !record.deleted) this.announceCommit(record)
+  }
+
+  // ---- delete and lifetimes ------------------------------------------------------------------------
+
+  /** Delete an image (and every view of it). Memory is reused once no lease holds it. */
+  delete (id: string): void {
+    const record = this.record(id)
+    for (const child of [...record.children]) if (!child.deleted) this.retire(child)
+    this.retire(record)
+  }
+
+  /** Called when leases on `slot` may have dropped to 0 (a worker released, or exited). */
+  reclaimSlot (slot: number): void {
+    const record = this.bySlot.get(slot)
+    if (record !== undefined) this.tryReclaim(record)
+  }
+
+  /** Deleted records still waiting for leases, for stats and recovery scans. */
+  retiredSlots (): number[] {
+    return [...this.bySlot.values()].filter((r) => r.deleted).map((r) => r.slot)
+  }
+
+  // ---- memory access for transports that map memory (the worker bridge) -----------------------------
+
+  /** The SharedArrayBuffer of block `index`, or undefined if it was released. */
+  blockBuffer (index: number): SharedArrayBuffer | undefined {
+    return this.arena.block(index)?.memory.buffer
+  }
+
+  /** Slot index of a live image (its record in the image table). */
+  slotOf (id: string): number {
+    return this.record(id).slot
+  }
+
+  /** The id and descriptor of the live image in `slot`, if any. */
+  describeSlot (slot: number): ImageDescriptor | undefined {
+    const record = this.bySlot.get(slot)
+    return record === undefined || record.deleted ? undefined : this.descriptorOf(record)
+  }
+
+  stats (): StoreStats {
+    let views = 0
+    for (const r of this.records.values()) if (r.parent !== null) views++
+    return {
+      ...this.arena.stats(),
+      images: this.records.size - views,
+      views,
+      maxImages: this.table.maxSlots,
+      retired: this.bySlot.size - this.records.size,
+    }
+  }
+
+  /** Release all memory. Idempotent; later operations fail with PXP_ERR_CLOSED. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.records.clear()
+    this.bySlot.clear()
+    this.arena.close()
+    this.removeAllListeners()
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  /** @internal Used by PendingImage. */
+  publish (init: Omit<ImageRecord, 'slot' | 'children' | 'deleted'>): ImageDescriptor {
+    this.assertOpen()
+    if (this.records.has(init.id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', init.id)
+    const slot = this.table.allocSlot()
+    const record: ImageRecord = { ...init, slot, children: new Set(), deleted: false }
+    let flags = 0
+    if (record.readonly) flags |= SLOT_FLAG.READONLY
+    if (record.parent !== null) flags |= SLOT_FLAG.VIEW
+    if (record.layout === 'lines') flags |= SLOT_FLAG.LINES
+    this.table.publish(slot, {
+      id: record.id,
+      flags,
+      dtype: record.spec.dtype.code,
+      mode: record.spec.mode?.code ?? 0,
+      shape: record.spec.shape,
+      strides: record.strides,
+      block: record.block,
+      byteOffset: record.byteOffset,
+      byteLength: record.spec.byteLength,
+      parent: record.parent?.slot ?? -1,
+    })
+    this.records.set(record.id, record)
+    this.bySlot.set(slot, record)
+    record.parent?.children.add(record)
+    const descriptor = this.descriptorOf(record)
+    this.emit('created', descriptor)
+    return descriptor
+  }
+
+  private record (id: string): ImageRecord {
+    this.assertOpen()
+    const record = typeof id === 'string' ? this.records.get(id) : undefined
+    if (record === undefined) throw pxpError('PXP_ERR_NOT_FOUND', String(id))
+    return record
+  }
+
+  /** Views share the seqlock, generation and write lock of their root image. */
+  private controlSlot (record: ImageRecord): number {
+    return (record.parent ?? record).slot
+  }
+
+  private async lock (record: ImageRecord): Promise<void> {
+    const ok = await lockAsync(this.table.words, this.controlSlot(record), LOCK_TOKEN.SERVER, this.lockTimeoutMs)
+    if (!ok) throw pxpError('PXP_ERR_LOCK_TIMEOUT', this.lockTimeoutMs, record.id)
+  }
+
+  private retain (record: ImageRecord): void {
+    this.table.addLeases(record.slot, 1)
+  }
+
+  private releaseLease (record: ImageRecord): void {
+    if (this.table.addLeases(record.slot, -1) === 0 && record.deleted) this.tryReclaim(record)
+  }
+
+  private announceCommit (record: ImageRecord): void {
+    const root = record.parent ?? record
+    this.emit('updated', this.descriptorOf(root))
+    for (const child of root.children) if (!child.deleted) this.emit('updated', this.descriptorOf(child))
+  }
+
+  private retire (record: ImageRecord): void {
+    const descriptor = this.descriptorOf(record)
+    record.deleted = true
+    this.records.delete(record.id)
+    this.table.retire(record.slot)
+    this.emit('deleted', descriptor)
+    this.tryReclaim(record)
+  }
+
+  private tryReclaim (record: ImageRecord): void {
+    if (!record.deleted || this.closed) return
+    if (this.table.leases(record.slot) > 0 || record.children.size > 0) return
+    // A writer that died holding the lock was recovered by the bridge before leases could reach 0.
+    this.bySlot.delete(record.slot)
+    this.table.free(record.slot)
+    if (record.allocation !== null) this.arena.free(record.allocation)
+    for (const r of record.runs ?? []) this.arena.free(r)
+    const parent = record.parent
+    if (parent !== null) {
+      parent.children.delete(record)
+      this.tryReclaim(parent)
+    }
+  }
+
+  private bytesAt (block: number, offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.arena.block(block)!.memory.buffer, offset, length)
+  }
+
+  private descriptorOf (record: ImageRecord): ImageDescriptor {
+    const { spec } = record
+    const root = record.parent ?? record
+    const generation = generationOf(this.table.words, root.slot)
+    const copied = record.layout === 'lines'
+    let location: Location
+    let strides: number[] | null = null
+    let offset = 0
+    if (record.layout === 'lines') {
+      location = { kind: 'lines', rowBytes: spec.rowBytes, segments: record.runs!.map((r) => ({ block: r.block, byteOffset: r.offset, rows: r.rows })) }
+    } else {
+      location = { kind: 'block', block: record.block, byteOffset: record.byteOffset }
+      if (record.parent !== null) {
+        offset = record.byteOffset - root.byteOffset
+        strides = isCContiguous(spec.shape, record.strides, spec.dtype.itemSize) ? null : [...record.strides]
+      }
+    }
+    return {
+      id: record.id,
+      mode: spec.mode?.name ?? null,
+      width: spec.width,
+      height: spec.height,
+      channels: spec.channels,
+      typestr: spec.dtype.typestr,
+      shape: [...spec.shape],
+      byteLength: spec.byteLength,
+      generation,
+      readonly: record.readonly || copied,
+      layout: record.layout,
+      copied,
+      base: root.id,
+      view: record.view,
+      location,
+      __array_interface__: arrayInterface(spec.shape, spec.dtype.typestr, strides, offset),
+    }
+  }
+
+  private newId (): string {
+    let id: string
+    do id = 'img-' + Math.random().toString(36).slice(2, 10)
+    while (this.records.has(id) || this.pendingIds.has(id))
+    return id
+  }
+
+  private assertOpen (): void {
+    if (this.closed) throw pxpError('PXP_ERR_CLOSED', 'store')
+  }
+}
+
+/** An image being uploaded: memory reserved, id taken, invisible until commit. */
+export class PendingImage {
+  private readonly writer: PieceWriter
+  private done = false
+
+  constructor (
+    readonly id: string,
+    readonly spec: ImageSpec,
+    pieces: Pieces,
+    private readonly onAbort: () => void,
+    private readonly onCommit: () => ImageDescriptor,
+  ) {
+    this.writer = new PieceWriter(pieces, spec.byteLength)
+  }
+
+  get byteLength (): number { return this.spec.byteLength }
+  get bytesWritten (): number { return this.writer.bytesWritten }
+
+  /** Append bytes in C order. Throws PXP_ERR_BYTE_COUNT (and aborts) when they overflow the image. */
+  write (chunk: Uint8Array): void {
+    if (this.done) throw pxpError('PXP_ERR_CLOSED', 'upload')
+    if (!this.writer.write(chunk)) {
+      const got = this.writer.bytesWritten + chunk.byteLength
+      this.abort()
+      throw pxpError('PXP_ERR_BYTE_COUNT', this.spec.byteLength, got)
+    }
+  }
+
+  /** Make the image visible. With bytes written, they must be exactly byteLength. */
+  commit (): ImageDescriptor {
+    if (this.done) throw pxpError('PXP_ERR_CLOSED', 'upload')
+    const written = this.writer.bytesWritten
+    if (written !== 0 && written !== this.spec.byteLength) {
+      this.abort()
+      throw pxpError('PXP_ERR_BYTE_COUNT', this.spec.byteLength, written)
+    }
+    this.done = true
+    try {
+      return this.onCommit()
+    } catch (err) {
+      this.onAbort()
+      throw err
+    }
+  }
+
+  /** Give everything back. Idempotent. */
+  abort (): void {
+    if (this.done) return
+    this.done = true
+    this.onAbort()
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The image table: per-image control words in one growable SharedArrayBuffer (layout in protocol/layout.ts).
+ *
+ * Only the server's main thread allocates and publishes slots; worker threads map the same buffer and
+ * read it with Atomics. The buffer grows in place (a growable SAB), so a worker maps it once and sees new
+ * slots without another message.
+ */
+import { pxpError } from '../../protocol/errors.js'
+import {
+  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_STATE, SLOT_WORDS, slotBase, tableBytes,
+} from '../../protocol/layout.js'
+
+export interface SlotFields {
+  id: string
+  flags: number
+  dtype: number
+  mode: number
+  shape: readonly number[]
+  strides: readonly number[]
+  block: number
+  byteOffset: number
+  byteLength: number
+  parent: number
+}
+
+const INITIAL_SLOTS = 64
+const encoder = new TextEncoder()
+
+export class ImageTable {
+  readonly buffer: SharedArrayBuffer
+  readonly words: Int32Array
+  readonly maxSlots: number
+  /** Free slot indices below HIGH_WATER, kept sorted descending so pop() reuses the lowest. */
+  private readonly freeSlots: number[] = []
+  private highWater = 0
+
+  constructor (maxSlots: number) {
+    if (!Number.isInteger(maxSlots) || maxSlots < 1) throw new RangeError('maxImages must be a positive integer')
+    this.maxSlots = maxSlots
+    const initial = Math.min(INITIAL_SLOTS, maxSlots)
+    this.buffer = new SharedArrayBuffer(tableBytes(initial), { maxByteLength: tableBytes(maxSlots) })
+    this.words = new Int32Array(this.buffer)
+    this.words[HEADER.LAYOUT_VERSION] = LAYOUT_VERSION
+    this.words[HEADER.SLOT_WORDS] = SLOT_WORDS
+    this.words[HEADER.SLOT_CAPACITY] = maxSlots
+  }
+
+  /** Slots the buffer currently holds (it grows on demand up to maxSlots). */
+  get mappedSlots (): number {
+    return (this.words.length - HEADER_WORDS) / SLOT_WORDS
+  }
+
+  get slotsInUse (): number {
+    return this.highWater - this.freeSlots.length
+  }
+
+  /** Reserve a slot index (not yet visible to anyone). Throws PXP_ERR_TOO_MANY_IMAGES when full. */
+  allocSlot (): number {
+    if (this.freeSlots.length > 0) return this.freeSlots.pop()!
+    if (this.highWater >= this.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.maxSlots)
+    const slot = this.highWater
+    if (slot >= this.mappedSlots) {
+      const slots = Math.min(this.maxSlots, this.mappedSlots * 2)
+      this.buffer.grow(tableBytes(slots))
+    }
+    this.highWater++
+    Atomics.store(this.words, HEADER.HIGH_WATER, this.highWater)
+    return slot
+  }
+
+  /** Give back a slot reserved with allocSlot but never published. */
+  unreserve (slot: number): void {
+    this.pushFree(slot)
+  }
+
+  /** Write every field, then make the slot LIVE: a reader that sees LIVE sees complete fields. */
+  publish (slot: number, f: SlotFields): void {
+    const w = this.words
+    const base = slotBase(slot)
+    // LEASES is left alone: a worker racing a stale lookup may hold a transient +1 that it is about to
+    // undo, and clearing the word under it would drive the count negative.
+    w.fill(0, base + SLOT.SEQ, base + SLOT.LEASES)
+    w.fill(0, base + SLOT.LEASES + 1, base + SLOT_WORDS)
+    Atomics.add(w, base + SLOT.EPOCH, 1)
+    w[base + SLOT.FLAGS] = f.flags
+    w[base + SLOT.DTYPE] = f.dtype
+    w[base + SLOT.MODE] = f.mode
+    w[base + SLOT.NDIM] = f.shape.length
+    w[base + SLOT.BLOCK] = f.block
+    w[base + SLOT.BYTE_OFFSET] = f.byteOffset | 0
+    w[base + SLOT.BYTE_LENGTH] = f.byteLength | 0
+    w[base + SLOT.PARENT] = f.parent
+    for (let i = 0; i < MAX_NDIM; i++) {
+      w[base + SLOT.SHAPE + i] = f.shape[i] ?? 0
+      w[base + SLOT.STRIDES + i] = f.strides[i] ?? 0
+    }
+    const idBytes = encoder.encode(f.id)
+    if (idBytes.length > MAX_ID_BYTES) throw new RangeError('id too long for the table')
+    w[base + SLOT.ID_HASH] = fnv1a(idBytes)
+    w[base + SLOT.ID_LENGTH] = idBytes.length
+    const padded = new Uint8Array(MAX_ID_BYTES)
+    padded.set(idBytes)
+    w.set(new Int32Array(padded.buffer), base + SLOT.ID_BYTES)
+    Atomics.store(w, base + SLOT.STATE, SLOT_STATE.LIVE)
+    Atomics.add(w, HEADER.CATALOG_SEQ, 1)
+    Atomics.notify(w, HEADER.CATALOG_SEQ)
+  }
+
+  /** Take the slot out of the catalog; its memory stays valid until its leases drop to 0. */
+  retire (slot: number): void {
+    Atomics.store(this.words, slotBase(slot) + SLOT.STATE, SLOT_STATE.DELETED)
+    Atomics.add(this.words, HEADER.CATALOG_SEQ, 1)
+    Atomics.notify(this.words, HEADER.CATALOG_SEQ)
+    // Wake anyone waiting for a new generation of this image: it will never come.
+    Atomics.notify(this.words, slotBase(slot) + SLOT.GENERATION)
+  }
+
+  /** Make a retired slot reusable. The EPOCH word survives so stale cached lookups can tell. */
+  free (slot: number): void {
+    const base = slotBase(slot)
+    Atomics.store(this.words, base + SLOT.STATE, SLOT_STATE.FREE)
+    this.pushFree(slot)
+  }
+
+  leases (slot: number): number {
+    return Atomics.load(this.words, slotBase(slot) + SLOT.LEASES)
+  }
+
+  /** Add `delta` to the lease count of `slot`; returns the new count. */
+  addLeases (slot: number, delta: number): number {
+    return Atomics.add(this.words, slotBase(slot) + SLOT.LEASES, delta) + delta
+  }
+
+  word (slot: number, field: number): number {
+    return Atomics.load(this.words, slotBase(slot) + field)
+  }
+
+  private pushFree (slot: number): void {
+    // Keep descending order so the lowest free slot is reused first: lookups scan fewer slots.
+    let i = this.freeSlots.length
+    while (i > 0 && this.freeSlots[i - 1] < slot) i--
+    this.freeSlots.splice(i, 0, slot)
+  }
+}
