@@ -30,7 +30,16 @@ export interface RowSegment {
 
 /** Where an image's pixels live in the server's memory. */
 export type Location =
-  | { kind: 'block', block: number, byteOffset: number }
+  | {
+    kind: 'block'
+    block: number
+    /** Where the current generation starts (frame buffer `frame`). */
+    byteOffset: number
+    /** Frame buffers (1 for plain images) and the distance between them. */
+    frames: number
+    frame: number
+    frameStride: number
+  }
   | { kind: 'lines', rowBytes: number, segments: RowSegment[] }
 
 export interface ViewInfo {

@@ -39,6 +39,8 @@ export const ERRORS = {
   PXP_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, closeCode: 4415, message: 'Unsupported content type %s' },
   PXP_ERR_TOO_MANY_IMAGES: { status: 507, closeCode: 4507, message: 'The store holds its maximum of %s images' },
   PXP_ERR_CAPACITY: { status: 507, closeCode: 4507, message: 'Not enough memory for %s bytes: %s of %s bytes capacity in use' },
+  PXP_ERR_SHM_FULL: { status: 507, closeCode: 4507, message: 'Shared memory is full: no room for a segment of %s bytes (%s)' },
+  PXP_ERR_SHM: { status: 500, closeCode: 1011, message: 'Shared memory error: %s' },
   PXP_ERR_CLOSED: { status: 503, closeCode: 1001, message: 'The %s is closed' },
   PXP_ERR_TIMEOUT: { status: 504, closeCode: 4504, message: 'Timed out after %s ms: %s' },
   PXP_ERR_ABORTED: { status: 499, closeCode: 4499, message: 'Aborted: %s' },

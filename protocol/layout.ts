@@ -11,6 +11,12 @@
  *           notify(GENERATION); WRITE_LOCK = 0; notify(WRITE_LOCK)
  *   reader: s1 = SEQ (retry while odd); read pixels; s2 = SEQ; accept only when s1 === s2
  * Views share the control words of their parent: a view's record points at it through PARENT.
+ *
+ * Images with FRAMES > 1 are written by loan/publish instead: a writer loans a frame buffer that is neither
+ * published nor pinned (PINS[f]: 0 → -1), fills it without any lock, then publishes it under the write
+ * lock (SEQ odd; FRONT = f; GENERATION += 1; SEQ even). A reader takes a consistent (FRONT, GENERATION) pair
+ * under the seqlock and pins that buffer (PINS[f] += 1 by CAS while >= 0); a pinned buffer is never loaned,
+ * so the reader's memory stays valid until it unpins, however many generations are published meanwhile.
  */
 
 export const LAYOUT_VERSION = 1
@@ -30,7 +36,7 @@ export const HEADER = {
   CATALOG_SEQ: 4,
 } as const
 
-export const SLOT_WORDS = 64
+export const SLOT_WORDS = 80
 export const SLOT = {
   /** SLOT_STATE value. Written last when a slot is published, first when it is retired. */
   STATE: 0,
@@ -59,6 +65,10 @@ export const SLOT = {
   BYTE_LENGTH: 12,
   /** Slot of the parent image for views, -1 otherwise. */
   PARENT: 13,
+  /** Number of frame buffers (1, or 2..MAX_FRAMES for loan/publish images). */
+  FRAMES: 14,
+  /** Index of the published frame buffer: readers read it, writers loan any other. */
+  FRONT: 15,
   /** Up to MAX_NDIM dimensions. */
   SHAPE: 16,
   /** Byte strides, same count as SHAPE. */
@@ -68,7 +78,16 @@ export const SLOT = {
   ID_LENGTH: 25,
   /** MAX_ID_BYTES of UTF-8 id, packed little-endian into words. */
   ID_BYTES: 26,
+  /** Bytes from one frame buffer to the next (uint32); frame f starts at BYTE_OFFSET + f * FRAME_STRIDE. */
+  FRAME_STRIDE: 58,
+  /**
+   * One word per frame buffer: > 0 readers pinning it, 0 free, -1 loaned to a writer. Pins and loans are
+   * taken by compare-and-swap, so a buffer is never read and written at once.
+   */
+  PINS: 60,
 } as const
+
+export const MAX_FRAMES = 8
 
 export const MAX_NDIM = 4
 export const MAX_ID_BYTES = 128
@@ -86,7 +105,7 @@ export const SLOT_FLAG = {
   LINES: 4,
 } as const
 
-/** Write-lock tokens: the server uses SERVER, worker connection k uses k + 1. */
+/** Write-lock tokens: the server uses SERVER, worker connection k (k >= 1) uses k. */
 export const LOCK_TOKEN = {
   FREE: 0,
   SERVER: 0x7fffffff,
@@ -108,4 +127,21 @@ export function fnv1a (bytes: Uint8Array): number {
     h = Math.imul(h, 0x01000193)
   }
   return h | 0
+}
+
+/**
+ * Per-connection claims: each worker connection gets its own Int32Array of CLAIM_WORDS per slot, where it
+ * records the leases, pins and loans it holds. The worker writes it; the server reads it only after the
+ * worker is gone, to give back exactly what that worker held (a crash never wedges an image).
+ */
+export const CLAIM_WORDS = 1 + MAX_FRAMES
+export const CLAIM = {
+  /** Leases this connection holds on the slot. */
+  LEASES: 0,
+  /** Per frame buffer of the slot: pins held (> 0) or -1 when this connection has it on loan. */
+  PINS: 1,
+} as const
+
+export function claimBase (slot: number): number {
+  return slot * CLAIM_WORDS
 }

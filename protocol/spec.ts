@@ -19,6 +19,11 @@ export interface CreateRequest {
   id?: string
   layout?: Layout
   readonly?: boolean
+  /**
+   * Frame buffers for loan/publish writers (1 = plain image). With 2 or more, a producer writes the next
+   * frame into a loaned buffer while readers keep the published one.
+   */
+  frames?: number
 }
 
 /** A validated, normalised image spec. */

@@ -84,3 +84,75 @@ export function readOptimistic (table: Int32Array, slot: number, read: () => voi
   }
   return -1
 }
+
+// ---- frame buffers: loan / publish / pin (images with FRAMES > 1) ---------------------------------------
+
+export interface PinnedFrame {
+  /** Index of the pinned frame buffer. */
+  frame: number
+  /** The generation that buffer holds. */
+  generation: number
+}
+
+export function framesOf (table: Int32Array, slot: number): number {
+  return Atomics.load(table, slotBase(slot) + SLOT.FRAMES)
+}
+
+/**
+ * Pin the published frame buffer and learn which generation it holds. Returns null only when every
+ * attempt raced a publish (callers retry or fall back); a pinned buffer is never loaned to a writer.
+ */
+export function pinFront (table: Int32Array, slot: number, attempts = 64): PinnedFrame | null {
+  const base = slotBase(slot)
+  for (let i = 0; i < attempts; i++) {
+    const s1 = Atomics.load(table, base + SLOT.SEQ)
+    if ((s1 & 1) !== 0) continue
+    const frame = Atomics.load(table, base + SLOT.FRONT)
+    const generation = Atomics.load(table, base + SLOT.GENERATION) >>> 0
+    if (Atomics.load(table, base + SLOT.SEQ) !== s1) continue
+    const at = base + SLOT.PINS + frame
+    const pins = Atomics.load(table, at)
+    // -1 means a writer loaned it after it stopped being the front: the pair we read is stale, retry.
+    if (pins < 0 || Atomics.compareExchange(table, at, pins, pins + 1) !== pins) continue
+    return { frame, generation }
+  }
+  return null
+}
+
+/** Drop one pin of `frame`. */
+export function unpin (table: Int32Array, slot: number, frame: number): void {
+  Atomics.sub(table, slotBase(slot) + SLOT.PINS + frame, 1)
+}
+
+/** Loan a frame buffer that is neither published nor pinned; -1 when every other buffer is busy. */
+export function loanFrame (table: Int32Array, slot: number): number {
+  const base = slotBase(slot)
+  const frames = Atomics.load(table, base + SLOT.FRAMES)
+  const front = Atomics.load(table, base + SLOT.FRONT)
+  for (let k = 1; k < frames; k++) {
+    // Start after the front so consecutive loans cycle through the buffers.
+    const f = (front + k) % frames
+    if (Atomics.compareExchange(table, base + SLOT.PINS + f, 0, -1) === 0) return f
+  }
+  return -1
+}
+
+/** Give a loaned buffer back unpublished. */
+export function cancelLoan (table: Int32Array, slot: number, frame: number): void {
+  Atomics.compareExchange(table, slotBase(slot) + SLOT.PINS + frame, -1, 0)
+}
+
+/**
+ * Publish a loaned buffer as the new front and commit a new generation. Caller holds the write lock.
+ * The old front becomes loanable once its readers unpin it.
+ */
+export function publishFrame (table: Int32Array, slot: number, frame: number): number {
+  const base = slotBase(slot)
+  Atomics.add(table, base + SLOT.SEQ, 1)
+  Atomics.store(table, base + SLOT.FRONT, frame)
+  Atomics.store(table, base + SLOT.PINS + frame, 0)
+  const generation = (Atomics.add(table, base + SLOT.GENERATION, 1) + 1) >>> 0
+  Atomics.add(table, base + SLOT.SEQ, 1)
+  Atomics.notify(table, base + SLOT.GENERATION)
+  return generation
+}

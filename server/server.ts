@@ -2,13 +2,15 @@
  * createServer: the store, its shared services and every transport, wired together.
  */
 import os from 'node:os'
+import type { MessagePort, Worker, WorkerOptions } from 'node:worker_threads'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServerContext } from './context.js'
-import { installErrorHandler } from './http/error-handler.js'
+import { frameworkErrors, installErrorHandler } from './http/error-handler.js'
 import { httpRoutes } from './http/routes.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
 import { ImageStore } from './store/image-store.js'
 import { SnapshotCache } from './store/snapshots.js'
+import { WorkerBridge } from './workers/bridge.js'
 
 export interface PixelportServer {
   readonly app: FastifyInstance
@@ -21,6 +23,15 @@ export interface PixelportServer {
   readonly url: string
   /** Stop accepting, end connections and release all memory. Idempotent. */
   close (): Promise<void>
+  /**
+   * A MessagePort for a worker thread: pass it in `workerData` with a `transferList` and call
+   * `connect(port)` from `pixelport/worker` there.
+   */
+  workerChannel (): MessagePort
+  /** Start `file` in a worker thread already connected to the store (`await connect()` there). */
+  spawnWorker (file: string | URL, options?: WorkerOptions): Worker
+  /** The worker bridge (connections, for stats and tests). */
+  readonly workers: WorkerBridge
 }
 
 export async function createServer (options: ServerOptions = {}): Promise<PixelportServer> {
@@ -36,12 +47,14 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   }, os.totalmem())
   const snapshots = new SnapshotCache(store, resolved.snapshotBytes)
   const ctx: ServerContext = { store, snapshots, options: resolved }
+  const workers = new WorkerBridge(store)
 
   const app = Fastify({
     logger: resolved.logger as boolean,
     bodyLimit: resolved.maxJsonBytes,
     // Ids may contain '/', sent percent-encoded; keep them as one path parameter.
     routerOptions: { maxParamLength: 512 },
+    frameworkErrors,
   })
   installErrorHandler(app)
   await app.register(httpRoutes, ctx)
@@ -54,6 +67,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     snapshots,
     options: resolved,
     get url () { return url },
+    workers,
+    workerChannel: () => workers.channel(),
+    spawnWorker: (file, opts) => workers.spawn(file, opts),
     async listen () {
       const address = await app.listen({ host: resolved.host, port: resolved.port })
       url = address
@@ -62,6 +78,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     async close () {
       closing ??= (async () => {
         await app.close()
+        await workers.close()
         store.close()
       })()
       return await closing

@@ -9,12 +9,15 @@ import { EventEmitter } from 'node:events'
 import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
-import { LOCK_TOKEN, SLOT_FLAG } from '../../protocol/layout.js'
+import { LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG } from '../../protocol/layout.js'
 import {
   cStrides, DEFAULT_SPEC_LIMITS, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
 } from '../../protocol/spec.js'
-import { beginWrite, endWrite, generationOf, lockAsync, readOptimistic, unlock } from '../../protocol/sync.js'
+import {
+  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, pinFront, publishFrame, readOptimistic, unlock, unpin,
+} from '../../protocol/sync.js'
 import { Arena, type Allocation, type ArenaStats, type RowRun } from '../memory/arena.js'
+import { alignUp } from '../memory/run-allocator.js'
 import { HeapBlockProvider, type BlockProvider } from '../memory/block-provider.js'
 import { gather, PieceWriter, scatter, type Pieces } from './pixels.js'
 import { ImageTable } from './image-table.js'
@@ -76,7 +79,11 @@ interface ImageRecord {
   readonly parent: ImageRecord | null
   readonly view: ViewInfo | null
   readonly children: Set<ImageRecord>
-  pieces: Pieces
+  /** Frame buffers (1 for plain images; views share their root's). */
+  readonly frames: number
+  readonly frameStride: number
+  /** The image's bytes in C order, per frame buffer. */
+  readonly pieces: readonly Pieces[]
   deleted: boolean
 }
 
@@ -168,22 +175,31 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (this.records.has(id) || this.pendingIds.has(id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', id)
     if (this.table.slotsInUse + this.pendingIds.size >= this.table.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.table.maxSlots)
     const layout = request.layout ?? 'block'
+    const frames = request.frames ?? 1
+    if (!Number.isInteger(frames) || frames < 1 || frames > MAX_FRAMES) {
+      throw pxpError('PXP_ERR_VALIDATION', `frames must be an integer from 1 to ${MAX_FRAMES}`)
+    }
+    if (frames > 1 && layout === 'lines') throw pxpError('PXP_ERR_VALIDATION', 'frame buffers need layout "block"')
+    const frameStride = alignUp(spec.byteLength)
+    if (frames > 1 && frameStride * frames > this.limits.maxImageBytes) {
+      throw pxpError('PXP_ERR_TOO_LARGE', frameStride * frames, this.limits.maxImageBytes)
+    }
     let allocation: Allocation | null = null
     let runs: RowRun[] | null = null
     if (layout === 'block') {
-      allocation = this.arena.tryAllocate(spec.byteLength)
+      allocation = frames > 1 ? this.arena.allocate(frameStride * frames) : this.arena.tryAllocate(spec.byteLength)
       // Not one run left, but enough memory in pieces: store it line by line rather than refuse.
       if (allocation === null) runs = this.arena.allocateRows(spec.rowBytes, spec.height, false)
     } else {
       runs = this.arena.allocateRows(spec.rowBytes, spec.height, true)
     }
     this.pendingIds.add(id)
-    const pieces = allocation !== null
-      ? [this.bytesAt(allocation.block, allocation.offset, spec.byteLength)]
-      : runs!.map((r) => this.bytesAt(r.block, r.offset, r.rows * spec.rowBytes))
+    const pieces: Pieces[] = allocation !== null
+      ? Array.from({ length: frames }, (_, f) => [this.bytesAt(allocation!.block, allocation!.offset + f * frameStride, spec.byteLength)])
+      : [runs!.map((r) => this.bytesAt(r.block, r.offset, r.rows * spec.rowBytes))]
     // Shared blocks are reused: zero the memory so a new image never shows an old one's pixels.
-    for (const p of pieces) p.fill(0)
-    return new PendingImage(id, spec, pieces, () => {
+    for (const frame of pieces) for (const p of frame) p.fill(0)
+    return new PendingImage(id, spec, pieces[0], () => {
       this.pendingIds.delete(id)
       if (allocation !== null) this.arena.free(allocation)
       for (const r of runs ?? []) this.arena.free(r)
@@ -201,6 +217,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
         strides: cStrides(spec.shape, spec.dtype.itemSize),
         parent: null,
         view: null,
+        frames,
+        frameStride,
         pieces,
       })
     })
@@ -222,6 +240,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     const id = req.id ?? this.newId()
     assertValidId(id)
     if (this.records.has(id) || this.pendingIds.has(id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', id)
+    // Uploads in progress were promised a slot: a view must not take it from under them.
+    if (this.table.slotsInUse + this.pendingIds.size >= this.table.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.table.maxSlots)
     // A view of a view is a view of the root: one level of indirection, offsets composed.
     const root = target.parent ?? target
     const rootX = x + (target.view?.x ?? 0)
@@ -229,9 +249,12 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     const shape = [height, width, ...parentSpec.shape.slice(2)]
     const spec = makeSpec(shape, parentSpec.dtype, parentSpec.mode, this.limits)
     const byteOffset = root.byteOffset + rootY * root.strides[0] + rootX * root.strides[1]
-    const rowBytes = spec.rowBytes
-    const pieces: Uint8Array[] = []
-    for (let row = 0; row < height; row++) pieces.push(this.bytesAt(root.block, byteOffset + row * root.strides[0], rowBytes))
+    const contiguous = height === 1 || width === root.spec.width
+    const pieces = Array.from({ length: root.frames }, (_, f) => {
+      const start = byteOffset + f * root.frameStride
+      if (contiguous) return [this.bytesAt(root.block, start, spec.byteLength)]
+      return Array.from({ length: height }, (_, row) => this.bytesAt(root.block, start + row * root.strides[0], spec.rowBytes))
+    })
     return this.publish({
       id,
       spec,
@@ -244,7 +267,9 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       strides: root.strides,
       parent: root,
       view: { parent: root.id, x: rootX, y: rootY, width, height },
-      pieces: height === 1 || width === root.spec.width ? [this.bytesAt(root.block, byteOffset, spec.byteLength)] : pieces,
+      frames: root.frames,
+      frameStride: root.frameStride,
+      pieces,
     })
   }
 
@@ -261,13 +286,24 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (bytes.byteLength < record.spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', record.spec.byteLength, bytes.byteLength)
     const slot = this.controlSlot(record)
     const words = this.table.words
-    let generation = readOptimistic(words, slot, () => gather(record.pieces, bytes))
+    if (record.frames > 1) {
+      // Loan/publish images: pin the published buffer; no writer can touch it until we unpin.
+      const pinned = pinFront(words, slot)
+      if (pinned === null) throw pxpError('PXP_ERR_LOCK_TIMEOUT', 0, record.id)
+      try {
+        gather(record.pieces[pinned.frame], bytes)
+      } finally {
+        unpin(words, slot, pinned.frame)
+      }
+      return { descriptor: this.descriptorOf(record), generation: pinned.generation, bytes }
+    }
+    let generation = readOptimistic(words, slot, () => gather(record.pieces[0], bytes))
     if (generation < 0) {
       this.retain(record)
       try {
         await this.lock(record)
         try {
-          gather(record.pieces, bytes)
+          gather(record.pieces[0], bytes)
           generation = generationOf(words, slot)
         } finally {
           unlock(words, slot, LOCK_TOKEN.SERVER)
@@ -284,40 +320,84 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     const record = this.record(id)
     if (record.readonly) throw pxpError('PXP_ERR_READONLY', id)
     if (source.byteLength !== record.spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', record.spec.byteLength, source.byteLength)
-    return await this.update(record, () => scatter(record.pieces, source))
+    return await this.update(record, (pieces) => scatter(pieces, source), false)
   }
 
   /**
    * Run `mutate` on the image's pieces under the write lock and commit a new generation. The store keeps
    * a lease for the duration, so a concurrent delete cannot free the memory under the writer.
    */
-  async update (recordOrId: ImageRecord | string, mutate: (pieces: Pieces) => void): Promise<ImageDescriptor> {
+  async update (recordOrId: ImageRecord | string, mutate: (pieces: Pieces) => void, keepPixels = true): Promise<ImageDescriptor> {
     const record = typeof recordOrId === 'string' ? this.record(recordOrId) : recordOrId
     if (record.readonly) throw pxpError('PXP_ERR_READONLY', record.id)
-    const words = this.table.words
-    const slot = this.controlSlot(record)
     this.retain(record)
     try {
-      await this.lock(record)
-      if (record.deleted) {
-        unlock(words, slot, LOCK_TOKEN.SERVER)
-        throw pxpError('PXP_ERR_NOT_FOUND', record.id)
-      }
-      try {
-        beginWrite(words, slot)
-        try {
-          mutate(record.pieces)
-        } finally {
-          endWrite(words, slot)
-        }
-      } finally {
-        unlock(words, slot, LOCK_TOKEN.SERVER)
-      }
+      if (record.frames > 1) await this.updateByLoan(record, mutate, keepPixels)
+      else await this.updateInPlace(record, mutate)
     } finally {
       this.releaseLease(record)
     }
     this.announceCommit(record)
     return this.descriptorOf(record)
+  }
+
+  private async updateInPlace (record: ImageRecord, mutate: (pieces: Pieces) => void): Promise<void> {
+    const words = this.table.words
+    const slot = this.controlSlot(record)
+    await this.lock(record)
+    try {
+      if (record.deleted) throw pxpError('PXP_ERR_NOT_FOUND', record.id)
+      beginWrite(words, slot)
+      try {
+        mutate(record.pieces[0])
+      } finally {
+        endWrite(words, slot)
+      }
+    } finally {
+      unlock(words, slot, LOCK_TOKEN.SERVER)
+    }
+  }
+
+  /** Frame-buffered images: fill a loaned buffer, then publish it; readers of the front are never disturbed. */
+  private async updateByLoan (record: ImageRecord, mutate: (pieces: Pieces) => void, keepPixels: boolean): Promise<void> {
+    const words = this.table.words
+    const slot = this.controlSlot(record)
+    const root = record.parent ?? record
+    const deadline = performance.now() + this.lockTimeoutMs
+    let frame = loanFrame(words, slot)
+    // Every other buffer is pinned by readers or loaned to a writer: wait for the next publish or unpin.
+    while (frame < 0) {
+      if (performance.now() > deadline) throw pxpError('PXP_ERR_LOCK_TIMEOUT', this.lockTimeoutMs, record.id)
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      frame = loanFrame(words, slot)
+    }
+    try {
+      if (keepPixels || record !== root) {
+        // A view or partial update changes only part of the frame: start from the published pixels.
+        const pinned = pinFront(words, slot)
+        if (pinned === null) throw pxpError('PXP_ERR_LOCK_TIMEOUT', 0, record.id)
+        try {
+          const from = root.pieces[pinned.frame][0]
+          root.pieces[frame][0].set(from)
+        } finally {
+          unpin(words, slot, pinned.frame)
+        }
+      }
+      mutate(record.pieces[frame])
+      await this.lock(record)
+    } catch (err) {
+      cancelLoan(words, slot, frame)
+      throw err
+    }
+    try {
+      if (record.deleted) {
+        cancelLoan(words, slot, frame)
+        throw pxpError('PXP_ERR_NOT_FOUND', record.id)
+      }
+      publishFrame(words, slot, frame)
+    } finally {
+      unlock(words, slot, LOCK_TOKEN.SERVER)
+    }
   }
 
   /**
@@ -391,8 +471,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
 
   // ---- internals -----------------------------------------------------------------------------------
 
-  /** @internal Used by PendingImage. */
-  publish (init: Omit<ImageRecord, 'slot' | 'children' | 'deleted'>): ImageDescriptor {
+  private publish (init: Omit<ImageRecord, 'slot' | 'children' | 'deleted'>): ImageDescriptor {
     this.assertOpen()
     if (this.records.has(init.id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', init.id)
     const slot = this.table.allocSlot()
@@ -412,6 +491,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       byteOffset: record.byteOffset,
       byteLength: record.spec.byteLength,
       parent: record.parent?.slot ?? -1,
+      frames: record.frames,
+      frameStride: record.frameStride,
     })
     this.records.set(record.id, record)
     this.bySlot.set(slot, record)
@@ -491,7 +572,15 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (record.layout === 'lines') {
       location = { kind: 'lines', rowBytes: spec.rowBytes, segments: record.runs!.map((r) => ({ block: r.block, byteOffset: r.offset, rows: r.rows })) }
     } else {
-      location = { kind: 'block', block: record.block, byteOffset: record.byteOffset }
+      const frame = record.frames > 1 ? this.table.word(root.slot, SLOT.FRONT) : 0
+      location = {
+        kind: 'block',
+        block: record.block,
+        byteOffset: record.byteOffset + frame * record.frameStride,
+        frames: record.frames,
+        frame,
+        frameStride: record.frameStride,
+      }
       if (record.parent !== null) {
         offset = record.byteOffset - root.byteOffset
         strides = isCContiguous(spec.shape, record.strides, spec.dtype.itemSize) ? null : [...record.strides]

@@ -21,6 +21,8 @@ export interface SlotFields {
   byteOffset: number
   byteLength: number
   parent: number
+  frames: number
+  frameStride: number
 }
 
 const INITIAL_SLOTS = 64
@@ -90,6 +92,9 @@ export class ImageTable {
     w[base + SLOT.BYTE_OFFSET] = f.byteOffset | 0
     w[base + SLOT.BYTE_LENGTH] = f.byteLength | 0
     w[base + SLOT.PARENT] = f.parent
+    w[base + SLOT.FRAMES] = f.frames
+    w[base + SLOT.FRONT] = 0
+    w[base + SLOT.FRAME_STRIDE] = f.frameStride | 0
     for (let i = 0; i < MAX_NDIM; i++) {
       w[base + SLOT.SHAPE + i] = f.shape[i] ?? 0
       w[base + SLOT.STRIDES + i] = f.strides[i] ?? 0

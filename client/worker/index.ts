@@ -1,0 +1,32 @@
+/**
+ * `import { connect } from 'pixelport/worker'` — the worker-thread client.
+ */
+import { workerData, type MessagePort } from 'node:worker_threads'
+import { pxpError } from '../../protocol/errors.js'
+import { LAYOUT_VERSION } from '../../protocol/layout.js'
+import { WORKER_PROTOCOL_VERSION, type Welcome } from '../../protocol/worker-messages.js'
+import { Rpc } from './rpc.js'
+import { WorkerStore } from './worker-store.js'
+
+export { WorkerStore, type CreateOptions, type ViewRect, type WorkerStoreEvents } from './worker-store.js'
+export { SharedImage, type Frame, type Loan, type WaitOptions, type WriteOptions } from './shared-image.js'
+export * from '../../protocol/index.js'
+
+/** Key in `workerData` where `server.spawnWorker()` puts the channel. */
+export const WORKER_DATA_KEY = 'pixelport'
+
+/**
+ * Connect to the server's store over `port` (from `server.workerChannel()`); with no argument, the port
+ * that `server.spawnWorker()` put in `workerData.pixelport`.
+ */
+export async function connect (port?: MessagePort): Promise<WorkerStore> {
+  const channel = port ?? (workerData as Record<string, unknown> | null)?.[WORKER_DATA_KEY] as MessagePort | undefined
+  if (channel === undefined || channel === null || typeof (channel as MessagePort).postMessage !== 'function') {
+    throw pxpError('PXP_ERR_VALIDATION', 'connect() needs the MessagePort from server.workerChannel(), or a worker started by server.spawnWorker()')
+  }
+  let store: WorkerStore | null = null
+  const rpc = new Rpc(channel, (type, descriptor) => store?.emitChange(type, descriptor))
+  const welcome = await rpc.request<Welcome>({ op: 'hello', protocol: WORKER_PROTOCOL_VERSION, layoutVersion: LAYOUT_VERSION })
+  store = new WorkerStore(channel, welcome, rpc)
+  return store
+}

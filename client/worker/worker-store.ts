@@ -1,0 +1,194 @@
+/**
+ * The store as a worker thread sees it: the image table and blocks mapped from shared memory, plus a
+ * MessagePort for the few things that need the server (creating, deleting, mapping a block the first time).
+ */
+import { EventEmitter } from 'node:events'
+import type { MessagePort } from 'node:worker_threads'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import { pxpError } from '../../protocol/errors.js'
+import { CLAIM, claimBase, HEADER, SLOT, SLOT_FLAG, SLOT_STATE, slotBase } from '../../protocol/layout.js'
+import { descriptorFromSlot, findSlot, isLive, type SlotRef } from '../../protocol/slot-reader.js'
+import type { CreateRequest } from '../../protocol/spec.js'
+import type { ChangeType, Welcome } from '../../protocol/worker-messages.js'
+import { Rpc } from './rpc.js'
+import { SharedImage } from './shared-image.js'
+
+export interface WorkerStoreEvents {
+  created: [ImageDescriptor]
+  updated: [ImageDescriptor]
+  deleted: [ImageDescriptor]
+}
+
+export interface CreateOptions {
+  id?: string
+  layout?: 'block' | 'lines'
+  readonly?: boolean
+  frames?: number
+}
+
+export interface ViewRect {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+// Backstop for handles the program forgot to release: their leases come back when they are collected.
+const leaked = new FinalizationRegistry<{ store: WeakRef<WorkerStore>, slot: number }>((held) => {
+  held.store.deref()?.dropLease(held.slot)
+})
+
+export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
+  /** @internal */ readonly words: Int32Array
+  /** @internal */ readonly claims: Int32Array
+  /** @internal */ readonly token: number
+  readonly lockTimeoutMs: number
+  private readonly rpc: Rpc
+  private readonly blocks = new Map<number, SharedArrayBuffer>()
+  private readonly lookups = new Map<string, SlotRef>()
+  private readonly self = new WeakRef(this)
+
+  /** @internal Use connect(). */
+  constructor (port: MessagePort, welcome: Welcome, rpc: Rpc) {
+    super()
+    this.rpc = rpc
+    this.words = new Int32Array(welcome.table)
+    this.claims = new Int32Array(welcome.claims)
+    this.token = welcome.token
+    this.lockTimeoutMs = welcome.lockTimeoutMs
+    // Change listeners keep the thread alive, as any event source does; without them it may exit when done.
+    const plain = this as EventEmitter
+    plain.on('newListener', (name: string | symbol) => { if (isChange(name) && this.changeListeners() === 0) this.rpc.hold() })
+    plain.on('removeListener', (name: string | symbol) => { if (isChange(name) && this.changeListeners() === 0) this.rpc.letGo() })
+  }
+
+  /** @internal */
+  emitChange (type: ChangeType, descriptor: ImageDescriptor): void {
+    this.emit(type, descriptor)
+  }
+
+  /** Descriptors of every image and view (read from shared memory; line-based row tables are omitted). */
+  list (): ImageDescriptor[] {
+    const words = this.words
+    const out: ImageDescriptor[] = []
+    const highWater = Atomics.load(words, HEADER.HIGH_WATER)
+    for (let slot = 0; slot < highWater; slot++) {
+      if (Atomics.load(words, slotBase(slot) + SLOT.STATE) !== SLOT_STATE.LIVE) continue
+      const epoch = Atomics.load(words, slotBase(slot) + SLOT.EPOCH)
+      const d = descriptorFromSlot(words, slot)
+      if (isLive(words, { slot, epoch })) out.push(d)
+    }
+    return out
+  }
+
+  /**
+   * Open an image: a lease and TypedArrays over the server's memory. When its block is already mapped
+   * (any earlier image in the same block), no message is sent at all.
+   */
+  async open (id: string): Promise<SharedImage> {
+    const ref = this.lookup(id)
+    const slot = ref.slot
+    this.takeLease(slot)
+    try {
+      if (!isLive(this.words, ref)) throw pxpError('PXP_ERR_NOT_FOUND', id)
+      const flags = this.words[slotBase(slot) + SLOT.FLAGS]
+      const descriptor = (flags & SLOT_FLAG.LINES) !== 0
+        ? await this.rpc.request<ImageDescriptor>({ op: 'describe', id })
+        : descriptorFromSlot(this.words, slot)
+      await this.mapBlocks(descriptor)
+      if (!isLive(this.words, ref)) throw pxpError('PXP_ERR_NOT_FOUND', id)
+      const image = new SharedImage(this, ref, descriptor, (index) => this.blocks.get(index)!)
+      leaked.register(image, { store: this.self, slot }, image)
+      return image
+    } catch (err) {
+      this.dropLease(slot)
+      throw err
+    }
+  }
+
+  /** Create a zero-filled image; resolves to its descriptor (open() it to map it). */
+  async create (spec: CreateRequest, options: CreateOptions = {}): Promise<ImageDescriptor> {
+    return await this.rpc.request<ImageDescriptor>({ op: 'create', request: { ...spec, ...options } })
+  }
+
+  /** A zero-copy view of a rectangle of `id`. */
+  async view (id: string, rect: ViewRect, options: { id?: string, readonly?: boolean } = {}): Promise<ImageDescriptor> {
+    return await this.rpc.request<ImageDescriptor>({ op: 'view', id, view: { ...rect, ...options } })
+  }
+
+  async describe (id: string): Promise<ImageDescriptor> {
+    return await this.rpc.request<ImageDescriptor>({ op: 'describe', id })
+  }
+
+  async delete (id: string): Promise<void> {
+    await this.rpc.request<null>({ op: 'delete', id })
+  }
+
+  /** Disconnect. Handles still open are released by the server. */
+  close (): void {
+    this.rpc.close()
+    this.removeAllListeners()
+  }
+
+  // ---- internals used by SharedImage -------------------------------------------------------------
+
+  /** @internal */
+  committed (controlSlot: number): void {
+    this.rpc.notify({ op: 'committed', slot: controlSlot })
+  }
+
+  /** @internal */
+  hold (): void { this.rpc.hold() }
+  /** @internal */
+  letGo (): void { this.rpc.letGo() }
+
+  /** @internal */
+  releaseHandle (image: SharedImage, slot: number): void {
+    leaked.unregister(image)
+    this.dropLease(slot)
+  }
+
+  /** @internal */
+  dropLease (slot: number): void {
+    Atomics.sub(this.claims, claimBase(slot) + CLAIM.LEASES, 1)
+    const left = Atomics.sub(this.words, slotBase(slot) + SLOT.LEASES, 1) - 1
+    // The last lease of a deleted image: tell the server its memory may be reused.
+    if (left === 0 && Atomics.load(this.words, slotBase(slot) + SLOT.STATE) !== SLOT_STATE.LIVE) {
+      this.rpc.notify({ op: 'released', slot })
+    }
+  }
+
+  private takeLease (slot: number): void {
+    Atomics.add(this.words, slotBase(slot) + SLOT.LEASES, 1)
+    Atomics.add(this.claims, claimBase(slot) + CLAIM.LEASES, 1)
+  }
+
+  private lookup (id: string): SlotRef {
+    const cached = this.lookups.get(id)
+    if (cached !== undefined && isLive(this.words, cached)) return cached
+    const found = findSlot(this.words, id)
+    if (found === null) {
+      this.lookups.delete(id)
+      throw pxpError('PXP_ERR_NOT_FOUND', id)
+    }
+    this.lookups.set(id, found)
+    return found
+  }
+
+  private async mapBlocks (d: ImageDescriptor): Promise<void> {
+    const needed = d.location.kind === 'block' ? [d.location.block] : d.location.segments.map((s) => s.block)
+    for (const block of new Set(needed)) {
+      if (this.blocks.has(block)) continue
+      // A block is posted once and cached: indices are never reused by the server.
+      this.blocks.set(block, await this.rpc.request<SharedArrayBuffer>({ op: 'block', block }))
+    }
+  }
+
+  private changeListeners (): number {
+    return this.listenerCount('created') + this.listenerCount('updated') + this.listenerCount('deleted')
+  }
+}
+
+function isChange (name: string | symbol): boolean {
+  return name === 'created' || name === 'updated' || name === 'deleted'
+}

@@ -1,0 +1,80 @@
+/**
+ * The worker bridge: hands out worker channels and keeps one WorkerConnection per connected worker thread.
+ * It sits on top of the store like the HTTP and WebSocket transports do.
+ */
+import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
+import { pxpError } from '../../protocol/errors.js'
+import { LOCK_TOKEN } from '../../protocol/layout.js'
+import type { ChangeType } from '../../protocol/worker-messages.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import type { ImageStore } from '../store/image-store.js'
+import { WorkerConnection } from './connection.js'
+
+/** Key in `workerData` under which spawnWorker passes the channel; `connect()` looks there by default. */
+export const WORKER_DATA_KEY = 'pixelport'
+
+export class WorkerBridge {
+  private readonly connections = new Set<WorkerConnection>()
+  private readonly workers = new Set<Worker>()
+  private nextToken = 1
+  private closed = false
+  private readonly relay: Record<ChangeType, (d: ImageDescriptor) => void>
+
+  constructor (private readonly store: ImageStore) {
+    this.relay = {
+      created: (d) => this.broadcast('created', d),
+      updated: (d) => this.broadcast('updated', d),
+      deleted: (d) => this.broadcast('deleted', d),
+    }
+    store.on('created', this.relay.created)
+    store.on('updated', this.relay.updated)
+    store.on('deleted', this.relay.deleted)
+  }
+
+  get connectionCount (): number { return this.connections.size }
+
+  /** A MessagePort for a worker: pass it in `workerData` with a `transferList`, then `connect(port)` there. */
+  channel (): MessagePort {
+    if (this.closed) throw pxpError('PXP_ERR_CLOSED', 'worker bridge')
+    const token = this.allocateToken()
+    const { port1, port2 } = new MessageChannel()
+    const conn = new WorkerConnection(this.store, port1, token, (c) => this.connections.delete(c))
+    this.connections.add(conn)
+    return port2
+  }
+
+  /** Start `file` in a worker thread already connected: `await connect()` there finds the channel. */
+  spawn (file: string | URL, options: WorkerOptions = {}): Worker {
+    const port = this.channel()
+    const workerData = { ...(options.workerData ?? {}), [WORKER_DATA_KEY]: port }
+    const worker = new Worker(file, {
+      ...options,
+      workerData,
+      transferList: [...(options.transferList ?? []), port],
+    })
+    this.workers.add(worker)
+    worker.once('exit', () => this.workers.delete(worker))
+    return worker
+  }
+
+  /** Disconnect every worker (their claims are recovered) and stop spawned workers. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.store.off('created', this.relay.created)
+    this.store.off('updated', this.relay.updated)
+    this.store.off('deleted', this.relay.deleted)
+    await Promise.all([...this.workers].map(async (w) => await w.terminate()))
+    for (const conn of [...this.connections]) conn.close()
+  }
+
+  private broadcast (type: ChangeType, descriptor: ImageDescriptor): void {
+    for (const conn of this.connections) conn.event(type, descriptor)
+  }
+
+  private allocateToken (): number {
+    const token = this.nextToken++
+    if (token >= LOCK_TOKEN.SERVER) throw pxpError('PXP_ERR_QUEUE_FULL', 'worker connection tokens exhausted')
+    return token
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * One worker-thread client, seen from the server: answers its requests, relays store events to it, and
+ * when it goes away (exit, crash, closed port) gives back every lease, pin, loan and lock it held.
+ */
+import type { MessagePort } from 'node:worker_threads'
+import { isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
+import { CLAIM, CLAIM_WORDS, claimBase, HEADER, LAYOUT_VERSION, MAX_FRAMES, SLOT, slotBase } from '../../protocol/layout.js'
+import { cancelLoan, endWrite, lockHolder, unlock } from '../../protocol/sync.js'
+import {
+  WORKER_PROTOCOL_VERSION, type ChangeType, type ServerToWorker, type Welcome, type WorkerRequest, type WorkerToServer,
+} from '../../protocol/worker-messages.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import type { ImageStore } from '../store/image-store.js'
+
+export class WorkerConnection {
+  readonly claims: Int32Array
+  private closed = false
+
+  constructor (
+    private readonly store: ImageStore,
+    private readonly port: MessagePort,
+    readonly token: number,
+    private readonly onClose: (conn: WorkerConnection) => void,
+  ) {
+    const maxSlots = store.table.maxSlots
+    this.claims = new Int32Array(new SharedArrayBuffer(maxSlots * CLAIM_WORDS * 4))
+    port.on('message', (msg: WorkerToServer) => this.onMessage(msg))
+    // 'close' fires when the other side closes its port or its thread exits, cleanly or not.
+    port.on('close', () => this.close())
+    port.start()
+  }
+
+  get isClosed (): boolean { return this.closed }
+
+  send (msg: ServerToWorker): void {
+    if (!this.closed) this.port.postMessage(msg)
+  }
+
+  event (type: ChangeType, descriptor: ImageDescriptor): void {
+    this.send({ op: 'event', type, descriptor })
+  }
+
+  /** Forget the worker and give back everything it held. Idempotent. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.port.removeAllListeners()
+    this.port.close()
+    this.recover()
+    this.onClose(this)
+  }
+
+  private onMessage (msg: WorkerToServer): void {
+    if (this.closed || typeof msg !== 'object' || msg === null) return
+    switch (msg.op) {
+      case 'committed':
+        this.store.announceCommitAt(msg.slot)
+        return
+      case 'released':
+        this.store.reclaimSlot(msg.slot)
+        return
+    }
+    const req = (msg as WorkerRequest).req
+    try {
+      const result = this.handle(msg)
+      this.send({ op: 'reply', req, result })
+    } catch (err) {
+      const error: ErrorBody = isPixelportError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'PXP_ERR_INTERNAL', message: String((err as Error)?.message ?? err) }
+      this.send({ op: 'reply', req, error })
+    }
+  }
+
+  private handle (msg: WorkerRequest): unknown {
+    const store = this.store
+    switch (msg.op) {
+      case 'hello': {
+        if (msg.protocol !== WORKER_PROTOCOL_VERSION || msg.layoutVersion !== LAYOUT_VERSION) {
+          throw pxpError('PXP_ERR_PROTOCOL', `worker speaks protocol ${msg.protocol}/layout ${msg.layoutVersion}, server ${WORKER_PROTOCOL_VERSION}/${LAYOUT_VERSION}`)
+        }
+        const welcome: Welcome = {
+          protocol: WORKER_PROTOCOL_VERSION,
+          layoutVersion: LAYOUT_VERSION,
+          token: this.token,
+          table: store.table.buffer,
+          claims: this.claims.buffer as SharedArrayBuffer,
+          maxSlots: store.table.maxSlots,
+          lockTimeoutMs: store.lockTimeoutMs,
+        }
+        return welcome
+      }
+      case 'block': {
+        const buffer = store.blockBuffer(msg.block)
+        if (buffer === undefined) throw pxpError('PXP_ERR_NOT_FOUND', `block ${msg.block}`)
+        return buffer
+      }
+      case 'describe':
+        return store.describe(msg.id)
+      case 'list':
+        return store.list()
+      case 'create':
+        return store.create(msg.request)
+      case 'view':
+        return store.createView(msg.id, msg.view)
+      case 'delete':
+        store.delete(msg.id)
+        return null
+      default:
+        throw pxpError('PXP_ERR_UNKNOWN_OP', String((msg as { op?: unknown }).op))
+    }
+  }
+
+  /** Give back the leases, pins, loans and write locks this worker held when it went away. */
+  private recover (): void {
+    const table = this.store.table
+    const words = table.words
+    const claims = this.claims
+    const highWater = Math.min(table.maxSlots, Atomics.load(words, HEADER.HIGH_WATER))
+    for (let slot = 0; slot < highWater; slot++) {
+      const c = claimBase(slot)
+      const base = slotBase(slot)
+      const leases = Atomics.exchange(claims, c + CLAIM.LEASES, 0)
+      if (leases > 0) table.addLeases(slot, -leases)
+      for (let f = 0; f < MAX_FRAMES; f++) {
+        const held = Atomics.exchange(claims, c + CLAIM.PINS + f, 0)
+        if (held === -1) cancelLoan(words, slot, f)
+        else if (held > 0) Atomics.sub(words, base + SLOT.PINS + f, held)
+      }
+      if (lockHolder(words, slot) === this.token) {
+        // It died mid-write: close the seqlock so readers stop retrying, and commit what is there as a new
+        // generation (announced, so subscribers re-read) rather than leave the image wedged.
+        if ((Atomics.load(words, base + SLOT.SEQ) & 1) !== 0) {
+          endWrite(words, slot)
+          this.store.announceCommitAt(slot)
+        }
+        unlock(words, slot, this.token)
+      }
+      this.store.reclaimSlot(slot)
+    }
+  }
+}
