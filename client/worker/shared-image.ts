@@ -83,6 +83,8 @@ export class SharedImage {
   /** Frame the accessors look at: the published one, or the pinned/loaned one inside read()/write(). */
   private activeFrame = -1
   private linesCache: { generation: number, data: TypedArray } | null = null
+  /** Inside write() on a line-based image: the staging copy the accessors write into. */
+  private linesStaging: TypedArray | null = null
 
   /** @internal Built by WorkerStore.open(). */
   constructor (
@@ -155,6 +157,7 @@ export class SharedImage {
    */
   get data (): TypedArray {
     this.assertLeased()
+    if (this.linesStaging !== null) return this.linesStaging
     if (this.rows !== null) return this.linesCopy()
     return this.frameData[this.currentFrame()]
   }
@@ -164,6 +167,7 @@ export class SharedImage {
     this.assertLeased()
     if (!Number.isInteger(y) || y < 0 || y >= this.height) throw pxpError('PXP_ERR_BAD_REGION', `row ${y}`, this.id, `${this.width}x${this.height}`)
     const perRow = this.width * this.channels
+    if (this.linesStaging !== null) return this.linesStaging.subarray(y * perRow, (y + 1) * perRow)
     if (this.rows !== null) {
       const b = this.rows[y].bytes
       return new this.dtype.array(b.buffer, b.byteOffset, perRow)
@@ -254,7 +258,12 @@ export class SharedImage {
       try {
         if (this.rows !== null) {
           const staging = this.gatherRows()
-          fn(staging, this)
+          this.linesStaging = staging
+          try {
+            fn(staging, this)
+          } finally {
+            this.linesStaging = null
+          }
           this.scatterRows(staging)
         } else {
           fn(this.frameData[0], this)

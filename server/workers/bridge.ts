@@ -33,6 +33,13 @@ export class WorkerBridge {
 
   get connectionCount (): number { return this.connections.size }
 
+  /** Connected workers and the requests they have sent (for stats and tests). */
+  stats (): { connections: number, requests: number } {
+    let requests = 0
+    for (const c of this.connections) requests += c.requests
+    return { connections: this.connections.size, requests }
+  }
+
   /** A MessagePort for a worker: pass it in `workerData` with a `transferList`, then `connect(port)` there. */
   channel (): MessagePort {
     if (this.closed) throw pxpError('PXP_ERR_CLOSED', 'worker bridge')

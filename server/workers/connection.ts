@@ -14,6 +14,8 @@ import type { ImageStore } from '../store/image-store.js'
 
 export class WorkerConnection {
   readonly claims: Int32Array
+  /** Requests answered so far (opening an image whose block is mapped must not add to it). */
+  requests = 0
   private closed = false
 
   constructor (
@@ -61,6 +63,7 @@ export class WorkerConnection {
         return
     }
     const req = (msg as WorkerRequest).req
+    this.requests++
     try {
       const result = this.handle(msg)
       this.send({ op: 'reply', req, result })
