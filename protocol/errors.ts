@@ -47,6 +47,9 @@ export const ERRORS = {
   PXP_ERR_PROTOCOL: { status: 400, closeCode: 1002, message: 'Protocol error: %s' },
   PXP_ERR_UNKNOWN_OP: { status: 400, closeCode: 4400, message: 'Unknown op %s' },
   PXP_ERR_QUEUE_FULL: { status: 503, closeCode: 4508, message: 'Queue full: %s' },
+  PXP_ERR_TOO_MANY_SUBSCRIPTIONS: { status: 429, closeCode: 4429, message: 'A connection may hold at most %s subscriptions' },
+  PXP_ERR_TOO_MANY_STREAMS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s gets queued or streaming' },
+  PXP_ERR_TOO_MANY_UPLOADS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s uploads in progress' },
   PXP_ERR_NOT_LEASED: { status: 409, closeCode: 4409, message: 'Handle for %s was released' },
   PXP_ERR_INTERNAL: { status: 500, closeCode: 1011, message: 'Internal error: %s' },
 } as const satisfies Record<string, ErrorSpec>
@@ -60,7 +63,10 @@ export interface ErrorBody {
   details?: unknown
 }
 
-/** A Pixelport error. Survives structured clone as a plain object with `code` and `message`. */
+/**
+ * A Pixelport error. To cross a thread, send `toJSON()` and rebuild with `errorFromBody`: structured clone
+ * of an Error keeps only name, message and stack, so `code` would be lost.
+ */
 export class PixelportError extends Error {
   readonly code: ErrorCode
   readonly status: number

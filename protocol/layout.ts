@@ -34,6 +34,11 @@ export const HEADER = {
   HIGH_WATER: 3,
   /** Bumped on every create and delete; waiters on catalog changes wait on this word. */
   CATALOG_SEQ: 4,
+  /**
+   * Bumped (and notified) after every commit by any writer in any thread. The server waits on this one word
+   * to learn of commits made through shared memory, so a writer never has to send a message.
+   */
+  COMMIT_SEQ: 5,
 } as const
 
 export const SLOT_WORDS = 80

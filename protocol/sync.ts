@@ -2,7 +2,7 @@
  * The seqlock and write-lock protocol over a slot's control words (layout.ts), as plain functions of an
  * Int32Array so the server, worker threads and (later) other processes run exactly the same steps.
  */
-import { SLOT, slotBase } from './layout.js'
+import { HEADER, SLOT, slotBase } from './layout.js'
 
 /** Try to take the write lock of `slot` for `token`; true when taken. Never blocks. */
 export function tryLock (table: Int32Array, slot: number, token: number): boolean {
@@ -36,7 +36,15 @@ export async function lockAsync (table: Int32Array, slot: number, token: number,
     const holder = Atomics.load(table, at)
     if (holder === 0) continue
     const res = Atomics.waitAsync(table, at, holder, left)
-    if (res.async) await res.value
+    if (!res.async) continue
+    // A pending waitAsync does not keep Node's event loop alive (nodejs/node#61941): without a ref'd timer
+    // the process may exit, or never reach the timeout, while we wait for another thread's unlock.
+    const keepAlive = setTimeout(() => {}, Math.ceil(left))
+    try {
+      await res.value
+    } finally {
+      clearTimeout(keepAlive)
+    }
   }
 }
 
@@ -46,8 +54,8 @@ export function beginWrite (table: Int32Array, slot: number): void {
 }
 
 /**
- * Mark the end of a write and commit it as a new generation, waking every waiter on GENERATION.
- * Returns the new generation. Caller holds the write lock.
+ * Mark the end of a write and commit it as a new generation. Returns the new generation. Caller holds the
+ * write lock, and calls notifyCommit() once it has released it.
  */
 export function endWrite (table: Int32Array, slot: number): number {
   const base = slotBase(slot)
@@ -55,7 +63,6 @@ export function endWrite (table: Int32Array, slot: number): number {
   // so the generation it reports always names the bytes it copied.
   const generation = (Atomics.add(table, base + SLOT.GENERATION, 1) + 1) >>> 0
   Atomics.add(table, base + SLOT.SEQ, 1)
-  Atomics.notify(table, base + SLOT.GENERATION)
   return generation
 }
 
@@ -114,7 +121,11 @@ export function pinFront (table: Int32Array, slot: number, attempts = 64): Pinne
     const pins = Atomics.load(table, at)
     // -1 means a writer loaned it after it stopped being the front: the pair we read is stale, retry.
     if (pins < 0 || Atomics.compareExchange(table, at, pins, pins + 1) !== pins) continue
-    return { frame, generation }
+    // Pinned, but between reading FRONT and the pin a writer may have moved the front on, loaned this very
+    // buffer, refilled and republished it (ABA): then `generation` would not name its bytes. Nothing was
+    // published in between only if SEQ is still s1.
+    if (Atomics.load(table, base + SLOT.SEQ) === s1) return { frame, generation }
+    Atomics.sub(table, at, 1)
   }
   return null
 }
@@ -143,8 +154,8 @@ export function cancelLoan (table: Int32Array, slot: number, frame: number): voi
 }
 
 /**
- * Publish a loaned buffer as the new front and commit a new generation. Caller holds the write lock.
- * The old front becomes loanable once its readers unpin it.
+ * Publish a loaned buffer as the new front and commit a new generation. Caller holds the write lock, and
+ * calls notifyCommit() once it has released it. The old front becomes loanable once its readers unpin it.
  */
 export function publishFrame (table: Int32Array, slot: number, frame: number): number {
   const base = slotBase(slot)
@@ -153,6 +164,15 @@ export function publishFrame (table: Int32Array, slot: number, frame: number): n
   Atomics.store(table, base + SLOT.PINS + frame, 0)
   const generation = (Atomics.add(table, base + SLOT.GENERATION, 1) + 1) >>> 0
   Atomics.add(table, base + SLOT.SEQ, 1)
-  Atomics.notify(table, base + SLOT.GENERATION)
   return generation
+}
+
+/**
+ * Wake everyone waiting for a new generation of `slot`, and the server watching COMMIT_SEQ. Call it after
+ * unlock(): a woken reader that turns writer then finds the lock free instead of queueing behind us.
+ */
+export function notifyCommit (table: Int32Array, slot: number): void {
+  Atomics.notify(table, slotBase(slot) + SLOT.GENERATION)
+  Atomics.add(table, HEADER.COMMIT_SEQ, 1)
+  Atomics.notify(table, HEADER.COMMIT_SEQ)
 }

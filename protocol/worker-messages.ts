@@ -23,10 +23,8 @@ export type WorkerRequest =
 
 /** Fire-and-forget notices from a worker. */
 export type WorkerNotice =
-  /** A commit through shared memory: the server tells its other clients. */
-  | { op: 'committed', slot: number }
   /** Leases of a deleted slot reached 0: the server may reuse its memory. */
-  | { op: 'released', slot: number }
+  { op: 'released', slot: number }
 
 export type WorkerToServer = WorkerRequest | WorkerNotice
 

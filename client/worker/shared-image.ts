@@ -12,7 +12,7 @@ import { pxpError } from '../../protocol/errors.js'
 import { CLAIM, claimBase, SLOT, SLOT_FLAG, slotBase } from '../../protocol/layout.js'
 import { isLive, type SlotRef } from '../../protocol/slot-reader.js'
 import {
-  beginWrite, cancelLoan, endWrite, lockAsync, loanFrame, pinFront, publishFrame, unlock, unpin,
+  beginWrite, cancelLoan, endWrite, lockAsync, loanFrame, notifyCommit, pinFront, publishFrame, tryLock, unlock, unpin,
 } from '../../protocol/sync.js'
 import type { WorkerStore } from './worker-store.js'
 
@@ -229,8 +229,18 @@ export class SharedImage {
    * shared memory itself (plain images), a loaned frame buffer holding the current pixels (frame-buffered
    * images) or a staging copy written back on commit (line-based images). Resolves to the new generation.
    */
-  async write (fn: (data: TypedArray, image: SharedImage) => void, options: WriteOptions = {}): Promise<number> {
-    this.assertWritable()
+  write (fn: (data: TypedArray, image: SharedImage) => void, options: WriteOptions = {}): Promise<number> {
+    try {
+      this.assertWritable()
+      // Uncontended plain image: lock, write and commit right now; only the result goes through a promise.
+      if (this.frames === 1 && tryLock(this.words, this.control, this.store.token)) return Promise.resolve(this.commitLocked(fn))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.writeSlow(fn, options)
+  }
+
+  private async writeSlow (fn: (data: TypedArray, image: SharedImage) => void, options: WriteOptions): Promise<number> {
     const timeout = options.timeout ?? this.store.lockTimeoutMs
     if (this.frames > 1) {
       const loan = await this.loanFrame(timeout)
@@ -248,9 +258,14 @@ export class SharedImage {
       }
       return await this.publishLoan(loan, timeout)
     }
+    await this.lock(timeout)
+    return this.commitLocked(fn)
+  }
+
+  /** Write and commit while holding the lock (plain and line-based images); releases the lock. */
+  private commitLocked (fn: (data: TypedArray, image: SharedImage) => void): number {
     const words = this.words
     const slot = this.control
-    await this.lock(timeout)
     let generation: number
     try {
       this.assertLeased()
@@ -274,7 +289,7 @@ export class SharedImage {
     } finally {
       unlock(words, slot, this.store.token)
     }
-    this.store.committed(this.control)
+    notifyCommit(words, slot)
     return generation
   }
 
@@ -385,6 +400,26 @@ export class SharedImage {
     }
   }
 
+  /**
+   * Like waitForChange, but blocks this thread in Atomics.wait until the generation moves: the lowest
+   * wake-up latency there is, for a worker whose only job is to react to frames. Worker threads only (the
+   * main thread may not block). Throws PXP_ERR_TIMEOUT, or PXP_ERR_NOT_FOUND when the image is deleted.
+   */
+  waitForChangeSync (generation: number, options: { timeout?: number } = {}): number {
+    this.assertLeased()
+    const words = this.words
+    const at = slotBase(this.control) + SLOT.GENERATION
+    const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout
+    for (;;) {
+      const current = Atomics.load(words, at) >>> 0
+      if (current !== generation) return current
+      if (!isLive(words, this.ref)) throw pxpError('PXP_ERR_NOT_FOUND', this.id)
+      const left = deadline - performance.now()
+      if (left <= 0) throw pxpError('PXP_ERR_TIMEOUT', options.timeout, `waiting for a generation after ${generation} of ${this.id}`)
+      Atomics.wait(words, at, generation | 0, left)
+    }
+  }
+
   /** Give the handle back: its memory may be reused once every handle on a deleted image is released. */
   release (): void {
     if (this.released) return
@@ -466,11 +501,13 @@ export class SharedImage {
     } finally {
       unlock(this.words, this.control, this.store.token)
     }
-    this.store.committed(this.control)
+    notifyCommit(this.words, this.control)
     return generation
   }
 
   private async lock (timeout: number): Promise<void> {
+    // Uncontended: take it on the spot, no promise machinery.
+    if (tryLock(this.words, this.control, this.store.token)) return
     this.store.hold()
     try {
       if (!await lockAsync(this.words, this.control, this.store.token, timeout)) {

@@ -46,6 +46,8 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
   private readonly rpc: Rpc
   private readonly blocks = new Map<number, SharedArrayBuffer>()
   private readonly lookups = new Map<string, SlotRef>()
+  /** Descriptors of block images by slot, valid while the slot's epoch matches: reopening builds nothing. */
+  private readonly descriptors = new Map<number, { epoch: number, descriptor: ImageDescriptor }>()
   private readonly self = new WeakRef(this)
 
   /** @internal Use connect(). */
@@ -92,11 +94,24 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
     try {
       if (!isLive(this.words, ref)) throw pxpError('PXP_ERR_NOT_FOUND', id)
       const flags = this.words[slotBase(slot) + SLOT.FLAGS]
-      const descriptor = (flags & SLOT_FLAG.LINES) !== 0
-        ? await this.rpc.request<ImageDescriptor>({ op: 'describe', id })
-        : descriptorFromSlot(this.words, slot)
-      await this.mapBlocks(descriptor)
-      if (!isLive(this.words, ref)) throw pxpError('PXP_ERR_NOT_FOUND', id)
+      let descriptor: ImageDescriptor
+      if ((flags & SLOT_FLAG.LINES) !== 0) {
+        descriptor = await this.rpc.request<ImageDescriptor>({ op: 'describe', id })
+      } else {
+        const cached = this.descriptors.get(slot)
+        if (cached?.epoch === ref.epoch) {
+          descriptor = cached.descriptor
+        } else {
+          descriptor = descriptorFromSlot(this.words, slot)
+          this.descriptors.set(slot, { epoch: ref.epoch, descriptor })
+        }
+      }
+      const block = descriptor.location.kind === 'block' ? descriptor.location.block : -1
+      // The common case, a block this thread already mapped, needs no message and no await.
+      if (block < 0 || !this.blocks.has(block)) {
+        await this.mapBlocks(descriptor)
+        if (!isLive(this.words, ref)) throw pxpError('PXP_ERR_NOT_FOUND', id)
+      }
       const image = new SharedImage(this, ref, descriptor, (index) => this.blocks.get(index)!)
       leaked.register(image, { store: this.self, slot }, image)
       return image
@@ -131,11 +146,6 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
   }
 
   // ---- internals used by SharedImage -------------------------------------------------------------
-
-  /** @internal */
-  committed (controlSlot: number): void {
-    this.rpc.notify({ op: 'committed', slot: controlSlot })
-  }
 
   /** @internal */
   hold (): void { this.rpc.hold() }

@@ -9,12 +9,12 @@ import { EventEmitter } from 'node:events'
 import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
-import { LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG } from '../../protocol/layout.js'
+import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG } from '../../protocol/layout.js'
 import {
   cStrides, DEFAULT_SPEC_LIMITS, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
 } from '../../protocol/spec.js'
 import {
-  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, pinFront, publishFrame, readOptimistic, unlock, unpin,
+  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, notifyCommit, pinFront, publishFrame, readOptimistic, unlock, unpin,
 } from '../../protocol/sync.js'
 import { Arena, type Allocation, type ArenaStats, type RowRun } from '../memory/arena.js'
 import { alignUp } from '../memory/run-allocator.js'
@@ -94,6 +94,8 @@ export interface StoreEvents {
 }
 
 const GiB = 1024 ** 3
+/** Shortest time between two scans for commits made by other threads. */
+const COMMIT_COALESCE_MS = 2
 
 export class ImageStore extends EventEmitter<StoreEvents> {
   readonly arena: Arena
@@ -104,6 +106,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   private readonly bySlot = new Map<number, ImageRecord>()
   /** Ids promised to uploads in progress: taken, but not yet visible. */
   private readonly pendingIds = new Set<string>()
+  /** Generation last announced per root slot, so each commit is announced once whoever made it. */
+  private readonly announced = new Map<number, number>()
   private closed = false
 
   constructor (options: StoreOptions = {}, totalMemory = 0) {
@@ -120,6 +124,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       maxImageBytes: Math.min(options.maxImageBytes ?? DEFAULT_SPEC_LIMITS.maxImageBytes, this.arena.capacity),
     }
     this.lockTimeoutMs = options.lockTimeoutMs ?? 5000
+    void this.watchCommits()
   }
 
   // ---- catalog -------------------------------------------------------------------------------------
@@ -356,6 +361,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     } finally {
       unlock(words, slot, LOCK_TOKEN.SERVER)
     }
+    notifyCommit(words, slot)
   }
 
   /** Frame-buffered images: fill a loaned buffer, then publish it; readers of the front are never disturbed. */
@@ -398,15 +404,29 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     } finally {
       unlock(words, slot, LOCK_TOKEN.SERVER)
     }
+    notifyCommit(words, slot)
   }
 
   /**
-   * A commit made outside the store (by a worker thread, through shared memory): tell listeners about
-   * the image and every view of it.
+   * Learn of commits made outside the store (worker threads write through shared memory and bump
+   * COMMIT_SEQ): one waiter on one word, woken at most once per event-loop turn however many commits land.
    */
-  announceCommitAt (slot: number): void {
-    const record = this.bySlot.get(slot)
-    if (record !== undefined && !record.deleted) this.announceCommit(record)
+  private async watchCommits (): Promise<void> {
+    const words = this.table.words
+    let seen = Atomics.load(words, HEADER.COMMIT_SEQ)
+    while (!this.closed) {
+      const wait = Atomics.waitAsync(words, HEADER.COMMIT_SEQ, seen)
+      if (wait.async) await wait.value
+      if (this.closed) return
+      seen = Atomics.load(words, HEADER.COMMIT_SEQ)
+      for (const record of this.bySlot.values()) {
+        if (record.parent !== null || record.deleted) continue
+        if (generationOf(words, record.slot) !== (this.announced.get(record.slot) ?? 0)) this.announceCommit(record)
+      }
+      // Coalesce bursts: writers notify a word nobody waits on for a moment, which costs them nothing, and
+      // the server thread is not woken per commit (events are latest-wins anyway).
+      await new Promise((resolve) => setTimeout(resolve, COMMIT_COALESCE_MS))
+    }
   }
 
   // ---- delete and lifetimes ------------------------------------------------------------------------
@@ -463,6 +483,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   close (): void {
     if (this.closed) return
     this.closed = true
+    // Wake the commit watcher so it sees `closed` and ends.
+    Atomics.notify(this.table.words, HEADER.COMMIT_SEQ)
     this.records.clear()
     this.bySlot.clear()
     this.arena.close()
@@ -529,11 +551,16 @@ export class ImageStore extends EventEmitter<StoreEvents> {
 
   private announceCommit (record: ImageRecord): void {
     const root = record.parent ?? record
+    const generation = generationOf(this.table.words, root.slot)
+    if (this.announced.get(root.slot) === generation) return
+    this.announced.set(root.slot, generation)
     this.emit('updated', this.descriptorOf(root))
     for (const child of root.children) if (!child.deleted) this.emit('updated', this.descriptorOf(child))
   }
 
   private retire (record: ImageRecord): void {
+    // A commit the watcher has not announced yet is announced now, so 'deleted' is never the first news of it.
+    if (record.parent === null) this.announceCommit(record)
     const descriptor = this.descriptorOf(record)
     record.deleted = true
     this.records.delete(record.id)
@@ -547,6 +574,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (this.table.leases(record.slot) > 0 || record.children.size > 0) return
     // A writer that died holding the lock was recovered by the bridge before leases could reach 0.
     this.bySlot.delete(record.slot)
+    this.announced.delete(record.slot)
     this.table.free(record.slot)
     if (record.allocation !== null) this.arena.free(record.allocation)
     for (const r of record.runs ?? []) this.arena.free(r)

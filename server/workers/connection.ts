@@ -5,7 +5,7 @@
 import type { MessagePort } from 'node:worker_threads'
 import { isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
 import { CLAIM, CLAIM_WORDS, claimBase, HEADER, LAYOUT_VERSION, MAX_FRAMES, SLOT, slotBase } from '../../protocol/layout.js'
-import { cancelLoan, endWrite, lockHolder, unlock } from '../../protocol/sync.js'
+import { cancelLoan, endWrite, lockHolder, notifyCommit, unlock } from '../../protocol/sync.js'
 import {
   WORKER_PROTOCOL_VERSION, type ChangeType, type ServerToWorker, type Welcome, type WorkerRequest, type WorkerToServer,
 } from '../../protocol/worker-messages.js'
@@ -54,13 +54,9 @@ export class WorkerConnection {
 
   private onMessage (msg: WorkerToServer): void {
     if (this.closed || typeof msg !== 'object' || msg === null) return
-    switch (msg.op) {
-      case 'committed':
-        this.store.announceCommitAt(msg.slot)
-        return
-      case 'released':
-        this.store.reclaimSlot(msg.slot)
-        return
+    if (msg.op === 'released') {
+      this.store.reclaimSlot(msg.slot)
+      return
     }
     const req = (msg as WorkerRequest).req
     this.requests++
@@ -133,11 +129,10 @@ export class WorkerConnection {
       if (lockHolder(words, slot) === this.token) {
         // It died mid-write: close the seqlock so readers stop retrying, and commit what is there as a new
         // generation (announced, so subscribers re-read) rather than leave the image wedged.
-        if ((Atomics.load(words, base + SLOT.SEQ) & 1) !== 0) {
-          endWrite(words, slot)
-          this.store.announceCommitAt(slot)
-        }
+        const torn = (Atomics.load(words, base + SLOT.SEQ) & 1) !== 0
+        if (torn) endWrite(words, slot)
         unlock(words, slot, this.token)
+        if (torn) notifyCommit(words, slot)
       }
       this.store.reclaimSlot(slot)
     }

@@ -1,0 +1,113 @@
+/**
+ * npm run bench:worker — what it costs a worker thread to get at an image, against the natural alternatives.
+ *
+ * For each size: a bare MessagePort round trip, postMessage with structured clone, postMessage with a
+ * transfer list (and back), and Pixelport: open + read first/last pixel + release, asked for by message (same
+ * footing as the alternatives) and with no message at all (timed inside the worker). Then wake-up latency: a
+ * commit waking a worker in waitForChange, against a bare Atomics.wait/notify ping-pong.
+ */
+import { once } from 'node:events'
+import type { Worker } from 'node:worker_threads'
+import { createServer } from '../server/server.js'
+import { fmtBytes, fmtTime, median, table } from './stats.js'
+
+const MiB = 1024 * 1024
+const SIZES = [64 * 1024, MiB, 8 * MiB, 33 * MiB, 128 * MiB]
+const quick = process.argv.includes('--quick')
+const ITER = quick ? 10 : 40
+const WORKER = new URL('./fixtures/bench-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url)
+
+const server = await createServer({ port: 0, capacity: 1024 * MiB, maxImageBytes: 512 * MiB, blockSize: 64 * MiB })
+
+async function spawn (role = 'main'): Promise<{ worker: Worker, ask: (msg: any, transfer?: any[]) => Promise<any> }> {
+  const worker = server.spawnWorker(WORKER, { workerData: { role } })
+  const [started] = await once(worker, 'message')
+  if (started.op !== 'started') throw new Error('bench worker did not start')
+  const ask = async (msg: any, transfer: any[] = []): Promise<any> => {
+    worker.postMessage(msg, transfer)
+    const [reply] = await once(worker, 'message')
+    return reply
+  }
+  return { worker, ask }
+}
+
+async function timeIt (n: number, fn: () => Promise<void>): Promise<number> {
+  await fn() // warm-up
+  const times: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    await fn()
+    times.push(performance.now() - t0)
+  }
+  return median(times)
+}
+
+const { ask } = await spawn()
+const rows: string[][] = []
+const results: Array<Record<string, number>> = []
+const roundTrip = await timeIt(ITER * 5, async () => { await ask({ op: 'ping' }) })
+for (const size of SIZES) {
+  const id = `bench-${size}`
+  // An RGBA image of about `size` bytes.
+  const width = 1024
+  const height = Math.max(1, Math.round(size / (width * 4)))
+  server.store.create({ id, width, height, mode: 'RGBA' })
+  const bytes = new Uint8Array(width * height * 4)
+  const n = size >= 33 * MiB ? Math.max(5, ITER / 4) : ITER
+  const clone = await timeIt(n, async () => { await ask({ op: 'clone', data: bytes }) })
+  let buffer: ArrayBuffer = new ArrayBuffer(bytes.byteLength)
+  const transfer = await timeIt(n, async () => {
+    const reply = await ask({ op: 'transfer', buffer }, [buffer])
+    buffer = reply.buffer
+  })
+  // First: the very first open in this block (maps it: one message), then opens with no message at all.
+  const loop = await ask({ op: 'openLoop', id, n: ITER * 10 })
+  const viaMessage = await timeIt(ITER, async () => { await ask({ op: 'open', id }) })
+  const noMessage = median(loop.times)
+  results.push({ size, roundTrip, clone, transfer, viaMessage, noMessage, cold: loop.cold })
+  rows.push([
+    fmtBytes(size), fmtTime(clone), fmtTime(transfer), fmtTime(viaMessage), fmtTime(noMessage), fmtTime(loop.cold),
+    `${(clone / viaMessage).toFixed(0)}x`, `${(clone / noMessage).toFixed(0)}x`,
+  ])
+  server.store.delete(id)
+}
+
+console.log(`\nWorker access to one image (median; bare MessagePort round trip: ${fmtTime(roundTrip)})\n`)
+console.log(table(
+  ['size', 'structured clone', 'transfer + back', 'open by message', 'open, no message', 'first open (maps block)', 'clone / by message', 'clone / no message'],
+  rows,
+))
+
+// ---- wake-up latency ----------------------------------------------------------------------------------
+server.store.create({ id: 'pingpong', width: 16, height: 16, mode: 'L' })
+const PINGS = quick ? 500 : 3000
+async function pair (op: string, extra: Record<string, unknown>): Promise<number> {
+  const a = await spawn('a')
+  const b = await spawn('b')
+  const readyB = once(b.worker, 'message')
+  b.worker.postMessage({ op, n: PINGS, ...extra })
+  await readyB
+  const readyA = once(a.worker, 'message')
+  a.worker.postMessage({ op, n: PINGS, ...extra })
+  await readyA
+  const [doneA] = await once(a.worker, 'message')
+  await once(b.worker, 'message')
+  a.worker.postMessage({ op: 'exit' })
+  b.worker.postMessage({ op: 'exit' })
+  // Each round trip is two wake-ups; report one.
+  return median(doneA.times.slice(PINGS / 10)) / 2
+}
+const bareSync = await pair('bare', { sab: new SharedArrayBuffer(4) })
+const bareAsync = await pair('bareAsync', { sab: new SharedArrayBuffer(4) })
+const ours = await pair('pingpong', { id: 'pingpong' })
+const oursSync = await pair('pingpongSync', { id: 'pingpong' })
+console.log('\nCommit → waiting worker wakes (median, one direction)\n')
+console.log(table(['path', 'latency', 'vs bare Atomics.wait'], [
+  ['bare Atomics.wait/notify (sync)', fmtTime(bareSync), '1.00x'],
+  ['bare Atomics.waitAsync/notify', fmtTime(bareAsync), `${(bareAsync / bareSync).toFixed(2)}x`],
+  ['Pixelport write() → waitForChange() (async)', fmtTime(ours), `${(ours / bareSync).toFixed(2)}x`],
+  ['Pixelport write() → waitForChangeSync()', fmtTime(oursSync), `${(oursSync / bareSync).toFixed(2)}x`],
+]))
+console.log('\nJSON ' + JSON.stringify({ results, wake: { bareSync, bareAsync, ours, oursSync } }))
+await server.close()
+process.exit(0)

@@ -1,0 +1,373 @@
+/**
+ * RemoteClient: the Pixelport store over one WebSocket (docs/protocol.md), for Node.js and browsers.
+ *
+ * Remote clients cannot map the server's shared memory, so they get copies: `get` streams one consistent
+ * generation, `put` uploads bytes (in chunks when large, respecting the socket's buffer), `subscribe`
+ * delivers events (and frames) as an async iterator. Every failure is a PixelportError with a `code`.
+ */
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import type { TypedArray } from '../../protocol/dtypes.js'
+import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
+import {
+  PROTOCOL_VERSION, type ClientMessage, type ErrorMessage, type EventMessage, type FrameMessage, type Region, type RequestId,
+  type ServerLimits, type ServerMessage,
+} from '../../protocol/messages.js'
+import type { CreateRequest } from '../../protocol/spec.js'
+import { decode, encode, encodeUploadChunk } from './codec.js'
+import { FrameAssembler, type RemoteFrame } from './frames.js'
+import { WireSocket, type SocketOptions } from './socket.js'
+import { RemoteSubscription, type SubscribeOptions } from './subscription.js'
+
+export interface ConnectOptions extends SocketOptions {
+  /** Name sent in `hello` (shows up in server logs). */
+  clientName?: string
+}
+
+export interface GetOptions {
+  /** Only this rectangle: `{ x, y, width, height }` in pixels. */
+  region?: Region
+  /** A generation still held by the server (else PXP_ERR_GENERATION_GONE). Default: the current one. */
+  generation?: number
+  signal?: AbortSignal
+}
+
+export interface PutOptions {
+  signal?: AbortSignal
+}
+
+interface Pending {
+  resolve (message: ServerMessage): void
+  reject (err: PixelportError): void
+  /** For gets: the frame being assembled. */
+  frame?: FrameAssembler
+}
+
+/** Bytes of a put sent inline in one message, at most (larger ones are chunked). */
+const INLINE_SLACK = 4096
+
+export class RemoteClient {
+  private readonly pending = new Map<RequestId, Pending>()
+  /** Streams in progress, by stream number: the get or subscription they belong to. */
+  private readonly streams = new Map<number, { frame: FrameAssembler, req?: RequestId, sub?: number }>()
+  private readonly subscriptions = new Map<number, RemoteSubscription>()
+  /** Subscriptions with data: the event waiting for its frame. */
+  private readonly awaitingFrame = new Map<number, EventMessage>()
+  /** Subscribe requests waiting for their `subscribed` reply. */
+  private readonly subscribing = new Map<RequestId, SubscribeOptions>()
+  /** Subscriptions whose created/updated events are followed by a frame. */
+  private readonly dataSubs = new Set<number>()
+  private nextReq = 1
+  private socket!: WireSocket
+  private closedWith: PixelportError | null = null
+  private lastError: PixelportError | null = null
+  private closing: Promise<void> | null = null
+  private resolveClosed!: () => void
+  private readonly closed = new Promise<void>((resolve) => { this.resolveClosed = resolve })
+  /** What the server announced in `welcome`. */
+  limits!: ServerLimits
+  protocol = PROTOCOL_VERSION
+
+  private constructor (readonly url: string) {}
+
+  /** Connect to a Pixelport server's WebSocket endpoint (`ws://host:port/ws`) and say hello. */
+  static async connect (url: string, options: ConnectOptions = {}): Promise<RemoteClient> {
+    const client = new RemoteClient(url)
+    client.socket = await WireSocket.open(url, {
+      message: (data) => client.onMessage(data),
+      close: (code, reason) => client.onClose(code, reason),
+    }, options)
+    try {
+      const welcome = await client.request({ op: 'hello', req: client.newReq(), protocol: PROTOCOL_VERSION, client: options.clientName ?? 'pixelport-remote' }, 'welcome')
+      client.limits = welcome.limits
+      client.protocol = welcome.protocol
+    } catch (err) {
+      client.socket.close()
+      throw err
+    }
+    return client
+  }
+
+  /** True until the connection closes. */
+  get connected (): boolean {
+    return this.closedWith === null && this.socket.open
+  }
+
+  async list (): Promise<ImageDescriptor[]> {
+    return (await this.request({ op: 'list', req: this.newReq() }, 'images')).images
+  }
+
+  async describe (id: string): Promise<ImageDescriptor> {
+    return (await this.request({ op: 'describe', req: this.newReq(), id }, 'descriptor')).descriptor
+  }
+
+  /** Create a zero-filled image: `{ width, height, mode }` or `{ shape, typestr }` (+ layout, readonly). */
+  async create (spec: CreateRequest, options: { id?: string } = {}): Promise<ImageDescriptor> {
+    const { id, ...fields } = spec
+    const chosen = options.id ?? id
+    return (await this.request({ op: 'create', req: this.newReq(), ...fields, ...(chosen !== undefined ? { id: chosen } : {}) }, 'descriptor')).descriptor
+  }
+
+  async delete (id: string): Promise<void> {
+    await this.request({ op: 'delete', req: this.newReq(), id }, 'deleted')
+  }
+
+  /**
+   * One consistent generation of an image (or of a region of it): `{ descriptor, data, bytes, shape }`,
+   * `data` a TypedArray of the image's dtype.
+   */
+  async get (id: string, options: GetOptions = {}): Promise<RemoteFrame> {
+    const req = this.newReq()
+    const message: ClientMessage = { op: 'get', req, id }
+    if (options.generation !== undefined) message.generation = options.generation
+    if (options.region !== undefined) message.region = { x: options.region.x, y: options.region.y, width: options.region.width, height: options.region.height }
+    const reply = await this.request(message, 'end', options.signal)
+    return reply.frame
+  }
+
+  /**
+   * Write an image from C-order bytes: `put(id, bytes)` overwrites an existing image (a new generation);
+   * `put({ width, height, mode, id? } | { shape, typestr, id? }, bytes)` creates one (or overwrites the
+   * image with that id, if it exists and has that shape). Large images go in chunks, never faster than
+   * the socket drains.
+   */
+  async put (idOrSpec: string | CreateRequest, bytes: ArrayBufferView | ArrayBuffer, options: PutOptions = {}): Promise<ImageDescriptor> {
+    const payload = bytes instanceof ArrayBuffer
+      ? new Uint8Array(bytes)
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const fields: Record<string, unknown> = typeof idOrSpec === 'string' ? { id: idOrSpec } : { ...idOrSpec }
+    for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key]
+    const req = this.newReq()
+    const { chunkSize, maxMessageBytes, highWaterMark } = this.limits
+    if (payload.byteLength + INLINE_SLACK <= Math.min(chunkSize, maxMessageBytes)) {
+      return (await this.request({ op: 'put', req, ...fields, data: payload } as ClientMessage, 'descriptor', options.signal)).descriptor
+    }
+    const reply = this.request({ op: 'put', req, ...fields, byteLength: payload.byteLength } as ClientMessage, 'descriptor', options.signal)
+    // Stop sending as soon as the request settles early (refused, cancelled, connection lost).
+    let settled = false
+    reply.then(() => { settled = true }, () => { settled = true })
+    const step = Math.min(chunkSize, maxMessageBytes - INLINE_SLACK)
+    try {
+      for (let offset = 0; offset < payload.byteLength && !settled; offset += step) {
+        await this.socket.below(highWaterMark)
+        if (settled || !this.socket.open) break
+        this.socket.send(encodeUploadChunk(req, offset, payload.subarray(offset, offset + step)))
+      }
+      if (this.socket.open) this.send({ op: 'end', req })
+    } catch {
+      // The reply carries the reason (the connection closed).
+    }
+    return (await reply).descriptor
+  }
+
+  /**
+   * Subscribe to store events; resolves once the server confirmed (events from then on are delivered).
+   * Iterate with `for await`; `break` or `return()` unsubscribes.
+   */
+  async subscribe (options: SubscribeOptions = {}): Promise<RemoteSubscription> {
+    const req = this.newReq()
+    const message: ClientMessage = { op: 'subscribe', req }
+    if (options.ids !== undefined) message.ids = options.ids
+    if (options.policy !== undefined) message.policy = options.policy
+    if (options.data !== undefined) message.data = options.data
+    if (options.queue !== undefined) message.queue = options.queue
+    // Registered when the reply is dispatched, before any event that follows it in the same read.
+    this.subscribing.set(req, options)
+    try {
+      const { sub } = await this.request(message, 'subscribed')
+      return this.subscriptions.get(sub) ?? new RemoteSubscription(sub, options.policy ?? 'latest', 1, async () => {})
+    } finally {
+      this.subscribing.delete(req)
+    }
+  }
+
+  private register (sub: number, options: SubscribeOptions): void {
+    const subscription = new RemoteSubscription(sub, options.policy ?? 'latest', options.queue ?? this.limits.defaultQueue, async () => {
+      this.subscriptions.delete(sub)
+      this.awaitingFrame.delete(sub)
+      this.dataSubs.delete(sub)
+      if (this.connected) await this.request({ op: 'unsubscribe', req: this.newReq(), sub }, 'unsubscribed').catch(() => {})
+    })
+    this.subscriptions.set(sub, subscription)
+    if (options.data === true) this.dataSubs.add(sub)
+  }
+
+  /** Close the connection (graceful; idempotent). Pending requests fail with PXP_ERR_CLOSED. */
+  async close (): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.closedWith === null) this.socket.close(1000)
+      await this.closed
+    })()
+    return await this.closing
+  }
+
+  // ---- requests -----------------------------------------------------------------------------------
+
+  private newReq (): number {
+    const req = this.nextReq
+    this.nextReq = req >= Number.MAX_SAFE_INTEGER ? 1 : req + 1
+    return req
+  }
+
+  private send (message: ClientMessage): void {
+    this.socket.send(encode(message))
+  }
+
+  /** Send `message` and resolve with the reply of type `op` (rejecting on an `error` for its req). */
+  private async request<Op extends ServerMessage['op']> (message: ClientMessage, op: Op, signal?: AbortSignal): Promise<Reply<Op>> {
+    if (this.closedWith !== null) throw this.closedWith
+    if (signal?.aborted === true) throw pxpError('PXP_ERR_ABORTED', `${message.op} was aborted before it was sent`)
+    const { req } = message
+    return await new Promise<Reply<Op>>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.pending.has(req)) return
+        // The server answers a cancel with PXP_ERR_ABORTED for this req; reject now, ignore that later.
+        this.pending.delete(req)
+        for (const [stream, s] of this.streams) if (s.req === req) this.streams.delete(stream)
+        if (this.connected) this.send({ op: 'cancel', req })
+        reject(pxpError('PXP_ERR_ABORTED', `${message.op} was aborted`))
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.pending.set(req, {
+        resolve: (reply) => {
+          signal?.removeEventListener('abort', onAbort)
+          if (reply.op !== op) {
+            reject(pxpError('PXP_ERR_PROTOCOL', `expected ${op} in reply to ${message.op}, got ${reply.op}`))
+            return
+          }
+          resolve(reply as Reply<Op>)
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(err)
+        },
+      })
+      try {
+        this.send(message)
+      } catch (err) {
+        this.pending.delete(req)
+        signal?.removeEventListener('abort', onAbort)
+        reject(err)
+      }
+    })
+  }
+
+  // ---- incoming -----------------------------------------------------------------------------------
+
+  private onMessage (data: Uint8Array): void {
+    let message: ServerMessage
+    try {
+      message = decode(data)
+    } catch (err) {
+      this.lastError = err as PixelportError
+      this.socket.close(1002, 'PXP_ERR_PROTOCOL')
+      return
+    }
+    try {
+      this.dispatch(message)
+    } catch (err) {
+      this.lastError = err as PixelportError
+      this.socket.close(1002, 'PXP_ERR_PROTOCOL')
+    }
+  }
+
+  private dispatch (message: ServerMessage): void {
+    switch (message.op) {
+      case 'chunk': {
+        this.streams.get(message.stream)?.frame.add(message)
+        return
+      }
+      case 'frame':
+        this.onFrame(message)
+        return
+      case 'end': {
+        const stream = this.streams.get(message.stream)
+        if (stream === undefined) return
+        this.streams.delete(message.stream)
+        const frame = stream.frame.finish()
+        if (stream.req !== undefined) this.settle(stream.req, { op: 'end', req: stream.req, frame } as unknown as ServerMessage)
+        else if (stream.sub !== undefined) {
+          const event = this.awaitingFrame.get(stream.sub)
+          this.awaitingFrame.delete(stream.sub)
+          if (event !== undefined) this.subscriptions.get(stream.sub)?.push(event, frame)
+        }
+        return
+      }
+      case 'event': {
+        const subscription = this.subscriptions.get(message.sub)
+        if (subscription === undefined) return
+        // With data, created/updated events are followed by their frame: deliver them together.
+        if (message.type !== 'deleted' && this.dataSubs.has(message.sub)) this.awaitingFrame.set(message.sub, message)
+        else subscription.push(message)
+        return
+      }
+      case 'error':
+        this.onError(message)
+        return
+      case 'subscribed': {
+        const options = this.subscribing.get(message.req)
+        if (options !== undefined) this.register(message.sub, options)
+        this.settle(message.req, message)
+        return
+      }
+      default:
+        this.settle(message.req, message)
+    }
+  }
+
+  private onFrame (message: FrameMessage): void {
+    const frame = new FrameAssembler(message)
+    if (message.req !== undefined) {
+      if (!this.pending.has(message.req)) return
+      this.streams.set(message.stream, { frame, req: message.req })
+    } else if (message.sub !== undefined) {
+      if (!this.subscriptions.has(message.sub)) return
+      this.streams.set(message.stream, { frame, sub: message.sub })
+    }
+  }
+
+  private onError (message: ErrorMessage): void {
+    const err = errorFromBody(message)
+    if (message.stream !== undefined) this.streams.delete(message.stream)
+    if (message.req !== null && message.req !== undefined) {
+      const pending = this.pending.get(message.req)
+      if (pending !== undefined) {
+        this.pending.delete(message.req)
+        pending.reject(err)
+      }
+      return
+    }
+    if (message.sub !== undefined) {
+      this.awaitingFrame.delete(message.sub)
+      // A frame the server could not serve (snapshot budget, policy 'latest'): that event is skipped.
+      // Anything else for a subscription ends the connection right after, and reaches it through onClose.
+      return
+    }
+    this.lastError = err
+  }
+
+  private settle (req: RequestId, message: ServerMessage): void {
+    const pending = this.pending.get(req)
+    if (pending === undefined) return
+    this.pending.delete(req)
+    pending.resolve(message)
+  }
+
+  private onClose (code: number, reason: string): void {
+    const known = /^PXP_ERR_[A-Z_]+$/.test(reason)
+    const err = this.lastError ?? (known
+      ? errorFromBody({ code: reason, message: `The server closed the connection (${code} ${reason})` })
+      : pxpError('PXP_ERR_CLOSED', `connection (code ${code}${reason !== '' ? ' ' + reason : ''})`))
+    this.closedWith = err
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+    this.streams.clear()
+    for (const s of this.subscriptions.values()) s.fail(err)
+    this.subscriptions.clear()
+    this.resolveClosed()
+  }
+}
+
+/** The reply message for op `Op`; a get resolves with its assembled frame. */
+type Reply<Op extends ServerMessage['op']> = Op extends 'end' ? { frame: RemoteFrame } : Extract<ServerMessage, { op: Op }>
+
+export type { RemoteFrame, TypedArray }

@@ -1,0 +1,16 @@
+/**
+ * The remote client: `import { RemoteClient } from 'pixelport/client'`.
+ *
+ * Runs in Node.js (with `ws`, loaded on demand) and in browsers (with the platform WebSocket). Nothing
+ * here imports a Node.js module at the top level.
+ */
+export { RemoteClient, type ConnectOptions, type GetOptions, type PutOptions } from './client.js'
+export type { RemoteFrame } from './frames.js'
+export { RemoteSubscription, type RemoteEvent, type SubscribeOptions } from './subscription.js'
+export type { SocketOptions, WebSocketConstructor } from './socket.js'
+export { download, fetchDescriptor, fetchList, type Download, type HttpOptions } from './http.js'
+export { PixelportError, isPixelportError, type ErrorCode } from '../../protocol/errors.js'
+export { typedArrayFor, type ImageDescriptor } from '../../protocol/descriptor.js'
+export type { TypedArray } from '../../protocol/dtypes.js'
+export type { CreateRequest } from '../../protocol/spec.js'
+export { PROTOCOL_VERSION, type EventType, type Policy, type Region, type ServerLimits } from '../../protocol/messages.js'
