@@ -294,6 +294,21 @@ export class SharedImage {
   }
 
   /**
+   * Overwrite the whole image with C-order bytes (exactly byteLength of them, else PXP_ERR_BYTE_COUNT and
+   * nothing is written) and commit; resolves to the new generation. The worker counterpart of an HTTP PUT.
+   */
+  async set (bytes: ArrayBufferView, options: WriteOptions = {}): Promise<number> {
+    const source = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    if (source.byteLength !== this.initial.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', this.initial.byteLength, source.byteLength)
+    const rowBytes = this.initial.byteLength / this.height
+    return await this.write((data) => {
+      const target = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      if (target.byteLength === source.byteLength) target.set(source)
+      else for (let y = 0; y < this.height; y++) target.set(source.subarray(y * rowBytes, (y + 1) * rowBytes), y * this.strides[0])
+    }, options)
+  }
+
+  /**
    * Loan a buffer for the next frame. Frame-buffered images (created with `frames` ≥ 2) loan a shared buffer
    * that no reader holds, and publishing swaps it in with no copy; plain images loan a private staging buffer
    * that publishing copies in under the lock (one memory copy). Either way readers are never stalled by the
