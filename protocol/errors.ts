@@ -32,7 +32,6 @@ export const ERRORS = {
   PXP_ERR_ALREADY_EXISTS: { status: 409, closeCode: 4409, message: 'Image %s already exists' },
   PXP_ERR_READONLY: { status: 409, closeCode: 4409, message: 'Image %s is read-only' },
   PXP_ERR_GENERATION_GONE: { status: 409, closeCode: 4409, message: 'Generation %s of image %s is no longer available (current: %s)' },
-  PXP_ERR_HAS_VIEWS: { status: 409, closeCode: 4409, message: 'Image %s still has views' },
   PXP_ERR_LOCK_TIMEOUT: { status: 503, closeCode: 4503, message: 'Timed out after %s ms waiting for the write lock of image %s' },
   PXP_ERR_BODY_TOO_LARGE: { status: 413, closeCode: 1009, message: 'Body of %s bytes exceeds the limit of %s bytes' },
   PXP_ERR_TOO_LARGE: { status: 413, closeCode: 4413, message: 'Image of %s bytes exceeds the per-image limit of %s bytes' },
