@@ -87,6 +87,8 @@ export function normalizeTypestr (typestr: string): string {
   if (t[0] === '=') t = '<' + t.slice(1)
   if (t[0] !== '<' && t[0] !== '>' && t[0] !== '|') t = '<' + t
   if (t.endsWith('1')) t = '|' + t.slice(1)
+  // numpy reads '|' on a multi-byte type as native order, which is little-endian on every host we run on.
+  else if (t[0] === '|') t = '<' + t.slice(1)
   return t
 }
 

@@ -11,31 +11,31 @@ export interface ErrorSpec {
   readonly status: number
   /** WebSocket close code used when this error ends a connection (4000-4999 is the application range). */
   readonly closeCode: number
-  /** Human message; `%s` placeholders are filled in order from the arguments given to `pxpError`. */
+  /** Human message; `%s` (as is) and `%q` (quoted) placeholders are filled in order from `pxpError`'s arguments. */
   readonly message: string
 }
 
 export const ERRORS = {
   PXP_ERR_BAD_REQUEST: { status: 400, closeCode: 4400, message: 'Bad request: %s' },
   PXP_ERR_VALIDATION: { status: 400, closeCode: 4400, message: 'Invalid input: %s' },
-  PXP_ERR_BAD_ID: { status: 400, closeCode: 4400, message: 'Invalid image id %s: an id is 1-128 characters, "/"-separated segments of A-Z a-z 0-9 . _ - that do not start with "."' },
-  PXP_ERR_BAD_MODE: { status: 400, closeCode: 4400, message: 'Unknown image mode %s' },
-  PXP_ERR_BAD_DTYPE: { status: 400, closeCode: 4400, message: 'Unsupported typestr %s' },
+  PXP_ERR_BAD_ID: { status: 400, closeCode: 4400, message: 'Invalid image id %q: an id is 1-128 characters, "/"-separated segments of A-Z a-z 0-9 . _ - that do not start with "."' },
+  PXP_ERR_BAD_MODE: { status: 400, closeCode: 4400, message: 'Unknown image mode %q' },
+  PXP_ERR_BAD_DTYPE: { status: 400, closeCode: 4400, message: 'Unsupported typestr %q' },
   PXP_ERR_BAD_SHAPE: { status: 400, closeCode: 4400, message: 'Invalid shape: %s' },
   PXP_ERR_BYTE_COUNT: { status: 400, closeCode: 4400, message: 'Byte count mismatch: expected %s bytes, got %s' },
-  PXP_ERR_BAD_REGION: { status: 400, closeCode: 4400, message: 'Region %s lies outside image %s (%s)' },
+  PXP_ERR_BAD_REGION: { status: 400, closeCode: 4400, message: 'Region %s lies outside image %q (%s)' },
   PXP_ERR_BAD_RANGE: { status: 416, closeCode: 4400, message: 'Range not satisfiable: %s' },
   PXP_ERR_UNAUTHORIZED: { status: 401, closeCode: 4401, message: 'Authentication required' },
   PXP_ERR_FORBIDDEN: { status: 403, closeCode: 4403, message: 'Not allowed: %s' },
-  PXP_ERR_NOT_FOUND: { status: 404, closeCode: 4404, message: 'Image %s not found' },
+  PXP_ERR_NOT_FOUND: { status: 404, closeCode: 4404, message: 'Image %q not found' },
   PXP_ERR_ROUTE_NOT_FOUND: { status: 404, closeCode: 4404, message: 'No route %s' },
-  PXP_ERR_ALREADY_EXISTS: { status: 409, closeCode: 4409, message: 'Image %s already exists' },
-  PXP_ERR_READONLY: { status: 409, closeCode: 4409, message: 'Image %s is read-only' },
-  PXP_ERR_GENERATION_GONE: { status: 409, closeCode: 4409, message: 'Generation %s of image %s is no longer available (current: %s)' },
-  PXP_ERR_LOCK_TIMEOUT: { status: 503, closeCode: 4503, message: 'Timed out after %s ms waiting for the write lock of image %s' },
+  PXP_ERR_ALREADY_EXISTS: { status: 409, closeCode: 4409, message: 'Image %q already exists' },
+  PXP_ERR_READONLY: { status: 409, closeCode: 4409, message: 'Image %q is read-only' },
+  PXP_ERR_GENERATION_GONE: { status: 409, closeCode: 4409, message: 'Generation %s of image %q is no longer available (current: %s)' },
+  PXP_ERR_LOCK_TIMEOUT: { status: 503, closeCode: 4503, message: 'Timed out after %s ms waiting for the write lock of image %q' },
   PXP_ERR_BODY_TOO_LARGE: { status: 413, closeCode: 1009, message: 'Body of %s bytes exceeds the limit of %s bytes' },
   PXP_ERR_TOO_LARGE: { status: 413, closeCode: 4413, message: 'Image of %s bytes exceeds the per-image limit of %s bytes' },
-  PXP_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, closeCode: 4415, message: 'Unsupported content type %s' },
+  PXP_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, closeCode: 4415, message: 'Unsupported content type %q' },
   PXP_ERR_TOO_MANY_IMAGES: { status: 507, closeCode: 4507, message: 'The store holds its maximum of %s images' },
   PXP_ERR_CAPACITY: { status: 507, closeCode: 4507, message: 'Not enough memory for %s bytes: %s of %s bytes capacity in use' },
   PXP_ERR_SHM_FULL: { status: 507, closeCode: 4507, message: 'Shared memory is full: no room for a segment of %s bytes (%s)' },
@@ -44,12 +44,12 @@ export const ERRORS = {
   PXP_ERR_TIMEOUT: { status: 504, closeCode: 4504, message: 'Timed out after %s ms: %s' },
   PXP_ERR_ABORTED: { status: 499, closeCode: 4499, message: 'Aborted: %s' },
   PXP_ERR_PROTOCOL: { status: 400, closeCode: 1002, message: 'Protocol error: %s' },
-  PXP_ERR_UNKNOWN_OP: { status: 400, closeCode: 4400, message: 'Unknown op %s' },
+  PXP_ERR_UNKNOWN_OP: { status: 400, closeCode: 4400, message: 'Unknown op %q' },
   PXP_ERR_QUEUE_FULL: { status: 503, closeCode: 4508, message: 'Queue full: %s' },
   PXP_ERR_TOO_MANY_SUBSCRIPTIONS: { status: 429, closeCode: 4429, message: 'A connection may hold at most %s subscriptions' },
   PXP_ERR_TOO_MANY_STREAMS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s gets queued or streaming' },
   PXP_ERR_TOO_MANY_UPLOADS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s uploads in progress' },
-  PXP_ERR_NOT_LEASED: { status: 409, closeCode: 4409, message: 'Handle for %s was released' },
+  PXP_ERR_NOT_LEASED: { status: 409, closeCode: 4409, message: 'Handle for %q was released' },
   PXP_ERR_INTERNAL: { status: 500, closeCode: 1011, message: 'Internal error: %s' },
 } as const satisfies Record<string, ErrorSpec>
 
@@ -86,11 +86,12 @@ export class PixelportError extends Error {
   }
 }
 
+/** `%s` inserts a value as is; `%q` quotes it (names a client sent: ids, modes, ops), so blanks and odd bytes show. */
 function format (template: string, args: readonly unknown[]): string {
   let i = 0
-  return template.replace(/%s/g, () => {
+  return template.replace(/%[sq]/g, (placeholder) => {
     const value = args[i++]
-    return typeof value === 'string' ? JSON.stringify(value) : String(value)
+    return placeholder === '%q' ? JSON.stringify(String(value)) : String(value)
   })
 }
 

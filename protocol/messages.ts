@@ -11,7 +11,7 @@
 import type { ImageDescriptor } from './descriptor.js'
 import type { ErrorCode } from './errors.js'
 import { ID_PATTERN, MAX_ID_LENGTH } from './ids.js'
-import { MAX_NDIM } from './layout.js'
+import { MAX_FRAMES, MAX_NDIM } from './layout.js'
 import type { Layout } from './spec.js'
 
 /** Bumped on any incompatible change to the messages below. */
@@ -36,6 +36,8 @@ export interface SpecFields {
   typestr?: string
   layout?: Layout
   readonly?: boolean
+  /** Frame buffers for loan/publish writers (worker threads). Default 1. */
+  frames?: number
 }
 
 export type Policy = 'latest' | 'all'
@@ -185,6 +187,7 @@ const specProperties = {
   typestr: { type: 'string', minLength: 2, maxLength: 4 },
   layout: { enum: ['block', 'lines'] },
   readonly: { type: 'boolean' },
+  frames: { type: 'integer', minimum: 1, maximum: MAX_FRAMES },
 } as const
 
 function message (op: string, properties: Record<string, unknown>, required: string[] = []): JsonSchema {
@@ -248,7 +251,15 @@ export const descriptorSchema: JsonSchema = {
     location: { type: 'object' },
     __array_interface__: {
       type: 'object',
-      properties: { version: { const: 3 }, shape: { type: 'array' }, typestr: { type: 'string' }, data: { type: 'null' } },
+      properties: {
+        version: { const: 3 },
+        shape: { type: 'array', items: uint },
+        typestr: { type: 'string' },
+        descr: { type: 'array' },
+        strides: { anyOf: [{ type: 'array', items: { type: 'integer' } }, { type: 'null' }] },
+        offset: uint,
+        data: { type: 'null' },
+      },
       required: ['version', 'shape', 'typestr', 'descr', 'strides', 'data'],
     },
   },

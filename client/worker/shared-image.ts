@@ -492,8 +492,16 @@ export class SharedImage {
       const left = deadline - performance.now()
       if (left <= 0) throw pxpError('PXP_ERR_LOCK_TIMEOUT', timeout, this.id)
       // Every other buffer is pinned by a reader or loaned: wait for the next publish (or 1 ms for an unpin).
+      // A pending waitAsync does not keep the thread alive, so hold it while we wait.
       const res = Atomics.waitAsync(this.words, slotBase(this.control) + SLOT.GENERATION, Atomics.load(this.words, slotBase(this.control) + SLOT.GENERATION), Math.min(left, 1))
-      if (res.async) await res.value
+      if (res.async) {
+        this.store.hold()
+        try {
+          await res.value
+        } finally {
+          this.store.letGo()
+        }
+      }
     }
   }
 

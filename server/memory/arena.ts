@@ -93,6 +93,8 @@ export class Arena {
 
   /** Allocate one contiguous run, or return null (nothing changes then). */
   tryAllocate (length: number): Allocation | null {
+    // Checked here, not only in RunAllocator: by then a new block may already have been opened.
+    if (!Number.isFinite(length) || length <= 0) throw new RangeError(`allocation length must be positive, got ${length}`)
     const need = alignUp(length)
     if (need > this.blockSize) return this.allocateDedicated(need)
     for (const block of this.blocks.values()) {
@@ -111,6 +113,7 @@ export class Arena {
   allocateRows (rowBytes: number, rows: number, perRow: boolean): RowRun[] {
     if (rowBytes * rows > this.capacity - this.usedBytes) throw this.capacityError(rowBytes * rows)
     const runs: RowRun[] = []
+    const firstNewBlock = this.nextIndex
     try {
       let left = rows
       while (left > 0) {
@@ -124,6 +127,8 @@ export class Arena {
       return runs
     } catch (err) {
       for (const run of runs) this.free(run)
+      // Blocks opened for runs that were just given back would otherwise stay reserved: all or nothing.
+      for (const b of [...this.blocks.values()]) if (b.index >= firstNewBlock && b.allocator.isEmpty) this.dropBlock(b)
       throw err
     }
   }

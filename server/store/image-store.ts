@@ -552,7 +552,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   private announceCommit (record: ImageRecord): void {
     const root = record.parent ?? record
     const generation = generationOf(this.table.words, root.slot)
-    if (this.announced.get(root.slot) === generation) return
+    if ((this.announced.get(root.slot) ?? 0) === generation) return
     this.announced.set(root.slot, generation)
     this.emit('updated', this.descriptorOf(root))
     for (const child of root.children) if (!child.deleted) this.emit('updated', this.descriptorOf(child))

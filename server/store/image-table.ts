@@ -77,6 +77,9 @@ export class ImageTable {
 
   /** Write every field, then make the slot LIVE: a reader that sees LIVE sees complete fields. */
   publish (slot: number, f: SlotFields): void {
+    const idBytes = encoder.encode(f.id)
+    // Checked before any word is written: a refused publish must not leave a half-overwritten record.
+    if (idBytes.length > MAX_ID_BYTES) throw new RangeError('id too long for the table')
     const w = this.words
     const base = slotBase(slot)
     // LEASES is left alone: a worker racing a stale lookup may hold a transient +1 that it is about to
@@ -99,8 +102,6 @@ export class ImageTable {
       w[base + SLOT.SHAPE + i] = f.shape[i] ?? 0
       w[base + SLOT.STRIDES + i] = f.strides[i] ?? 0
     }
-    const idBytes = encoder.encode(f.id)
-    if (idBytes.length > MAX_ID_BYTES) throw new RangeError('id too long for the table')
     w[base + SLOT.ID_HASH] = fnv1a(idBytes)
     w[base + SLOT.ID_LENGTH] = idBytes.length
     const padded = new Uint8Array(MAX_ID_BYTES)

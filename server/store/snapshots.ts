@@ -38,9 +38,15 @@ interface Entry {
   lastUsed: number
 }
 
+/** A copy in progress and the acquires waiting for it. */
+interface CopyJob {
+  waiters: number
+  done: Promise<Entry> | null
+}
+
 export class SnapshotCache {
   private readonly entries = new Map<string, Entry[]>()
-  private readonly inflight = new Map<string, Promise<Entry>>()
+  private readonly inflight = new Map<string, CopyJob>()
   private totalBytes = 0
   private sharedCount = 0
   private copyCount = 0
@@ -67,16 +73,27 @@ export class SnapshotCache {
     if (generation !== undefined && generation !== current) {
       throw pxpError('PXP_ERR_GENERATION_GONE', generation, id, current)
     }
-    let pending = this.inflight.get(id)
-    if (pending === undefined) {
-      pending = this.copy(id)
-      this.inflight.set(id, pending)
-      pending.then(() => this.inflight.delete(id), () => this.inflight.delete(id))
-      this.copyCount++
-    } else {
-      this.sharedCount++
+    let job = this.inflight.get(id)
+    const joined = job !== undefined
+    if (job === undefined) {
+      const created: CopyJob = { waiters: 0, done: null }
+      created.done = this.copy(id, created)
+      this.inflight.set(id, created)
+      // Forget the job however it ends, also when copy() failed before its first await.
+      created.done.then(() => this.forget(id, created), () => this.forget(id, created))
+      job = created
     }
-    return this.lease(await pending)
+    job.waiters++
+    const entry = await job.done!
+    if (joined) this.sharedCount++
+    if (generation !== undefined && entry.generation !== generation) {
+      // Asked for one generation, and the copy we joined caught a newer one: hand it back, say so.
+      this.handle(entry).release()
+      throw pxpError('PXP_ERR_GENERATION_GONE', generation, id, entry.generation)
+    }
+    // The entry was created holding one reference per waiter: between the copy finishing and this line
+    // it could not look idle to makeRoom() and be evicted while still owed to us.
+    return this.handle(entry)
   }
 
   stats (): SnapshotStats {
@@ -85,7 +102,7 @@ export class SnapshotCache {
     return { snapshots: count, bytes: this.totalBytes, maxBytes: this.maxBytes, shared: this.sharedCount, copies: this.copyCount }
   }
 
-  private async copy (id: string): Promise<Entry> {
+  private async copy (id: string, job: CopyJob): Promise<Entry> {
     const length = this.store.describe(id).byteLength
     this.makeRoom(length)
     // Reserve before the await so concurrent copies of other images see the budget taken.
@@ -93,11 +110,14 @@ export class SnapshotCache {
     let entry: Entry
     try {
       const copy = await this.store.read(id, Buffer.allocUnsafeSlow(length))
-      entry = { id, generation: copy.generation, descriptor: { ...copy.descriptor, generation: copy.generation }, bytes: copy.bytes as Buffer, refs: 0, lastUsed: 0 }
+      entry = { id, generation: copy.generation, descriptor: { ...copy.descriptor, generation: copy.generation }, bytes: copy.bytes as Buffer, refs: job.waiters, lastUsed: 0 }
     } catch (err) {
       this.totalBytes -= length
       throw err
     }
+    // From here on the waiter count is frozen in entry.refs: later acquires find the entry instead.
+    this.forget(id, job)
+    this.copyCount++
     const list = this.entries.get(id) ?? []
     // Anything older that nobody holds is dead weight now.
     for (const old of list.filter((e) => e.refs === 0)) this.remove(old)
@@ -107,8 +127,17 @@ export class SnapshotCache {
     return entry
   }
 
+  private forget (id: string, job: CopyJob): void {
+    if (this.inflight.get(id) === job) this.inflight.delete(id)
+  }
+
   private lease (entry: Entry): Snapshot {
     entry.refs++
+    return this.handle(entry)
+  }
+
+  /** A handle on one reference the caller already holds. */
+  private handle (entry: Entry): Snapshot {
     entry.lastUsed = ++this.clock
     let released = false
     return {
