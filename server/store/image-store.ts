@@ -9,12 +9,12 @@ import { EventEmitter } from 'node:events'
 import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
-import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG } from '../../protocol/layout.js'
+import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG, slotBase } from '../../protocol/layout.js'
 import {
   cStrides, DEFAULT_SPEC_LIMITS, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
 } from '../../protocol/spec.js'
 import {
-  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, notifyCommit, pinFront, publishFrame, readOptimistic, unlock, unpin,
+  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, notifyCommit, pinFront, publishFrame, readOptimistic, tryLock, unlock, unpin,
 } from '../../protocol/sync.js'
 import { Arena, type Allocation, type ArenaStats, type RowRun } from '../memory/arena.js'
 import { alignUp } from '../memory/run-allocator.js'
@@ -96,6 +96,8 @@ export interface StoreEvents {
 const GiB = 1024 ** 3
 /** Shortest time between two scans for commits made by other threads. */
 const COMMIT_COALESCE_MS = 2
+/** How long the server thread may block waiting for a write lock before it waits asynchronously. */
+const SYNC_LOCK_WAIT_MS = 5
 
 export class ImageStore extends EventEmitter<StoreEvents> {
   readonly arena: Arena
@@ -537,6 +539,18 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   }
 
   private async lock (record: ImageRecord): Promise<void> {
+    // First a short synchronous wait: unlock() wakes a blocked waiter at once, so a reader competing with a
+    // writer that re-locks in a tight loop still gets its turn; waiting through the event loop, it would not.
+    // Bounded, so the server thread never stalls for more than a few frame copies.
+    const words = this.table.words
+    const slot = this.controlSlot(record)
+    const at = slotBase(slot) + SLOT.WRITE_LOCK
+    const spinUntil = performance.now() + SYNC_LOCK_WAIT_MS
+    while (performance.now() < spinUntil) {
+      if (tryLock(words, slot, LOCK_TOKEN.SERVER)) return
+      const holder = Atomics.load(words, at)
+      if (holder !== 0) Atomics.wait(words, at, holder, 0.5)
+    }
     const ok = await lockAsync(this.table.words, this.controlSlot(record), LOCK_TOKEN.SERVER, this.lockTimeoutMs)
     if (!ok) throw pxpError('PXP_ERR_LOCK_TIMEOUT', this.lockTimeoutMs, record.id)
   }
