@@ -1,11 +1,11 @@
 /**
  * One place that turns any failure into `{ code, message }` with the registry's HTTP status.
  */
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS, isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
 
 /** Map fastify's own error codes onto ours, so clients see one vocabulary. */
-function translate (err: FastifyError): ErrorBody & { status: number } {
+function translate (err: FastifyError, request: FastifyRequest): ErrorBody & { status: number } {
   if (isPixelportError(err)) {
     return { code: err.code, message: err.message, status: ERRORS[err.code].status }
   }
@@ -17,7 +17,7 @@ function translate (err: FastifyError): ErrorBody & { status: number } {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { code: 'PXP_ERR_BODY_TOO_LARGE', message: 'Request body exceeds the configured limit', status: 413 }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { ...pxpError('PXP_ERR_UNSUPPORTED_MEDIA_TYPE', 'for this route').toJSON(), status: 415 }
+      return { ...pxpError('PXP_ERR_UNSUPPORTED_MEDIA_TYPE', `${request.headers['content-type'] ?? '(none)'} for ${request.method} ${request.url.split('?')[0]}`).toJSON(), status: 415 }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { code: 'PXP_ERR_BAD_REQUEST', message: `Bad request: ${err.message}`, status: 400 }
@@ -33,11 +33,24 @@ function translate (err: FastifyError): ErrorBody & { status: number } {
 
 export function installErrorHandler (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { status, ...body } = translate(err)
+    const { status, ...body } = translate(err, request)
     if (status >= 500) request.log.error({ err }, 'request failed')
     void reply.code(status).type('application/json').send(body)
   })
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(pxpError('PXP_ERR_ROUTE_NOT_FOUND', `${request.method} ${request.url.split('?')[0]}`).toJSON())
   })
+}
+
+/**
+ * fastify's `frameworkErrors` option: the router's own refusals, which bypass the error handler, in our
+ * vocabulary. Under /images/ the only path parameter is an id, so an undecodable or over-long one is a
+ * malformed id.
+ */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0]
+  const error = path.startsWith('/images/')
+    ? pxpError('PXP_ERR_BAD_ID', path.slice('/images/'.length).split('/')[0].slice(0, 200))
+    : pxpError('PXP_ERR_BAD_REQUEST', `${err.message}`)
+  void reply.code(error.status).type('application/json').send(error.toJSON())
 }

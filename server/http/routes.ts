@@ -1,7 +1,34 @@
-/** HTTP API (placeholder until the routes land in this change). */
-import type { FastifyPluginAsync } from 'fastify'
+/**
+ * The HTTP API: every route, with the validation and hooks they share.
+ *
+ * Registered as one encapsulated plugin, so its validator compiler, content-type parsers and hooks apply
+ * to these routes only and never to other transports mounted on the same fastify instance.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { assertValidId } from '../../protocol/ids.js'
 import type { ServerContext } from '../context.js'
+import { closeUnreadBody, lenientJson } from './body.js'
+import { dataRoutes } from './data-routes.js'
+import { imageRoutes } from './image-routes.js'
+import { statsRoutes } from './stats-routes.js'
+import { createValidatorCompiler } from './validator.js'
+import { viewRoutes } from './view-routes.js'
+
+/** Malformed ids are PXP_ERR_BAD_ID on every route, before the schema or the store looks at them. */
+async function checkIdParam (request: FastifyRequest): Promise<void> {
+  const id = (request.params as { id?: unknown } | undefined)?.id
+  if (id !== undefined) assertValidId(id)
+}
 
 export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
-  app.get('/healthz', async () => ({ ok: true, images: ctx.store.size }))
+  app.setValidatorCompiler(createValidatorCompiler())
+  // Bodies are JSON or raw bytes; anything else is PXP_ERR_UNSUPPORTED_MEDIA_TYPE.
+  app.removeContentTypeParser('text/plain')
+  lenientJson(app)
+  app.addHook('preValidation', checkIdParam)
+  app.addHook('onSend', closeUnreadBody)
+  await app.register(imageRoutes, ctx)
+  await app.register(viewRoutes, ctx)
+  await app.register(dataRoutes, ctx)
+  await app.register(statsRoutes, ctx)
 }

@@ -1,0 +1,128 @@
+/**
+ * Pixels over HTTP: download a consistent snapshot (whole or one byte range), overwrite with an upload.
+ */
+import type { Readable } from 'node:stream'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import { pxpError } from '../../protocol/errors.js'
+import type { ServerContext } from '../context.js'
+import type { Snapshot } from '../store/snapshots.js'
+import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
+import { etagOf, ifRangeAllows, matchesIfNoneMatch, parseRange } from './range.js'
+import { binaryBody, dataHeaders, descriptorSchema, errorResponses, idParams, notModified } from './schemas.js'
+import { StagingPool } from './staging.js'
+
+interface DataHeaders {
+  'if-none-match'?: string
+  range?: string
+  'if-range'?: string
+}
+
+const bytesResponse = { description: 'Raw C-order bytes', type: 'string' } as const
+
+/** Idle staging memory kept for PUTs: a few frames of a typical size, never more than one largest image. */
+const STAGING_IDLE_BYTES = 64 * 1024 * 1024
+
+export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
+  const { store, snapshots, options } = ctx
+  const staging = new StagingPool(Math.min(STAGING_IDLE_BYTES, options.maxImageBytes))
+  acceptRawBodies(app)
+  // Pixels come as raw bytes only: a JSON body here is PXP_ERR_UNSUPPORTED_MEDIA_TYPE.
+  app.removeContentTypeParser('application/json')
+
+  /**
+   * A snapshot held exactly as long as the response: released when it has been sent or the connection
+   * closed, whichever comes first — also when the client went away while the copy was being made.
+   */
+  async function snapshotForResponse (reply: FastifyReply, id: string): Promise<Snapshot> {
+    let snapshot: Snapshot | null = null
+    let closed = false
+    reply.raw.once('close', () => {
+      closed = true
+      snapshot?.release()
+    })
+    snapshot = await snapshots.acquire(id)
+    if (closed) {
+      snapshot.release()
+      throw pxpError('PXP_ERR_ABORTED', 'the client went away before the download started')
+    }
+    return snapshot
+  }
+
+  // Raw C-order bytes of one consistent generation; honours Range, If-Range and If-None-Match
+  app.get<{ Params: { id: string }, Headers: DataHeaders }>('/images/:id/data', {
+    schema: {
+      params: idParams,
+      headers: dataHeaders,
+      response: { 200: bytesResponse, 206: bytesResponse, 304: notModified, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params
+    const current = etagOf(store.generation(id))
+    // Answer "still current" without copying anything.
+    if (matchesIfNoneMatch(request.headers['if-none-match'], current)) {
+      return reply.code(304).header('etag', current).send()
+    }
+    const snapshot = await snapshotForResponse(reply, id)
+    const { descriptor, bytes } = snapshot
+    const etag = etagOf(snapshot.generation)
+    const size = bytes.byteLength
+    let range = null
+    if (ifRangeAllows(request.headers['if-range'], etag)) {
+      try {
+        range = parseRange(request.headers.range, size)
+      } catch (err) {
+        void reply.header('content-range', `bytes */${size}`)
+        throw err
+      }
+    }
+    void reply
+      .header('content-type', OCTET_STREAM)
+      .header('accept-ranges', 'bytes')
+      .header('etag', etag)
+      .header('x-pixelport-generation', String(snapshot.generation))
+      .header('x-pixelport-shape', descriptor.shape.join(','))
+      .header('x-pixelport-typestr', descriptor.typestr)
+    if (descriptor.mode !== null) void reply.header('x-pixelport-mode', descriptor.mode)
+    // Snapshots are ArrayBuffer-backed Buffers, which fastify hands to the socket as they are (a view of a
+    // SharedArrayBuffer it would try to serialise): no copy at send time.
+    if (range === null) return reply.code(200).send(bytes)
+    // subarray: a view of the snapshot, not a copy; the snapshot outlives the write (released on 'close').
+    return reply
+      .code(206)
+      .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+      .send(bytes.subarray(range.start, range.end + 1))
+  })
+
+  // Overwrite all pixels with exactly byteLength raw C-order bytes; bumps the generation
+  app.put<{ Params: { id: string }, Body: Readable | undefined }>('/images/:id/data', {
+    schema: {
+      params: idParams,
+      body: { content: { [OCTET_STREAM]: { schema: binaryBody } } },
+      response: { 200: descriptorSchema, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params
+    const target = store.describe(id)
+    // A copied (line-based) image is writable through the store; only a read-only image itself is not.
+    if (target.readonly && !target.copied) throw pxpError('PXP_ERR_READONLY', id)
+    const expected = target.byteLength
+    declaredLength(request, options.maxImageBytes, expected)
+    const body = request.body
+    if (!isStream(body)) throw pxpError('PXP_ERR_BYTE_COUNT', expected, 0)
+    // Stage the upload outside shared memory: a slow client must not hold the image's write lock.
+    const buffer = staging.take(expected)
+    try {
+      let at = 0
+      await receiveExactly(body, expected, (chunk) => {
+        buffer.set(chunk, at)
+        at += chunk.byteLength
+      })
+      const descriptor = await store.write(id, buffer)
+      void reply.header('etag', etagOf(descriptor.generation))
+      return descriptor
+    } finally {
+      // receiveExactly has detached from the stream and store.write has copied: nothing touches it now.
+      staging.give(buffer)
+    }
+  })
+}

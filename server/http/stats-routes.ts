@@ -1,0 +1,20 @@
+/**
+ * Health and memory figures.
+ */
+import type { FastifyPluginAsync } from 'fastify'
+import type { ServerContext } from '../context.js'
+import { errorResponses, healthSchema, statsSchema } from './schemas.js'
+
+export const statsRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
+  // Store memory (blocks, capacity, used, free, largest free run), image counts and snapshot memory
+  app.get('/stats', {
+    schema: {
+      response: { 200: statsSchema, ...errorResponses },
+    },
+  }, async () => ({ ...ctx.store.stats(), snapshots: ctx.snapshots.stats() }))
+
+  // Liveness
+  app.get('/healthz', {
+    schema: { response: { 200: healthSchema, ...errorResponses } },
+  }, async () => ({ ok: true, images: ctx.store.size }))
+}
