@@ -26,11 +26,31 @@ export interface RowSegment {
   block: number
   byteOffset: number
   rows: number
+  /** POSIX shared-memory name of the block (`/dev/shm/<name without the slash>`); null in process memory. */
+  segment?: string | null
+}
+
+/**
+ * Where the control words of an image are, for a process on the same host (the server runs with `--shm`):
+ * enough, with docs/shared-memory.md, to map the table and read or write consistently. Descriptors built by
+ * the server carry these fields; `table` and `socket` are null when the store is in process memory only.
+ */
+export interface ControlLocation {
+  /** POSIX shared-memory name of the image table, or null when it is not in shared memory. */
+  table?: string | null
+  /** Index of this image's record in the table. */
+  slot?: number
+  /** Record that holds SEQ, GENERATION, WRITE_LOCK, FRAMES, FRONT and PINS: the root image's for views. */
+  controlSlot?: number
+  /** Byte offset of the control record in the table. */
+  controlOffset?: number
+  /** Path of the Unix socket where processes attach to take leases and locks; null without shm. */
+  socket?: string | null
 }
 
 /** Where an image's pixels live in the server's memory. */
 export type Location =
-  | {
+  | ControlLocation & {
     kind: 'block'
     block: number
     /** Where the current generation starts (frame buffer `frame`). */
@@ -39,8 +59,10 @@ export type Location =
     frames: number
     frame: number
     frameStride: number
+    /** POSIX shared-memory name of the block (`/dev/shm/<name without the slash>`); null in process memory. */
+    segment?: string | null
   }
-  | { kind: 'lines', rowBytes: number, segments: RowSegment[] }
+  | ControlLocation & { kind: 'lines', rowBytes: number, segments: RowSegment[] }
 
 export interface ViewInfo {
   /** The image whose memory this view shares. */

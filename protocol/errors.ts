@@ -36,6 +36,8 @@ export const ERRORS = {
   PXP_ERR_BODY_TOO_LARGE: { status: 413, closeCode: 1009, message: 'Body of %s bytes exceeds the limit of %s bytes' },
   PXP_ERR_TOO_LARGE: { status: 413, closeCode: 4413, message: 'Image of %s bytes exceeds the per-image limit of %s bytes' },
   PXP_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, closeCode: 4415, message: 'Unsupported content type %q' },
+  PXP_ERR_BAD_IMAGE: { status: 400, closeCode: 4400, message: 'Cannot decode the image file: %s' },
+  PXP_ERR_NOT_ENCODABLE: { status: 406, closeCode: 4406, message: 'Image %q cannot be encoded as %s: %s' },
   PXP_ERR_TOO_MANY_IMAGES: { status: 507, closeCode: 4507, message: 'The store holds its maximum of %s images' },
   PXP_ERR_CAPACITY: { status: 507, closeCode: 4507, message: 'Not enough memory for %s bytes: %s of %s bytes capacity in use' },
   PXP_ERR_SHM_FULL: { status: 507, closeCode: 4507, message: 'Shared memory is full: no room for a segment of %s bytes (%s)' },

@@ -17,9 +17,16 @@
  * lock (SEQ odd; FRONT = f; GENERATION += 1; SEQ even). A reader takes a consistent (FRONT, GENERATION) pair
  * under the seqlock and pins that buffer (PINS[f] += 1 by CAS while >= 0); a pinned buffer is never loaned,
  * so the reader's memory stays valid until it unpins, however many generations are published meanwhile.
+ *
+ * Other processes (the table in a /dev/shm segment, TABLE_FLAG.SHARED set): Atomics.notify only wakes
+ * waiters in its own process, so a waiter in another process registers in FUTEX_WAITERS and waits with a
+ * futex on GENERATION, and every writer that sees FUTEX_WAITERS > 0 after a commit also futex-wakes
+ * GENERATION. A writer outside the server's process adds 1 to EXTERNAL_COMMITS and futex-wakes it after
+ * each commit, which is how the server (and its worker threads) learn of it. docs/shared-memory.md has the
+ * byte-by-byte layout for readers and writers in other languages.
  */
 
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 2
 
 /** Header words at the start of the table. */
 export const HEADER_WORDS = 16
@@ -39,6 +46,23 @@ export const HEADER = {
    * to learn of commits made through shared memory, so a writer never has to send a message.
    */
   COMMIT_SEQ: 5,
+  /**
+   * Bumped, then futex-woken, by writers outside the server's process after every commit. The server has
+   * one thread in a futex wait on this word that relays such commits to its own waiters.
+   */
+  EXTERNAL_COMMITS: 6,
+  /** TABLE_FLAG bits. */
+  FLAGS: 7,
+  /**
+   * Two words of a random key (low word first). A process attaching over the attach socket proves with it
+   * that it can map the table, i.e. that the segment's file mode lets it in.
+   */
+  ATTACH_KEY: 8,
+} as const
+
+export const TABLE_FLAG = {
+  /** The table lives in a shared-memory segment that other processes map: cross-process wakes apply. */
+  SHARED: 1,
 } as const
 
 export const SLOT_WORDS = 80
@@ -90,6 +114,11 @@ export const SLOT = {
    * taken by compare-and-swap, so a buffer is never read and written at once.
    */
   PINS: 60,
+  /**
+   * Futex waiters on GENERATION in other processes (they add 1 before waiting, subtract 1 after). A writer
+   * that reads > 0 after a commit futex-wakes GENERATION as well as Atomics.notify-ing it.
+   */
+  FUTEX_WAITERS: 68,
 } as const
 
 export const MAX_FRAMES = 8
@@ -110,11 +139,21 @@ export const SLOT_FLAG = {
   LINES: 4,
 } as const
 
-/** Write-lock tokens: the server uses SERVER, worker connection k (k >= 1) uses k. */
+/**
+ * Write-lock tokens: the server uses SERVER, worker connection k (k >= 1) uses k, and processes attached over
+ * the attach socket use EXTERNAL + k.
+ */
 export const LOCK_TOKEN = {
   FREE: 0,
+  /** First token of attached processes: a holder from here up (below SERVER) lives in another process. */
+  EXTERNAL: 0x40000000,
   SERVER: 0x7fffffff,
 } as const
+
+/** Is `token` held by another process (whose unlock cannot Atomics.notify this process)? */
+export function isExternalToken (token: number): boolean {
+  return token >= LOCK_TOKEN.EXTERNAL && token < LOCK_TOKEN.SERVER
+}
 
 export function slotBase (slot: number): number {
   return HEADER_WORDS + slot * SLOT_WORDS

@@ -45,7 +45,19 @@ export type EventType = 'created' | 'updated' | 'deleted'
 
 // ---- client → server ------------------------------------------------------------------------------
 
-export interface HelloMessage { op: 'hello', req: RequestId, protocol: number, client?: string }
+export interface HelloMessage {
+  op: 'hello'
+  req: RequestId
+  protocol: number
+  client?: string
+  /**
+   * Ask for every `chunk` message to be sent as a fragmented WebSocket message whose frames carry at most
+   * this many bytes (at least MIN_FRAGMENT_SIZE). The messages are the same; a client whose WebSocket
+   * library hands out the fragments as they arrived (Node's `ws`, binaryType 'fragments') can then copy
+   * each payload once, straight into its frame buffer.
+   */
+  fragmentSize?: number
+}
 export interface ListMessage { op: 'list', req: RequestId }
 export interface DescribeMessage { op: 'describe', req: RequestId, id: string }
 export interface CreateMessage extends SpecFields { op: 'create', req: RequestId, id?: string }
@@ -105,7 +117,15 @@ export interface ServerLimits {
   defaultQueue: number
 }
 
-export interface WelcomeMessage { op: 'welcome', req: RequestId, protocol: number, server: string, limits: ServerLimits }
+export interface WelcomeMessage {
+  op: 'welcome'
+  req: RequestId
+  protocol: number
+  server: string
+  limits: ServerLimits
+  /** The WebSocket frame size chunk messages will be split into; 0: one frame per message. */
+  fragmentSize: number
+}
 export interface ImagesMessage { op: 'images', req: RequestId, images: ImageDescriptor[] }
 /** Reply to describe, create and put. */
 export interface DescriptorMessage { op: 'descriptor', req: RequestId, descriptor: ImageDescriptor }
@@ -208,7 +228,7 @@ export const regionSchema: JsonSchema = {
 
 /** Schemas of every message a client may send, by op. */
 export const CLIENT_MESSAGE_SCHEMAS: Readonly<Record<ClientOp, JsonSchema>> = {
-  hello: message('hello', { req: reqSchema, protocol: uint32, client: { type: 'string', maxLength: 256 } }, ['req', 'protocol']),
+  hello: message('hello', { req: reqSchema, protocol: uint32, client: { type: 'string', maxLength: 256 }, fragmentSize: { type: 'integer', minimum: 1024, maximum: UINT32_MAX } }, ['req', 'protocol']),
   list: message('list', { req: reqSchema }, ['req']),
   describe: message('describe', { req: reqSchema, id: idSchema }, ['req', 'id']),
   create: message('create', { req: reqSchema, id: idSchema, ...specProperties }, ['req']),
@@ -287,7 +307,7 @@ const limitsSchema: JsonSchema = {
 
 /** Schemas of every message the server sends, by op (for clients and tests). */
 export const SERVER_MESSAGE_SCHEMAS: Readonly<Record<ServerOp, JsonSchema>> = {
-  welcome: message('welcome', { req: reqSchema, protocol: uint32, server: { type: 'string' }, limits: limitsSchema }, ['req', 'protocol', 'server', 'limits']),
+  welcome: message('welcome', { req: reqSchema, protocol: uint32, server: { type: 'string' }, limits: limitsSchema, fragmentSize: uint32 }, ['req', 'protocol', 'server', 'limits', 'fragmentSize']),
   images: message('images', { req: reqSchema, images: { type: 'array', items: descriptorSchema } }, ['req', 'images']),
   descriptor: message('descriptor', { req: reqSchema, descriptor: descriptorSchema }, ['req', 'descriptor']),
   deleted: message('deleted', { req: reqSchema, id: idSchema }, ['req', 'id']),
@@ -425,6 +445,28 @@ export function encodeBinHead (fields: Readonly<Record<string, string | number>>
   str('data')
   parts.push(0xc6, binLength >>> 24, (binLength >>> 16) & 0xff, (binLength >>> 8) & 0xff, binLength & 0xff)
   return Uint8Array.from(parts)
+}
+
+/** Smallest `fragmentSize` a client may ask for (the chunk header must fit in the first frame). */
+export const MIN_FRAGMENT_SIZE = 1024
+
+/**
+ * Read the fixed chunk header the server writes (CHUNK_HEAD_BYTES long, see writeChunkHead) at the start
+ * of `bytes`; null when `bytes` does not start with exactly that layout (then decode it generically).
+ */
+export function readChunkHead (bytes: Uint8Array): { stream: number, offset: number, length: number } | null {
+  if (bytes.byteLength < CHUNK_HEAD_BYTES) return null
+  for (let i = 0; i < CHUNK_PREFIX.length; i++) if (bytes[i] !== CHUNK_PREFIX[i]) return null
+  const view = new DataView(bytes.buffer, bytes.byteOffset, CHUNK_HEAD_BYTES)
+  const at = CHUNK_PREFIX.length
+  if (bytes[at] !== 0xce || bytes[at + 5 + OFFSET_KEY.length] !== 0xcf || bytes[CHUNK_HEAD_BYTES - 5] !== 0xc6) return null
+  for (let i = 0; i < OFFSET_KEY.length; i++) if (bytes[at + 5 + i] !== OFFSET_KEY[i]) return null
+  for (let i = 0; i < DATA_KEY.length; i++) if (bytes[CHUNK_HEAD_BYTES - 5 - DATA_KEY.length + i] !== DATA_KEY[i]) return null
+  const stream = view.getUint32(at + 1)
+  const o = at + 5 + OFFSET_KEY.length + 1
+  const offset = view.getUint32(o) * 0x100000000 + view.getUint32(o + 4)
+  const length = view.getUint32(CHUNK_HEAD_BYTES - 4)
+  return { stream, offset, length }
 }
 
 /** Number of chunk messages for `byteLength` bytes at `chunkSize` per chunk. */

@@ -2,7 +2,7 @@
  * The seqlock and write-lock protocol over a slot's control words (layout.ts), as plain functions of an
  * Int32Array so the server, worker threads and (later) other processes run exactly the same steps.
  */
-import { HEADER, SLOT, slotBase } from './layout.js'
+import { HEADER, isExternalToken, SLOT, slotBase } from './layout.js'
 
 /** Try to take the write lock of `slot` for `token`; true when taken. Never blocks. */
 export function tryLock (table: Int32Array, slot: number, token: number): boolean {
@@ -22,11 +22,20 @@ export function lockHolder (table: Int32Array, slot: number): number {
   return Atomics.load(table, slotBase(slot) + SLOT.WRITE_LOCK)
 }
 
+/** How often a lock waiter looks again when the holder's unlock cannot wake it (another process). */
+export const FOREIGN_LOCK_POLL_MS = 1
+
 /**
  * Wait (asynchronously) until the write lock of `slot` is taken by `token`. Resolves true when held,
  * false on timeout. Uses Atomics.waitAsync, so it never blocks the event loop.
+ *
+ * An unlock in another process cannot Atomics.notify this one, so while the holder is such a process the
+ * wait is cut into `FOREIGN_LOCK_POLL_MS` slices. `isForeign` says who that is; by default the tokens of
+ * attached processes (a client in another process treats every holder but itself as foreign).
  */
-export async function lockAsync (table: Int32Array, slot: number, token: number, timeoutMs: number): Promise<boolean> {
+export async function lockAsync (
+  table: Int32Array, slot: number, token: number, timeoutMs: number, isForeign: (holder: number) => boolean = isExternalToken,
+): Promise<boolean> {
   const deadline = performance.now() + timeoutMs
   const at = slotBase(slot) + SLOT.WRITE_LOCK
   for (;;) {
@@ -35,7 +44,7 @@ export async function lockAsync (table: Int32Array, slot: number, token: number,
     if (left <= 0) return false
     const holder = Atomics.load(table, at)
     if (holder === 0) continue
-    const res = Atomics.waitAsync(table, at, holder, left)
+    const res = Atomics.waitAsync(table, at, holder, isForeign(holder) ? Math.min(left, FOREIGN_LOCK_POLL_MS) : left)
     if (!res.async) continue
     // A pending waitAsync does not keep Node's event loop alive (nodejs/node#61941): without a ref'd timer
     // the process may exit, or never reach the timeout, while we wait for another thread's unlock.
@@ -143,7 +152,12 @@ export function loanFrame (table: Int32Array, slot: number): number {
   for (let k = 1; k < frames; k++) {
     // Start after the front so consecutive loans cycle through the buffers.
     const f = (front + k) % frames
-    if (Atomics.compareExchange(table, base + SLOT.PINS + f, 0, -1) === 0) return f
+    if (Atomics.compareExchange(table, base + SLOT.PINS + f, 0, -1) !== 0) continue
+    // `front` may be stale: another writer may have published f in the meantime, and an unpinned front has
+    // PINS 0 too. Loaning the front would let us write into the frame readers are reading (a seqlock reader
+    // of the front would not notice). Once the loan is ours f can only become the front by our publish.
+    if (Atomics.load(table, base + SLOT.FRONT) !== f) return f
+    Atomics.store(table, base + SLOT.PINS + f, 0)
   }
   return -1
 }

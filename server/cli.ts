@@ -19,6 +19,11 @@ Options (environment variable in brackets):
   --max-images N         most images and views at once (default 16384)
   --max-image-bytes SIZE largest single image (default 1G)
   --snapshot-bytes SIZE  memory for copies served to remote readers (default 512M)
+  --shm                  blocks and image table in POSIX shared memory (/dev/shm), so other processes
+                         on this host map them (pixelport/attach, numpy); falls back to in-process
+                         memory with a warning where unavailable [PIXELPORT_SHM=1]
+  --shm-mode MODE        file mode of the segments: 600 (default), 640 or 660 to share with the group
+  --shm-prefix NAME      first part of every segment name (default pixelport)
   --worker FILE          run FILE in worker threads connected to the store (repeatable)
   --threads N            worker threads per --worker module (default 1)
   --demo                 add demo images and run the animated demo producer
@@ -33,6 +38,13 @@ export function parseSize (name: string, text: string): number {
   const unit = (m[2] ?? '').toUpperCase()[0] ?? ''
   const factor = ({ '': 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 } as Record<string, number>)[unit]
   return Math.floor(Number(m[1]) * factor)
+}
+
+/** File modes as `chmod` spells them: 600, 0640, 0o660. */
+function parseMode (text: string): number {
+  const m = /^(?:0o?)?([0-7]{3})$/.exec(text.trim())
+  if (m === null) throw new Error(`--shm-mode: expected 600, 640 or 660, got ${JSON.stringify(text)}`)
+  return parseInt(m[1], 8)
 }
 
 function parseCount (name: string, text: string): number {
@@ -52,6 +64,9 @@ async function serve (argv: string[]): Promise<void> {
       'max-images': { type: 'string' },
       'max-image-bytes': { type: 'string' },
       'snapshot-bytes': { type: 'string' },
+      shm: { type: 'boolean' },
+      'shm-mode': { type: 'string' },
+      'shm-prefix': { type: 'string' },
       worker: { type: 'string', multiple: true },
       threads: { type: 'string' },
       demo: { type: 'boolean' },
@@ -75,9 +90,18 @@ async function serve (argv: string[]): Promise<void> {
   if (values['max-image-bytes'] !== undefined) options.maxImageBytes = parseSize('max-image-bytes', values['max-image-bytes'])
   if (values['snapshot-bytes'] !== undefined) options.snapshotBytes = parseSize('snapshot-bytes', values['snapshot-bytes'])
   const threads = values.threads === undefined ? 1 : parseCount('threads', values.threads)
+  if (values.shm === true || process.env.PIXELPORT_SHM === '1' || values['shm-mode'] !== undefined || values['shm-prefix'] !== undefined) {
+    options.shm = { mode: parseMode(values['shm-mode'] ?? '600') }
+    if (values['shm-prefix'] !== undefined) options.shm.prefix = values['shm-prefix']
+  }
 
   const server = await createServer(options)
   const url = await server.listen()
+  if (options.shm !== undefined) {
+    // Asked for and not there is worth a line on stderr; the server runs on in-process memory.
+    if (server.shm.enabled) process.stdout.write(`shared memory: table ${server.shm.table} (mode ${server.shm.mode!.toString(8)})\n`)
+    else process.stderr.write(`pixelport: warning: ${server.shm.reason}\n`)
+  }
   if (values.demo === true) {
     addDemoImages(server.store)
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'

@@ -1,7 +1,8 @@
 /** The server API: `import { createServer } from 'pixelport'`. */
 export { createServer, type PixelportServer } from './server.js'
-export type { ServerOptions } from './options.js'
+export type { ServerOptions, ShmOptions } from './options.js'
 export { ImageStore, PendingImage, type StoreOptions, type StoreStats, type ImageCopy, type ViewRequest } from './store/image-store.js'
 export { SnapshotCache, type Snapshot } from './store/snapshots.js'
+export { ServerMetrics, type TransportMetrics } from './metrics/metrics.js'
 export { HeapBlockProvider, type BlockProvider, type BlockMemory } from './memory/block-provider.js'
 export * from '../protocol/index.js'

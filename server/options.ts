@@ -4,6 +4,8 @@
 import os from 'node:os'
 import { pxpError } from '../protocol/errors.js'
 import type { BlockProvider } from './memory/block-provider.js'
+import { DEFAULT_SHM_PREFIX, validatePrefix } from './memory/shm-names.js'
+import { SHM_MODES } from './memory/shm-provider.js'
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -36,9 +38,25 @@ export interface ServerOptions {
   logger?: boolean | object
   /** Where block memory comes from. Default: in-process SharedArrayBuffers. */
   provider?: BlockProvider
+  /**
+   * Put blocks and the image table in POSIX shared memory (/dev/shm) so other processes on the host can map
+   * them (`pixelport/attach`, numpy). Where that is unavailable the server starts with in-process memory and
+   * says why (`server.shm.reason`). `mode`: file mode of the segments, 0o600 (default), or 0o640 / 0o660 to
+   * share with the group deliberately; `prefix`: first part of every segment name (default `pixelport`).
+   * Default false.
+   */
+  shm?: boolean | ShmOptions
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger'>> & Pick<ServerOptions, 'provider' | 'logger'>
+export interface ShmOptions {
+  mode?: number
+  prefix?: string
+}
+
+export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger' | 'shm'>> & Pick<ServerOptions, 'provider' | 'logger'> & {
+  /** Shared memory asked for (it may still be unavailable), or null. */
+  shm: Required<ShmOptions> | null
+}
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -78,5 +96,20 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     highWaterMark: positiveInt('highWaterMark', o.highWaterMark ?? 4 * MiB, 1024),
     logger: o.logger ?? false,
     provider: o.provider,
+    shm: resolveShm(o.shm, o.provider),
   }
+}
+
+function resolveShm (shm: unknown, provider: BlockProvider | undefined): Required<ShmOptions> | null {
+  if (shm === undefined || shm === false) return null
+  if (shm !== true && (typeof shm !== 'object' || shm === null || Array.isArray(shm))) {
+    throw pxpError('PXP_ERR_VALIDATION', `option shm must be a boolean or { mode, prefix }, got ${JSON.stringify(shm)}`)
+  }
+  if (provider !== undefined) throw pxpError('PXP_ERR_VALIDATION', 'options shm and provider cannot be combined: shm chooses the provider')
+  const { mode = 0o600, prefix = DEFAULT_SHM_PREFIX } = shm === true ? {} : shm as ShmOptions
+  if (!(SHM_MODES as readonly unknown[]).includes(mode)) {
+    throw pxpError('PXP_ERR_VALIDATION', `option shm.mode must be one of 0o600, 0o640, 0o660, got ${typeof mode === 'number' ? '0o' + mode.toString(8) : JSON.stringify(mode)}`)
+  }
+  validatePrefix(prefix)
+  return { mode, prefix }
 }

@@ -4,13 +4,22 @@
 import os from 'node:os'
 import type { MessagePort, Worker, WorkerOptions } from 'node:worker_threads'
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { ShmInfo } from '../protocol/attach-messages.js'
+import { LAYOUT_VERSION } from '../protocol/layout.js'
+import { AttachService } from './attach/listener.js'
+import { shmRoutes } from './attach/routes.js'
+import { loadShmAddon } from './memory/native.js'
+import { createBlockProvider, ShmBlockProvider } from './memory/shm-provider.js'
 import type { ServerContext } from './context.js'
 import { frameworkErrors, installErrorHandler } from './http/error-handler.js'
+import { registerApiDocs } from './http/docs.js'
 import { httpRoutes } from './http/routes.js'
+import { ServerMetrics } from './metrics/metrics.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
 import { ImageStore } from './store/image-store.js'
 import { SnapshotCache } from './store/snapshots.js'
 import { WorkerBridge } from './workers/bridge.js'
+import { websocketEndpoint } from './ws/plugin.js'
 
 export interface PixelportServer {
   readonly app: FastifyInstance
@@ -32,22 +41,56 @@ export interface PixelportServer {
   spawnWorker (file: string | URL, options?: WorkerOptions): Worker
   /** The worker bridge (connections, for stats and tests). */
   readonly workers: WorkerBridge
+  /** Prometheus metrics (`GET /metrics`); transports report through it as `ctx.metrics`. */
+  readonly metrics: ServerMetrics
+  /** Shared memory: on or off and why, and the names other processes attach with (also `GET /shm`). */
+  readonly shm: ShmInfo
+  /** Processes attached over the attach socket (null without shared memory). */
+  readonly attach: AttachService | null
 }
 
 export async function createServer (options: ServerOptions = {}): Promise<PixelportServer> {
   const resolved = resolveOptions(options)
-  const store = new ImageStore({
-    blockSize: resolved.blockSize,
-    capacity: resolved.capacity,
-    maxImages: resolved.maxImages,
-    maxDimension: resolved.maxDimension,
-    maxImageBytes: resolved.maxImageBytes,
-    lockTimeoutMs: resolved.lockTimeoutMs,
-    provider: resolved.provider,
-  }, os.totalmem())
+  // --shm: blocks and the table in /dev/shm when the addon and the mount are there; otherwise in-process
+  // memory, and `shm.reason` (printed by the CLI at start-up) says why.
+  const choice = resolved.shm === null
+    ? { provider: resolved.provider, warning: null }
+    : createBlockProvider({ shm: true, mode: resolved.shm.mode, prefix: resolved.shm.prefix })
+  const shmProvider = choice.provider instanceof ShmBlockProvider ? choice.provider : null
+  let store: ImageStore
+  try {
+    store = new ImageStore({
+      blockSize: resolved.blockSize,
+      capacity: resolved.capacity,
+      maxImages: resolved.maxImages,
+      maxDimension: resolved.maxDimension,
+      maxImageBytes: resolved.maxImageBytes,
+      lockTimeoutMs: resolved.lockTimeoutMs,
+      provider: choice.provider,
+      attachSocket: shmProvider?.socketPath,
+    }, os.totalmem())
+  } catch (err) {
+    choice.provider?.close()
+    throw err
+  }
+  const attach = shmProvider === null ? null : new AttachService(store, shmProvider, loadShmAddon().path as string)
+  const shm: ShmInfo = {
+    enabled: shmProvider !== null,
+    reason: shmProvider !== null ? null : choice.warning ?? 'not enabled (start with --shm)',
+    layoutVersion: LAYOUT_VERSION,
+    table: store.table.segment,
+    socket: attach?.address ?? null,
+    storeId: shmProvider?.storeId ?? null,
+    prefix: shmProvider?.prefix ?? null,
+    mode: shmProvider?.mode ?? null,
+    maxSlots: store.table.maxSlots,
+    lockTimeoutMs: store.lockTimeoutMs,
+    pid: process.pid,
+  }
   const snapshots = new SnapshotCache(store, resolved.snapshotBytes)
-  const ctx: ServerContext = { store, snapshots, options: resolved }
   const workers = new WorkerBridge(store)
+  const metrics = new ServerMetrics({ store, snapshots, connections: { worker: () => workers.connectionCount, attach: () => attach?.connectionCount ?? 0 } })
+  const ctx: ServerContext = { store, snapshots, options: resolved, metrics }
 
   const app = Fastify({
     logger: resolved.logger as boolean,
@@ -57,7 +100,20 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     frameworkErrors,
   })
   installErrorHandler(app)
-  await app.register(httpRoutes, ctx)
+  try {
+    await registerApiDocs(app)
+    await app.register(httpRoutes, ctx)
+    await app.register(websocketEndpoint, ctx)
+    await app.register(shmRoutes, { info: () => shm })
+    // Listening before any image exists: every descriptor names a socket that answers.
+    await attach?.listen()
+  } catch (err) {
+    // Nothing may outlive a failed start: segments would stay in /dev/shm until this process exits.
+    await attach?.close()
+    await workers.close()
+    store.close()
+    throw err
+  }
 
   let url = ''
   let closing: Promise<void> | null = null
@@ -68,8 +124,11 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     options: resolved,
     get url () { return url },
     workers,
+    metrics,
     workerChannel: () => workers.channel(),
     spawnWorker: (file, opts) => workers.spawn(file, opts),
+    shm,
+    attach,
     async listen () {
       const address = await app.listen({ host: resolved.host, port: resolved.port })
       url = address
@@ -78,6 +137,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     async close () {
       closing ??= (async () => {
         await app.close()
+        // Attached processes and workers first (their claims are recovered into the store), then the store,
+        // whose provider unlinks every segment: a clean shutdown leaves nothing in /dev/shm.
+        await attach?.close()
         await workers.close()
         store.close()
       })()

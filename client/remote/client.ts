@@ -9,7 +9,7 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
 import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
 import {
-  PROTOCOL_VERSION, type ClientMessage, type ErrorMessage, type EventMessage, type FrameMessage, type Region, type RequestId,
+  CHUNK_HEAD_BYTES, PROTOCOL_VERSION, readChunkHead, type ClientMessage, type ErrorMessage, type EventMessage, type FrameMessage, type Region, type RequestId,
   type ServerLimits, type ServerMessage,
 } from '../../protocol/messages.js'
 import type { CreateRequest } from '../../protocol/spec.js'
@@ -28,6 +28,11 @@ export interface GetOptions {
   region?: Region
   /** A generation still held by the server (else PXP_ERR_GENERATION_GONE). Default: the current one. */
   generation?: number
+  /**
+   * Receive into this buffer (at least the frame's byteLength) instead of a new one: for a loop of gets
+   * (a live feed), reusing one buffer saves allocating and faulting in fresh memory every frame.
+   */
+  into?: Uint8Array
   signal?: AbortSignal
 }
 
@@ -38,15 +43,21 @@ export interface PutOptions {
 interface Pending {
   resolve (message: ServerMessage): void
   reject (err: PixelportError): void
-  /** For gets: the frame being assembled. */
-  frame?: FrameAssembler
 }
+
+/**
+ * WebSocket frame size to ask for when `ws` hands over frames uncopied. Most such frames then lie within
+ * one 64 KiB socket read and arrive as views of it; larger ones would straddle reads and be copied.
+ */
+const FRAGMENT_SIZE = 16 * 1024
 
 /** Bytes of a put sent inline in one message, at most (larger ones are chunked). */
 const INLINE_SLACK = 4096
 
 export class RemoteClient {
   private readonly pending = new Map<RequestId, Pending>()
+  /** Gets that asked for their bytes in a given buffer. */
+  private readonly targets = new Map<RequestId, Uint8Array>()
   /** Streams in progress, by stream number: the get or subscription they belong to. */
   private readonly streams = new Map<number, { frame: FrameAssembler, req?: RequestId, sub?: number }>()
   private readonly subscriptions = new Map<number, RemoteSubscription>()
@@ -77,7 +88,9 @@ export class RemoteClient {
       close: (code, reason) => client.onClose(code, reason),
     }, options)
     try {
-      const welcome = await client.request({ op: 'hello', req: client.newReq(), protocol: PROTOCOL_VERSION, client: options.clientName ?? 'pixelport-remote' }, 'welcome')
+      const hello: ClientMessage = { op: 'hello', req: client.newReq(), protocol: PROTOCOL_VERSION, client: options.clientName ?? 'pixelport-remote' }
+      if (client.socket.fragments) hello.fragmentSize = FRAGMENT_SIZE
+      const welcome = await client.request(hello, 'welcome')
       client.limits = welcome.limits
       client.protocol = welcome.protocol
     } catch (err) {
@@ -100,11 +113,14 @@ export class RemoteClient {
     return (await this.request({ op: 'describe', req: this.newReq(), id }, 'descriptor')).descriptor
   }
 
-  /** Create a zero-filled image: `{ width, height, mode }` or `{ shape, typestr }` (+ layout, readonly). */
-  async create (spec: CreateRequest, options: { id?: string } = {}): Promise<ImageDescriptor> {
-    const { id, ...fields } = spec
-    const chosen = options.id ?? id
-    return (await this.request({ op: 'create', req: this.newReq(), ...fields, ...(chosen !== undefined ? { id: chosen } : {}) }, 'descriptor')).descriptor
+  /**
+   * Create a zero-filled image: `{ width, height, mode }` or `{ shape, typestr }` (+ layout, readonly,
+   * frames); `options` may name the id and make it read-only.
+   */
+  async create (spec: CreateRequest, options: { id?: string, readonly?: boolean } = {}): Promise<ImageDescriptor> {
+    const fields: Record<string, unknown> = { ...spec, ...options }
+    for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key]
+    return (await this.request({ op: 'create', req: this.newReq(), ...fields } as ClientMessage, 'descriptor')).descriptor
   }
 
   async delete (id: string): Promise<void> {
@@ -120,8 +136,13 @@ export class RemoteClient {
     const message: ClientMessage = { op: 'get', req, id }
     if (options.generation !== undefined) message.generation = options.generation
     if (options.region !== undefined) message.region = { x: options.region.x, y: options.region.y, width: options.region.width, height: options.region.height }
-    const reply = await this.request(message, 'end', options.signal)
-    return reply.frame
+    if (options.into !== undefined) this.targets.set(req, options.into)
+    try {
+      const reply = await this.request(message, 'end', options.signal)
+      return reply.frame
+    } finally {
+      this.targets.delete(req)
+    }
   }
 
   /**
@@ -253,7 +274,23 @@ export class RemoteClient {
 
   // ---- incoming -----------------------------------------------------------------------------------
 
-  private onMessage (data: Uint8Array): void {
+  private onMessage (received: Uint8Array | readonly Uint8Array[]): void {
+    let data: Uint8Array
+    if (Array.isArray(received)) {
+      if (received.length === 1) {
+        data = received[0]
+      } else {
+        // A fragmented chunk: copy its payload pieces straight into the frame, never joining them first.
+        const head = readChunkHead(received[0])
+        if (head !== null) {
+          this.onChunkParts(head, received)
+          return
+        }
+        data = concat(received)
+      }
+    } else {
+      data = received as Uint8Array
+    }
     let message: ServerMessage
     try {
       message = decode(data)
@@ -314,14 +351,36 @@ export class RemoteClient {
     }
   }
 
+  private onChunkParts (head: { stream: number, offset: number, length: number }, fragments: readonly Uint8Array[]): void {
+    const stream = this.streams.get(head.stream)
+    if (stream === undefined) return
+    const parts = [fragments[0].subarray(CHUNK_HEAD_BYTES), ...fragments.slice(1)]
+    try {
+      stream.frame.addParts(head.offset, parts, head.length)
+    } catch (err) {
+      this.lastError = err as PixelportError
+      this.socket.close(1002, 'PXP_ERR_PROTOCOL')
+    }
+  }
+
   private onFrame (message: FrameMessage): void {
-    const frame = new FrameAssembler(message)
     if (message.req !== undefined) {
-      if (!this.pending.has(message.req)) return
+      const pending = this.pending.get(message.req)
+      if (pending === undefined) return
+      let frame: FrameAssembler
+      try {
+        frame = new FrameAssembler(message, this.targets.get(message.req))
+      } catch (err) {
+        // The buffer given is too small: fail the get and stop its stream.
+        this.pending.delete(message.req)
+        pending.reject(err as PixelportError)
+        this.send({ op: 'cancel', req: message.req })
+        return
+      }
       this.streams.set(message.stream, { frame, req: message.req })
     } else if (message.sub !== undefined) {
       if (!this.subscriptions.has(message.sub)) return
-      this.streams.set(message.stream, { frame, sub: message.sub })
+      this.streams.set(message.stream, { frame: new FrameAssembler(message), sub: message.sub })
     }
   }
 
@@ -365,6 +424,18 @@ export class RemoteClient {
     this.subscriptions.clear()
     this.resolveClosed()
   }
+}
+
+function concat (parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const p of parts) length += p.byteLength
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.byteLength
+  }
+  return out
 }
 
 /** The reply message for op `Op`; a get resolves with its assembled frame. */

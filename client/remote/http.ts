@@ -3,9 +3,9 @@
  * browsers). Errors are PixelportErrors with the server's code.
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
-import { typedArrayFor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
 import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
+import { typedView } from './frames.js'
 
 export interface HttpOptions {
   signal?: AbortSignal
@@ -82,6 +82,6 @@ export async function download (baseUrl: string, id: string, options: HttpOption
     }
     const header = res.headers.get('x-pixelport-generation')
     const generation = header !== null && /^\d+$/.test(header) ? Number(header) : descriptor.generation
-    return { descriptor: { ...descriptor, generation }, generation, bytes, data: typedArrayFor(descriptor, bytes) }
+    return { descriptor: { ...descriptor, generation }, generation, bytes, data: typedView(descriptor.typestr, bytes) }
   }
 }

@@ -31,7 +31,8 @@ export interface SocketOptions {
 }
 
 export interface SocketHandlers {
-  message (data: Uint8Array): void
+  /** One message: its bytes, or (when `fragments` is true) the payloads of its WebSocket frames. */
+  message (data: Uint8Array | readonly Uint8Array[]): void
   close (code: number, reason: string): void
 }
 
@@ -44,6 +45,11 @@ export class WireSocket {
 
   private constructor (private readonly ws: WebSocketLike, private readonly hasWriteCallbacks: boolean) {}
 
+  /** True when messages arrive as their frames' payloads, uncopied (Node's `ws`): worth asking the server to fragment chunks. */
+  get fragments (): boolean {
+    return this.hasWriteCallbacks
+  }
+
   /**
    * Connect to `url` and resolve once open. Rejects with PXP_ERR_CLOSED if the server refuses,
    * PXP_ERR_TIMEOUT after `timeout`, PXP_ERR_ABORTED when `signal` aborts.
@@ -51,7 +57,9 @@ export class WireSocket {
   static async open (url: string, handlers: SocketHandlers, options: SocketOptions = {}): Promise<WireSocket> {
     const { ws, node } = await create(url, options)
     const socket = new WireSocket(ws, node)
-    ws.binaryType = node ? 'nodebuffer' : 'arraybuffer'
+    // `ws` can hand a message over as the payloads of its frames, views of what the socket read: the
+    // client then copies pixels once, where assembling the message first would copy them twice.
+    ws.binaryType = node ? 'fragments' : 'arraybuffer'
     await new Promise<void>((resolve, reject) => {
       const timeoutMs = options.timeout ?? 10000
       const timer = setTimeout(() => fail(pxpError('PXP_ERR_TIMEOUT', timeoutMs, `connecting to ${url}`)), timeoutMs)
@@ -63,7 +71,9 @@ export class WireSocket {
       }
       function fail (err: PixelportError): void {
         settle()
-        ws.onopen = ws.onclose = ws.onerror = null
+        ws.onopen = ws.onclose = null
+        // Closing while connecting makes `ws` emit an error; keep a listener so it is not thrown.
+        ws.onerror = () => {}
         try { ws.close() } catch {}
         reject(err)
       }
@@ -78,6 +88,7 @@ export class WireSocket {
     ws.onmessage = (ev) => {
       const data = ev.data
       if (data instanceof Uint8Array) handlers.message(data)
+      else if (Array.isArray(data)) handlers.message(data as Uint8Array[])
       else if (data instanceof ArrayBuffer) handlers.message(new Uint8Array(data))
       else if (typeof data === 'string') handlers.message(new Uint8Array(0))
     }

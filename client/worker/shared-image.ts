@@ -12,9 +12,39 @@ import { pxpError } from '../../protocol/errors.js'
 import { CLAIM, claimBase, SLOT, SLOT_FLAG, slotBase } from '../../protocol/layout.js'
 import { isLive, type SlotRef } from '../../protocol/slot-reader.js'
 import {
-  beginWrite, cancelLoan, endWrite, lockAsync, loanFrame, notifyCommit, pinFront, publishFrame, tryLock, unlock, unpin,
+  beginWrite, cancelLoan, endWrite, lockAsync, loanFrame, pinFront, publishFrame, tryLock, unlock, unpin,
 } from '../../protocol/sync.js'
-import type { WorkerStore } from './worker-store.js'
+
+/**
+ * What a SharedImage needs from the store that opened it. A worker thread's store (WorkerStore) and a store
+ * attached from another process (pixelport/attach) implement it; everything else is the same shared memory
+ * and the same steps. The difference is only who can be woken how: Atomics.notify reaches this process,
+ * a futex reaches others.
+ */
+export interface ImageHost {
+  /** The image table. */
+  readonly words: Int32Array
+  /** This client's claims (layout.ts CLAIM_*), read by the server to recover them if the client dies. */
+  readonly claims: Int32Array
+  /** This client's write-lock token. */
+  readonly token: number
+  readonly lockTimeoutMs: number
+  /** Is a lock `holder` one whose unlock cannot wake this thread (so lock waits must look again)? */
+  isForeignHolder (holder: number): boolean
+  /** Keep the thread alive while something waits; pair with letGo(). */
+  hold (): void
+  letGo (): void
+  /** The handle was released: drop its lease. */
+  releaseHandle (image: SharedImage, slot: number): void
+  /** A commit of control slot `slot` was made and its lock released: wake every waiter there is. */
+  notifyCommit (slot: number): void
+  /** Resolve when GENERATION of `slot` may have moved from `generation` (spurious wake-ups allowed) or after `timeoutMs`. */
+  waitGeneration (slot: number, generation: number, timeoutMs: number): Promise<void>
+  /** Like waitGeneration, blocking the calling thread. */
+  waitGenerationSync (slot: number, generation: number, timeoutMs: number): void
+  /** Make this client's pending waits on `slot` return at once (they then look at why). */
+  interruptWaits (slot: number): void
+}
 
 export interface WaitOptions {
   /** Give up after this many milliseconds (PXP_ERR_TIMEOUT). Default: wait forever. */
@@ -86,9 +116,9 @@ export class SharedImage {
   /** Inside write() on a line-based image: the staging copy the accessors write into. */
   private linesStaging: TypedArray | null = null
 
-  /** @internal Built by WorkerStore.open(). */
+  /** @internal Built by WorkerStore.open() and AttachedStore.open(). */
   constructor (
-    private readonly store: WorkerStore,
+    private readonly store: ImageHost,
     private readonly ref: SlotRef,
     private readonly initial: ImageDescriptor,
     blocks: (index: number) => SharedArrayBuffer,
@@ -289,7 +319,7 @@ export class SharedImage {
     } finally {
       unlock(words, slot, this.store.token)
     }
-    notifyCommit(words, slot)
+    this.store.notifyCommit(slot)
     return generation
   }
 
@@ -379,9 +409,9 @@ export class SharedImage {
   }
 
   /**
-   * Wait until the generation differs from `generation` and resolve to the new one. Built on
-   * Atomics.waitAsync: no polling, no message. Rejects with PXP_ERR_TIMEOUT, PXP_ERR_ABORTED, or
-   * PXP_ERR_NOT_FOUND when the image is deleted meanwhile.
+   * Wait until the generation differs from `generation` and resolve to the new one. No polling, no message:
+   * Atomics.waitAsync in the server's process, a futex wait from another process. Rejects with
+   * PXP_ERR_TIMEOUT, PXP_ERR_ABORTED, or PXP_ERR_NOT_FOUND when the image is deleted meanwhile.
    */
   async waitForChange (generation: number, options: WaitOptions = {}): Promise<number> {
     this.assertLeased()
@@ -393,7 +423,7 @@ export class SharedImage {
     const onAbort = (): void => {
       aborted = true
       // Wake our own waiter; other waiters on the word see no change and wait again.
-      Atomics.notify(words, at)
+      this.store.interruptWaits(this.control)
     }
     if (signal?.aborted === true) throw pxpError('PXP_ERR_ABORTED', 'waitForChange')
     signal?.addEventListener('abort', onAbort, { once: true })
@@ -406,8 +436,7 @@ export class SharedImage {
         if (!isLive(words, this.ref)) throw pxpError('PXP_ERR_NOT_FOUND', this.id)
         const left = deadline - performance.now()
         if (left <= 0) throw pxpError('PXP_ERR_TIMEOUT', timeout, `waiting for a generation after ${generation} of ${this.id}`)
-        const res = Atomics.waitAsync(words, at, generation | 0, left === Infinity ? undefined : left)
-        if (res.async) await res.value
+        await this.store.waitGeneration(this.control, generation, left)
       }
     } finally {
       signal?.removeEventListener('abort', onAbort)
@@ -416,9 +445,10 @@ export class SharedImage {
   }
 
   /**
-   * Like waitForChange, but blocks this thread in Atomics.wait until the generation moves: the lowest
-   * wake-up latency there is, for a worker whose only job is to react to frames. Worker threads only (the
-   * main thread may not block). Throws PXP_ERR_TIMEOUT, or PXP_ERR_NOT_FOUND when the image is deleted.
+   * Like waitForChange, but blocks this thread (Atomics.wait, or a futex from another process) until the
+   * generation moves: the lowest wake-up latency there is, for a thread whose only job is to react to frames.
+   * In the server's process, worker threads only (its main thread must not block). Throws PXP_ERR_TIMEOUT,
+   * or PXP_ERR_NOT_FOUND when the image is deleted.
    */
   waitForChangeSync (generation: number, options: { timeout?: number } = {}): number {
     this.assertLeased()
@@ -431,7 +461,7 @@ export class SharedImage {
       if (!isLive(words, this.ref)) throw pxpError('PXP_ERR_NOT_FOUND', this.id)
       const left = deadline - performance.now()
       if (left <= 0) throw pxpError('PXP_ERR_TIMEOUT', options.timeout, `waiting for a generation after ${generation} of ${this.id}`)
-      Atomics.wait(words, at, generation | 0, left)
+      this.store.waitGenerationSync(this.control, generation, left)
     }
   }
 
@@ -524,7 +554,7 @@ export class SharedImage {
     } finally {
       unlock(this.words, this.control, this.store.token)
     }
-    notifyCommit(this.words, this.control)
+    this.store.notifyCommit(this.control)
     return generation
   }
 
@@ -533,7 +563,7 @@ export class SharedImage {
     if (tryLock(this.words, this.control, this.store.token)) return
     this.store.hold()
     try {
-      if (!await lockAsync(this.words, this.control, this.store.token, timeout)) {
+      if (!await lockAsync(this.words, this.control, this.store.token, timeout, (holder) => this.store.isForeignHolder(holder))) {
         throw pxpError('PXP_ERR_LOCK_TIMEOUT', timeout, this.id)
       }
     } finally {

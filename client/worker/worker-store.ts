@@ -6,12 +6,15 @@ import { EventEmitter } from 'node:events'
 import type { MessagePort } from 'node:worker_threads'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
-import { CLAIM, claimBase, HEADER, SLOT, SLOT_FLAG, SLOT_STATE, slotBase } from '../../protocol/layout.js'
+import { type FutexWake, isSharedTable, wakeOtherProcesses } from '../../protocol/cross-process.js'
+import { CLAIM, claimBase, HEADER, isExternalToken, SLOT, SLOT_FLAG, SLOT_STATE, slotBase } from '../../protocol/layout.js'
 import { descriptorFromSlot, findSlot, isLive, type SlotRef } from '../../protocol/slot-reader.js'
 import type { CreateRequest } from '../../protocol/spec.js'
+import { notifyCommit } from '../../protocol/sync.js'
 import type { ChangeType, Welcome } from '../../protocol/worker-messages.js'
+import { loadShmAddon } from '../../server/memory/native.js'
 import { Rpc } from './rpc.js'
-import { SharedImage } from './shared-image.js'
+import { type ImageHost, SharedImage } from './shared-image.js'
 
 export interface WorkerStoreEvents {
   created: [ImageDescriptor]
@@ -38,7 +41,7 @@ const leaked = new FinalizationRegistry<{ store: WeakRef<WorkerStore>, slot: num
   held.store.deref()?.dropLease(held.slot)
 })
 
-export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
+export class WorkerStore extends EventEmitter<WorkerStoreEvents> implements ImageHost {
   /** @internal */ readonly words: Int32Array
   /** @internal */ readonly claims: Int32Array
   /** @internal */ readonly token: number
@@ -49,6 +52,8 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
   /** Descriptors of block images by slot, valid while the slot's epoch matches: reopening builds nothing. */
   private readonly descriptors = new Map<number, { epoch: number, descriptor: ImageDescriptor }>()
   private readonly self = new WeakRef(this)
+  /** @internal Wake every waiter on a commit of `slot` (see ImageHost). */
+  readonly notifyCommit: (slot: number) => void
 
   /** @internal Use connect(). */
   constructor (port: MessagePort, welcome: Welcome, rpc: Rpc) {
@@ -58,6 +63,7 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
     this.claims = new Int32Array(welcome.claims)
     this.token = welcome.token
     this.lockTimeoutMs = welcome.lockTimeoutMs
+    this.notifyCommit = commitNotifier(this.words)
     // Change listeners keep the thread alive, as any event source does; without them it may exit when done.
     const plain = this as EventEmitter
     plain.on('newListener', (name: string | symbol) => { if (isChange(name) && this.changeListeners() === 0) this.rpc.hold() })
@@ -152,6 +158,27 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
   /** @internal */
   letGo (): void { this.rpc.letGo() }
 
+  /** @internal Only attached processes hold locks whose unlock cannot Atomics.notify this thread. */
+  isForeignHolder (holder: number): boolean {
+    return isExternalToken(holder)
+  }
+
+  /** @internal */
+  async waitGeneration (slot: number, generation: number, timeoutMs: number): Promise<void> {
+    const res = Atomics.waitAsync(this.words, slotBase(slot) + SLOT.GENERATION, generation | 0, timeoutMs === Infinity ? undefined : timeoutMs)
+    if (res.async) await res.value
+  }
+
+  /** @internal */
+  waitGenerationSync (slot: number, generation: number, timeoutMs: number): void {
+    Atomics.wait(this.words, slotBase(slot) + SLOT.GENERATION, generation | 0, timeoutMs)
+  }
+
+  /** @internal */
+  interruptWaits (slot: number): void {
+    Atomics.notify(this.words, slotBase(slot) + SLOT.GENERATION)
+  }
+
   /** @internal */
   releaseHandle (image: SharedImage, slot: number): void {
     leaked.unregister(image)
@@ -196,6 +223,23 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> {
 
   private changeListeners (): number {
     return this.listenerCount('created') + this.listenerCount('updated') + this.listenerCount('deleted')
+  }
+}
+
+/**
+ * How this thread announces a commit. In process memory: Atomics.notify, as always. With the table in shared
+ * memory, futex waiters in other processes are woken too (only when one is registered on the slot): commits
+ * by other processes reach this process through the server's relay thread, ours reach them this way.
+ */
+function commitNotifier (words: Int32Array): (slot: number) => void {
+  if (!isSharedTable(words)) return (slot) => notifyCommit(words, slot)
+  const addon = loadShmAddon().addon
+  // The server's thread loaded it; a worker thread of the same process loads the same file.
+  if (addon === null) return (slot) => notifyCommit(words, slot)
+  const futexWake: FutexWake = (buffer, byteOffset, count) => addon.futexWake(buffer, byteOffset, count)
+  return (slot) => {
+    wakeOtherProcesses(words, slot, futexWake)
+    notifyCommit(words, slot)
   }
 }
 

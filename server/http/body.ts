@@ -52,7 +52,40 @@ function noop (): void {}
  * stream is left paused and unread (the response then closes the connection, see `closeUnreadBody`).
  */
 export async function receiveExactly (stream: Readable, expected: number, sink: (chunk: Buffer) => void): Promise<void> {
-  if (stream.destroyed) throw pxpError('PXP_ERR_ABORTED', `the client went away before sending ${expected} bytes`)
+  await receive(stream, sink, `${expected} bytes`,
+    (received) => received > expected ? pxpError('PXP_ERR_BYTE_COUNT', expected, `more than ${expected}`) : null,
+    (received) => received === expected ? null : pxpError('PXP_ERR_BYTE_COUNT', expected, received))
+}
+
+/**
+ * Read a whole body (a picture file) into one buffer, refusing it with PXP_ERR_BODY_TOO_LARGE as soon as it
+ * passes `limit` bytes. `length` is the declared Content-Length, if any (already checked against the limit):
+ * the body must then be exactly that long. Memory grows with what arrives, not with what was declared.
+ */
+export async function receiveAll (stream: Readable, limit: number, length?: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let total = 0
+  await receive(stream, (chunk) => {
+    chunks.push(chunk)
+    total += chunk.byteLength
+  }, length === undefined ? 'the body' : `${length} bytes`,
+  (received) => {
+    if (length !== undefined && received > length) return pxpError('PXP_ERR_BYTE_COUNT', length, `more than ${length}`)
+    return received > limit ? pxpError('PXP_ERR_BODY_TOO_LARGE', `more than ${limit}`, limit) : null
+  },
+  (received) => length === undefined || received === length ? null : pxpError('PXP_ERR_BYTE_COUNT', length, received))
+  return Buffer.concat(chunks, total)
+}
+
+/** The stream reading shared by both: `tooMuch` is checked per chunk, `atEnd` when the body ends. */
+async function receive (
+  stream: Readable,
+  sink: (chunk: Buffer) => void,
+  what: string,
+  tooMuch: (received: number) => Error | null,
+  atEnd: (received: number) => Error | null,
+): Promise<void> {
+  if (stream.destroyed) throw pxpError('PXP_ERR_ABORTED', `the client went away before sending ${what}`)
   return await new Promise<void>((resolve, reject) => {
     let received = 0
     const detach = (): void => {
@@ -70,8 +103,9 @@ export async function receiveExactly (stream: Readable, expected: number, sink: 
     }
     function onData (chunk: Buffer): void {
       received += chunk.byteLength
-      if (received > expected) {
-        fail(pxpError('PXP_ERR_BYTE_COUNT', expected, `more than ${expected}`))
+      const over = tooMuch(received)
+      if (over !== null) {
+        fail(over)
         return
       }
       try {
@@ -82,11 +116,12 @@ export async function receiveExactly (stream: Readable, expected: number, sink: 
     }
     function onEnd (): void {
       detach()
-      if (received === expected) resolve()
-      else reject(pxpError('PXP_ERR_BYTE_COUNT', expected, received))
+      const wrong = atEnd(received)
+      if (wrong === null) resolve()
+      else reject(wrong)
     }
     function onGone (): void {
-      fail(pxpError('PXP_ERR_ABORTED', `the client went away after ${received} of ${expected} bytes`))
+      fail(pxpError('PXP_ERR_ABORTED', `the client went away after ${received} bytes, before ${what} had come`))
     }
     stream.on('data', onData)
     stream.once('end', onEnd)

@@ -8,6 +8,7 @@ import type { ServerContext } from '../context.js'
 import type { Snapshot } from '../store/snapshots.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
 import { etagOf, ifRangeAllows, matchesIfNoneMatch, parseRange } from './range.js'
+import { meterDownload } from './meter.js'
 import { binaryBody, dataHeaders, descriptorSchema, errorResponses, idParams, notModified } from './schemas.js'
 import { StagingPool } from './staging.js'
 
@@ -51,6 +52,9 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   // Raw C-order bytes of one consistent generation; honours Range, If-Range and If-None-Match
   app.get<{ Params: { id: string }, Headers: DataHeaders }>('/images/:id/data', {
     schema: {
+      summary: 'Raw C-order bytes of one consistent generation',
+      description: 'Honours Range (one byte range → 206), If-Range and If-None-Match. HEAD answers the headers only.',
+      tags: ['pixels'],
       params: idParams,
       headers: dataHeaders,
       response: { 200: bytesResponse, 206: bytesResponse, 304: notModified, ...errorResponses },
@@ -85,7 +89,11 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
     if (descriptor.mode !== null) void reply.header('x-pixelport-mode', descriptor.mode)
     // Snapshots are ArrayBuffer-backed Buffers, which fastify hands to the socket as they are (a view of a
     // SharedArrayBuffer it would try to serialise): no copy at send time.
-    if (range === null) return reply.code(200).send(bytes)
+    if (range === null) {
+      meterDownload(request, reply, ctx.metrics, size)
+      return reply.code(200).send(bytes)
+    }
+    meterDownload(request, reply, ctx.metrics, range.end + 1 - range.start)
     // subarray: a view of the snapshot, not a copy; the snapshot outlives the write (released on 'close').
     return reply
       .code(206)
@@ -96,6 +104,9 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   // Overwrite all pixels with exactly byteLength raw C-order bytes; bumps the generation
   app.put<{ Params: { id: string }, Body: Readable | undefined }>('/images/:id/data', {
     schema: {
+      summary: 'Overwrite all pixels',
+      description: 'Exactly byteLength raw C-order bytes; commits a new generation.',
+      tags: ['pixels'],
       params: idParams,
       body: { content: { [OCTET_STREAM]: { schema: binaryBody } } },
       response: { 200: descriptorSchema, ...errorResponses },
@@ -118,6 +129,7 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
         at += chunk.byteLength
       })
       const descriptor = await store.write(id, buffer)
+      ctx.metrics?.addBytesReceived('http', expected)
       void reply.header('etag', etagOf(descriptor.generation))
       return descriptor
     } finally {

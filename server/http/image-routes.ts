@@ -7,10 +7,14 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { specFromRequest, type CreateRequest, type Layout } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
+import { formatOfMediaType, IMAGE_MEDIA_TYPES } from '../formats/formats.js'
+import { negotiatePicture } from '../formats/negotiate.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
+import { acceptPictureBodies, createFromPicture, pictureBodyLimit } from './format-upload.js'
+import { picturesOf } from './pictures.js'
 import { etagOf, matchesIfNoneMatch } from './range.js'
 import {
-  binaryBody, conditionalHeaders, descriptorSchema, errorResponses, idParams, listSchema, notModified, requestSchemas,
+  binaryBody, describeHeaders, descriptorSchema, errorResponses, idParams, listSchema, notModified, pictureBody, pictureContent, requestSchemas,
 } from './schemas.js'
 
 interface CreateQuery {
@@ -44,7 +48,9 @@ function requestFromQuery (query: CreateQuery): CreateRequest {
 export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   const { store, options } = ctx
   const { createBody, createQuery } = requestSchemas(options)
+  const pictures = picturesOf(ctx)
   acceptRawBodies(app)
+  acceptPictureBodies(app)
 
   /**
    * Stream a raw upload into reserved shared memory. Everything that can be refused is refused before the
@@ -56,21 +62,29 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     const pending = store.beginCreate(request)
     try {
       await receiveExactly(body, spec.byteLength, (chunk) => pending.write(chunk))
-      return pending.commit()
+      const descriptor = pending.commit()
+      ctx.metrics?.addBytesReceived('http', spec.byteLength)
+      return descriptor
     } catch (err) {
       pending.abort()
       throw err
     }
   }
 
-  // Create an image: zero-filled from JSON, or from raw C-order bytes with the fields as query parameters
+  // Create an image: zero-filled from JSON, from raw C-order bytes with the fields as query parameters, or
+  // decoded from a picture file
   app.post<{ Body: CreateRequest | Readable | undefined, Querystring: CreateQuery }>('/images', {
     schema: {
+      summary: 'Create an image',
+      description: 'Zero-filled from JSON; from raw C-order bytes (application/octet-stream, the fields as query parameters); ' +
+        'or decoded from a PNG, JPEG, WebP or TIFF file (only id, layout, readonly and frames as query parameters).',
+      tags: ['images'],
       querystring: createQuery,
       body: {
         content: {
           'application/json': { schema: createBody },
           [OCTET_STREAM]: { schema: binaryBody },
+          ...Object.fromEntries(IMAGE_MEDIA_TYPES.map((type) => [type, { schema: pictureBody }])),
         },
       },
       response: { 201: descriptorSchema, ...errorResponses },
@@ -78,6 +92,10 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
   }, async (request, reply) => {
     const body = request.body
     if (isStream(body)) {
+      if (formatOfMediaType(request.headers['content-type']) !== null) {
+        const length = declaredLength(request, pictureBodyLimit(options.maxImageBytes))
+        return created(reply, await createFromPicture(ctx, request.query, body, length))
+      }
       const length = declaredLength(request, options.maxImageBytes)
       return created(reply, await createFromUpload(requestFromQuery(request.query), body, length))
     }
@@ -89,17 +107,32 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
 
   // Every image and view
   app.get('/images', {
-    schema: { response: { 200: listSchema, ...errorResponses } },
+    schema: { summary: 'List images and views', tags: ['images'], response: { 200: listSchema, ...errorResponses } },
   }, async () => ({ images: store.list() }))
 
-  // The descriptor of one image; ETag is its generation
-  app.get<{ Params: { id: string }, Headers: { 'if-none-match'?: string } }>('/images/:id', {
+  // The descriptor of one image (ETag is its generation), or a picture of it when Accept asks for one
+  app.get<{ Params: { id: string }, Headers: { 'if-none-match'?: string, accept?: string } }>('/images/:id', {
     schema: {
+      summary: 'Describe an image',
+      description: 'The descriptor (JSON, the default). With Accept: image/png (or image/jpeg, image/webp, image/tiff, image/*) ' +
+        'ranked above application/json and text/html, a picture of the current generation instead, as /images/{id}.png gives it.',
+      tags: ['images'],
       params: idParams,
-      headers: conditionalHeaders,
-      response: { 200: descriptorSchema, 304: notModified, ...errorResponses },
+      headers: describeHeaders,
+      response: {
+        200: {
+          description: 'The descriptor, or a picture when Accept asks for one',
+          content: { 'application/json': { schema: descriptorSchema }, ...pictureContent(IMAGE_MEDIA_TYPES) },
+        },
+        304: notModified,
+        ...errorResponses,
+      },
     },
   }, async (request, reply) => {
+    // JSON and pictures share this URL: caches must key on Accept.
+    void reply.header('vary', 'Accept')
+    const format = negotiatePicture(request.headers.accept)
+    if (format !== null) return await pictures.send(request, reply, { id: request.params.id, format, options: {}, negotiated: true })
     const descriptor = store.describe(request.params.id)
     const etag = etagOf(descriptor.generation)
     void reply.header('etag', etag)
@@ -110,6 +143,8 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
   // Delete an image and every view of it
   app.delete<{ Params: { id: string } }>('/images/:id', {
     schema: {
+      summary: 'Delete an image and its views',
+      tags: ['images'],
       params: idParams,
       response: { 204: { description: 'Deleted', type: 'null' }, ...errorResponses },
     },

@@ -9,7 +9,9 @@ import { assertValidId } from '../../protocol/ids.js'
 import type { ServerContext } from '../context.js'
 import { closeUnreadBody, lenientJson } from './body.js'
 import { dataRoutes } from './data-routes.js'
+import { formatRoutes } from './format-routes.js'
 import { imageRoutes } from './image-routes.js'
+import { metricsRoutes } from './metrics-routes.js'
 import { statsRoutes } from './stats-routes.js'
 import { createValidatorCompiler } from './validator.js'
 import { viewRoutes } from './view-routes.js'
@@ -22,7 +24,7 @@ async function checkIdParam (request: FastifyRequest): Promise<void> {
 
 export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   app.setValidatorCompiler(createValidatorCompiler())
-  // Bodies are JSON or raw bytes; anything else is PXP_ERR_UNSUPPORTED_MEDIA_TYPE.
+  // Bodies are JSON, raw bytes or (POST /images) picture files; anything else is PXP_ERR_UNSUPPORTED_MEDIA_TYPE.
   app.removeContentTypeParser('text/plain')
   lenientJson(app)
   app.addHook('preValidation', checkIdParam)
@@ -31,4 +33,6 @@ export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   await app.register(viewRoutes, ctx)
   await app.register(dataRoutes, ctx)
   await app.register(statsRoutes, ctx)
+  await app.register(formatRoutes, ctx)
+  await app.register(metricsRoutes, ctx)
 }

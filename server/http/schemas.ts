@@ -24,7 +24,10 @@ export const errorSchema = {
 } as const
 
 /** 4xx/5xx bodies for every route: the error registry's `{ code, message }`. */
-export const errorResponses = { '4xx': errorSchema, '5xx': errorSchema } as const
+export const errorResponses = {
+  '4xx': { ...errorSchema, description: 'Client error: { code, message } with a PXP_ERR_* code (README "Errors")' },
+  '5xx': { ...errorSchema, description: 'Server error: { code, message } with a PXP_ERR_* code' },
+} as const
 
 export const notModified = { description: 'Not modified: the If-None-Match tag is current', type: 'null' } as const
 
@@ -188,6 +191,14 @@ export const conditionalHeaders = {
   },
 } as const
 
+export const describeHeaders = {
+  type: 'object',
+  properties: {
+    'if-none-match': { type: 'string' },
+    accept: { type: 'string', description: 'application/json (default), or image/png, image/jpeg, image/webp, image/tiff for a picture' },
+  },
+} as const
+
 export const dataHeaders = {
   type: 'object',
   properties: {
@@ -200,6 +211,16 @@ export const dataHeaders = {
 /** Raw C-order bytes. No type: the handler gets the request stream, which only it reads. */
 export const binaryBody = {
   description: 'Raw C-order bytes (application/octet-stream), streamed; the byte count must match exactly',
+} as const
+
+/** Response content of a picture in each of `mediaTypes` (for the OpenAPI document; Buffers bypass serialisers). */
+export function pictureContent (mediaTypes: readonly string[]): Record<string, { schema: { type: 'string', format: 'binary' } }> {
+  return Object.fromEntries(mediaTypes.map((type) => [type, { schema: { type: 'string', format: 'binary' } }]))
+}
+
+/** A PNG, JPEG, WebP or TIFF file, streamed to the decoder. No type: the handler reads the stream. */
+export const pictureBody = {
+  description: 'A picture file, decoded into an image of the mode it implies (docs/http.md); at most maxImageBytes',
 } as const
 
 const count = natural

@@ -9,12 +9,14 @@ export const statsRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
   // Store memory (blocks, capacity, used, free, largest free run), image counts and snapshot memory
   app.get('/stats', {
     schema: {
+      summary: 'Memory and image statistics',
+      tags: ['operations'],
       response: { 200: statsSchema, ...errorResponses },
     },
   }, async () => ({ ...ctx.store.stats(), snapshots: ctx.snapshots.stats() }))
 
   // Liveness
   app.get('/healthz', {
-    schema: { response: { 200: healthSchema, ...errorResponses } },
+    schema: { summary: 'Liveness', tags: ['operations'], response: { 200: healthSchema, ...errorResponses } },
   }, async () => ({ ok: true, images: ctx.store.size }))
 }

@@ -13,6 +13,8 @@ export const viewRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   // Create a zero-copy view of a rectangle of an image
   app.post<{ Params: { id: string }, Body: ViewRequest }>('/images/:id/views', {
     schema: {
+      summary: 'Create a zero-copy view of a rectangle',
+      tags: ['views'],
       params: idParams,
       body: viewBody,
       response: { 201: descriptorSchema, ...errorResponses },

@@ -5,6 +5,7 @@
  * `/dev/shm` files so other processes can map the same pixels; it returns SharedArrayBuffers too, so
  * nothing above this interface changes.
  */
+import type { FutexWake } from '../../protocol/cross-process.js'
 
 export interface BlockMemory {
   readonly buffer: SharedArrayBuffer
@@ -21,6 +22,13 @@ export interface BlockProvider {
   release (memory: BlockMemory): void
   /** Release everything this provider still holds (e.g. unlink segments). Idempotent. */
   close (): void
+  /**
+   * Memory for the image table, when the provider puts it where other processes can map it (a fixed-size
+   * named segment). Absent: the table makes its own growable in-process buffer.
+   */
+  allocateTable? (byteLength: number): BlockMemory
+  /** Present when other processes map the memory: wakes their futex waiters on a word of it. */
+  readonly futexWake?: FutexWake
 }
 
 /** In-process SharedArrayBuffers: pages are committed lazily by the OS, so big blocks cost nothing until used. */

@@ -1,8 +1,9 @@
 /**
  * Names of shared-memory segments, the owner marker of a store, and the clean-up of dead stores' segments.
  *
- * A store (one ShmBlockProvider) names its segments `/<prefix>-<storeId>-<n>` with a random 128-bit store
- * id, so no other local user can guess a name and open or pre-create it. Before its first segment it
+ * A store (one ShmBlockProvider) names its segments `/<prefix>-<storeId>-<n>` (blocks), `…-table` (the image
+ * table) and `…-a<n>` (claims of attached process n), with a random 128-bit store id, so no other local user
+ * can guess a name and open or pre-create it. Its attach socket is the Unix socket file `/dev/shm/…-attach`. Before its first segment it
  * writes an owner marker `/<prefix>-<storeId>-owner` (JSON: pid, process start time, pid namespace). A
  * process that dies without closing its store (kill -9, crash) leaves both behind; the next store to
  * start with the same prefix removes them once the marker shows the owner is gone.
@@ -19,14 +20,17 @@ import { pxpError } from '../../protocol/errors.js'
 import { SHM_DIR } from './native.js'
 
 export const DEFAULT_SHM_PREFIX = 'pixelport'
-const PREFIX_PATTERN = /^[A-Za-z0-9_]{1,64}$/
+// 48 at most: the attach socket's path (/dev/shm/<prefix>-<store id>-attach) must fit a Unix socket address.
+const PREFIX_PATTERN = /^[A-Za-z0-9_]{1,48}$/
 const STORE_ID_PATTERN = /^[0-9a-f]{32}$/
 const OWNER_PART = 'owner'
+const TABLE_PART = 'table'
+const ATTACH_PART = 'attach'
 
-/** Throws PXP_ERR_VALIDATION unless `prefix` is 1-64 of A-Z a-z 0-9 _ (a hyphen would make names ambiguous). */
+/** Throws PXP_ERR_VALIDATION unless `prefix` is 1-48 of A-Z a-z 0-9 _ (a hyphen would make names ambiguous). */
 export function validatePrefix (prefix: string): string {
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-    throw pxpError('PXP_ERR_VALIDATION', `shm prefix must be 1-64 characters of A-Z a-z 0-9 _, got ${JSON.stringify(prefix)}`)
+    throw pxpError('PXP_ERR_VALIDATION', `shm prefix must be 1-48 characters of A-Z a-z 0-9 _, got ${JSON.stringify(prefix)}`)
   }
   return prefix
 }
@@ -41,6 +45,26 @@ export function segmentName (prefix: string, storeId: string, n: number): string
   return `/${prefix}-${storeId}-${n}`
 }
 
+/** The POSIX name of a store's image table. */
+export function tableSegmentName (prefix: string, storeId: string): string {
+  return `/${prefix}-${storeId}-${TABLE_PART}`
+}
+
+/** The POSIX name of the claims segment of attached process `n`. */
+export function claimsSegmentName (prefix: string, storeId: string, n: number): string {
+  return `/${prefix}-${storeId}-a${n}`
+}
+
+/**
+ * The path of the store's attach socket: a Unix socket file next to the segments, with the store's file mode
+ * (connecting needs write permission on it), removed at close like the segments and, after a crash, by the
+ * next start's clean-up. Not an abstract socket: those have no permissions, and Node pads their names to the
+ * full address length, which clients in other languages would have to imitate.
+ */
+export function attachSocketPath (prefix: string, storeId: string): string {
+  return shmPath(`/${prefix}-${storeId}-${ATTACH_PART}`)
+}
+
 /** The POSIX name of a store's owner marker. */
 export function ownerMarkerName (prefix: string, storeId: string): string {
   return `/${prefix}-${storeId}-${OWNER_PART}`
@@ -53,8 +77,8 @@ export function shmPath (name: string): string {
 
 export interface ParsedShmName {
   storeId: string
-  /** Block number, or 'owner' for the marker. */
-  part: number | 'owner'
+  /** Block number, 'owner' for the marker, 'table' for the image table, `a<n>` for claims of attachment n, 'attach' for the socket. */
+  part: number | 'owner' | 'table' | 'attach' | `a${number}`
 }
 
 /** Parse a file name in /dev/shm (no leading slash) as one of `prefix`'s, or null when it is not. */
@@ -63,6 +87,9 @@ export function parseShmFileName (prefix: string, fileName: string): ParsedShmNa
   const rest = fileName.slice(prefix.length + 1).split('-')
   if (rest.length !== 2 || !STORE_ID_PATTERN.test(rest[0])) return null
   if (rest[1] === OWNER_PART) return { storeId: rest[0], part: OWNER_PART }
+  if (rest[1] === TABLE_PART) return { storeId: rest[0], part: TABLE_PART }
+  if (rest[1] === ATTACH_PART) return { storeId: rest[0], part: ATTACH_PART }
+  if (/^a(0|[1-9][0-9]{0,9})$/.test(rest[1])) return { storeId: rest[0], part: rest[1] as `a${number}` }
   if (!/^(0|[1-9][0-9]{0,15})$/.test(rest[1])) return null
   return { storeId: rest[0], part: Number(rest[1]) }
 }
@@ -97,6 +124,11 @@ export function writeOwnerMarker (prefix: string, storeId: string, mode: number)
 /** Remove a store's owner marker (last, after its segments). Missing is fine. */
 export function removeOwnerMarker (prefix: string, storeId: string): void {
   unlinkIfPresent(shmPath(ownerMarkerName(prefix, storeId)))
+}
+
+/** Remove a store's attach socket file if it is still there (its server normally removes it when it closes). */
+export function removeAttachSocket (prefix: string, storeId: string): void {
+  unlinkIfPresent(attachSocketPath(prefix, storeId))
 }
 
 /** Read and check a marker file; null when it is missing, unreadable or not a marker. */

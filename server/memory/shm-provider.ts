@@ -6,12 +6,13 @@
  * the garbage collector is slow to unmap released buffers, so churning segments costs memory and time.
  * Names are unlinked on release and on close; mappings already made stay valid until collected.
  */
+import type { FutexWake } from '../../protocol/cross-process.js'
 import { PixelportError, pxpError } from '../../protocol/errors.js'
 import { type BlockMemory, type BlockProvider, HeapBlockProvider } from './block-provider.js'
 import { loadShmAddon, type ShmAddon } from './native.js'
 import {
-  cleanStaleSegments, DEFAULT_SHM_PREFIX, newStoreId, removeOwnerMarker, segmentName, type StaleCleanup,
-  validatePrefix, writeOwnerMarker,
+  attachSocketPath, claimsSegmentName, cleanStaleSegments, DEFAULT_SHM_PREFIX, newStoreId, removeAttachSocket, removeOwnerMarker, segmentName,
+  type StaleCleanup, tableSegmentName, validatePrefix, writeOwnerMarker,
 } from './shm-names.js'
 
 /** File modes a store may use: owner only (default), or shared with the group read-only or read-write. */
@@ -67,14 +68,39 @@ export class ShmBlockProvider implements BlockProvider {
     return [...this.segments.keys()]
   }
 
+  /** The native addon the segments are made with: its futexWait/futexWake work on them across processes. */
+  get native (): ShmAddon {
+    return this.addon
+  }
+
+  readonly futexWake: FutexWake = (buffer, byteOffset, count) => this.addon.futexWake(buffer, byteOffset, count)
+
+  /** The path of the Unix socket other processes attach through (see server/attach/); removed by close(). */
+  get socketPath (): string {
+    return attachSocketPath(this.prefix, this.storeId)
+  }
+
   /**
    * A new zero-filled segment of `byteLength` bytes. Throws PXP_ERR_SHM_FULL when /dev/shm (or memory)
    * has no room for it, PXP_ERR_SHM for other failures, PXP_ERR_CLOSED after close().
    */
   allocate (byteLength: number): BlockMemory {
+    return this.createSegment(segmentName(this.prefix, this.storeId, this.nextBlock++), byteLength)
+  }
+
+  /** The store's image table: one fixed-size segment, so other processes map all of it once. */
+  allocateTable (byteLength: number): BlockMemory {
+    return this.createSegment(tableSegmentName(this.prefix, this.storeId), byteLength)
+  }
+
+  /** The claims segment of attached process `n` (released with release() when it detaches). */
+  allocateClaims (n: number, byteLength: number): BlockMemory {
+    return this.createSegment(claimsSegmentName(this.prefix, this.storeId, n), byteLength)
+  }
+
+  private createSegment (name: string, byteLength: number): BlockMemory {
     if (this.closed) throw pxpError('PXP_ERR_CLOSED', 'shared-memory block provider')
     if (!Number.isSafeInteger(byteLength) || byteLength <= 0) throw new RangeError(`byteLength must be a positive integer, got ${byteLength}`)
-    const name = segmentName(this.prefix, this.storeId, this.nextBlock++)
     let buffer: SharedArrayBuffer
     try {
       buffer = this.addon.create(name, byteLength, this.mode)
@@ -112,6 +138,12 @@ export class ShmBlockProvider implements BlockProvider {
       }
     }
     this.segments.clear()
+    try {
+      // Closing the attach listener removes it; a process exiting without closing it does not.
+      removeAttachSocket(this.prefix, this.storeId)
+    } catch (err) {
+      failures.push((err as Error).message)
+    }
     // A failed unlink keeps the marker, so the next start removes what is left once this process is gone.
     if (failures.length > 0) throw pxpError('PXP_ERR_SHM', `could not unlink segments at close: ${failures.join('; ')}`)
     removeOwnerMarker(this.prefix, this.storeId)

@@ -9,12 +9,12 @@ import { EventEmitter } from 'node:events'
 import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
-import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG, slotBase } from '../../protocol/layout.js'
+import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG, slotBase, tableBytes } from '../../protocol/layout.js'
 import {
   cStrides, DEFAULT_SPEC_LIMITS, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
 } from '../../protocol/spec.js'
 import {
-  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, notifyCommit, pinFront, publishFrame, readOptimistic, tryLock, unlock, unpin,
+  beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, pinFront, publishFrame, readOptimistic, tryLock, unlock, unpin,
 } from '../../protocol/sync.js'
 import { Arena, type Allocation, type ArenaStats, type RowRun } from '../memory/arena.js'
 import { alignUp } from '../memory/run-allocator.js'
@@ -37,6 +37,8 @@ export interface StoreOptions {
   lockTimeoutMs?: number
   /** Where block memory comes from. Default: in-process SharedArrayBuffers. */
   provider?: BlockProvider
+  /** The attach socket other processes register on (shared memory only), named in descriptors. */
+  attachSocket?: string
 }
 
 export interface ViewRequest {
@@ -110,6 +112,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   private readonly pendingIds = new Set<string>()
   /** Generation last announced per root slot, so each commit is announced once whoever made it. */
   private readonly announced = new Map<number, number>()
+  private readonly attachSocket: string | null
   private closed = false
 
   constructor (options: StoreOptions = {}, totalMemory = 0) {
@@ -120,7 +123,11 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       blockSize: options.blockSize ?? 64 * 1024 * 1024,
       capacity,
     })
-    this.table = new ImageTable(options.maxImages ?? 16384)
+    const maxImages = options.maxImages ?? 16384
+    const provider = this.arena.provider
+    // A provider whose memory other processes map holds the table too, so they need nothing but names.
+    this.table = new ImageTable(maxImages, { memory: provider.allocateTable?.(tableBytes(maxImages)), futexWake: provider.futexWake })
+    this.attachSocket = options.attachSocket ?? null
     this.limits = {
       maxDimension: options.maxDimension ?? DEFAULT_SPEC_LIMITS.maxDimension,
       maxImageBytes: Math.min(options.maxImageBytes ?? DEFAULT_SPEC_LIMITS.maxImageBytes, this.arena.capacity),
@@ -363,7 +370,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     } finally {
       unlock(words, slot, LOCK_TOKEN.SERVER)
     }
-    notifyCommit(words, slot)
+    this.table.notifyCommit(slot)
   }
 
   /** Frame-buffered images: fill a loaned buffer, then publish it; readers of the front are never disturbed. */
@@ -406,7 +413,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     } finally {
       unlock(words, slot, LOCK_TOKEN.SERVER)
     }
-    notifyCommit(words, slot)
+    this.table.notifyCommit(slot)
   }
 
   /**
@@ -599,6 +606,11 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     }
   }
 
+  /** The shared-memory name of block `index`, or null in process memory. */
+  private segmentOf (index: number): string | null {
+    return this.arena.block(index)?.memory.name ?? null
+  }
+
   private bytesAt (block: number, offset: number, length: number): Uint8Array {
     return new Uint8Array(this.arena.block(block)!.memory.buffer, offset, length)
   }
@@ -611,8 +623,18 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     let location: Location
     let strides: number[] | null = null
     let offset = 0
+    // With shared memory, what a process on the same host needs: segment names and where the control words are.
+    const shared = this.table.shared
+    const control = shared
+      ? { table: this.table.segment, slot: record.slot, controlSlot: root.slot, controlOffset: slotBase(root.slot) * Int32Array.BYTES_PER_ELEMENT, socket: this.attachSocket }
+      : {}
     if (record.layout === 'lines') {
-      location = { kind: 'lines', rowBytes: spec.rowBytes, segments: record.runs!.map((r) => ({ block: r.block, byteOffset: r.offset, rows: r.rows })) }
+      location = {
+        kind: 'lines',
+        rowBytes: spec.rowBytes,
+        segments: record.runs!.map((r) => ({ block: r.block, byteOffset: r.offset, rows: r.rows, ...(shared ? { segment: this.segmentOf(r.block) } : {}) })),
+        ...control,
+      }
     } else {
       const frame = record.frames > 1 ? this.table.word(root.slot, SLOT.FRONT) : 0
       location = {
@@ -622,6 +644,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
         frames: record.frames,
         frame,
         frameStride: record.frameStride,
+        ...(shared ? { segment: this.segmentOf(record.block) } : {}),
+        ...control,
       }
       if (record.parent !== null) {
         offset = record.byteOffset - root.byteOffset

@@ -4,11 +4,18 @@
  * Only the server's main thread allocates and publishes slots; worker threads map the same buffer and
  * read it with Atomics. The buffer grows in place (a growable SAB), so a worker maps it once and sees new
  * slots without another message.
+ *
+ * With shared memory on, the table is instead a fixed-size segment sized for maxSlots (a mapped file cannot
+ * grow under other processes' mappings), and every wake-up also reaches futex waiters in other processes.
  */
+import { randomBytes } from 'node:crypto'
+import { type FutexWake, wakeOtherProcesses } from '../../protocol/cross-process.js'
 import { pxpError } from '../../protocol/errors.js'
 import {
-  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_STATE, SLOT_WORDS, slotBase, tableBytes,
+  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_STATE, SLOT_WORDS, slotBase, TABLE_FLAG, tableBytes,
 } from '../../protocol/layout.js'
+import { notifyCommit } from '../../protocol/sync.js'
+import type { BlockMemory } from '../memory/block-provider.js'
 
 export interface SlotFields {
   id: string
@@ -28,23 +35,54 @@ export interface SlotFields {
 const INITIAL_SLOTS = 64
 const encoder = new TextEncoder()
 
+export interface ImageTableOptions {
+  /**
+   * Fixed-size memory to hold the table (at least tableBytes(maxSlots), zero-filled), e.g. a shared-memory
+   * segment other processes map. Default: a growable in-process SharedArrayBuffer.
+   */
+  memory?: BlockMemory
+  /** The addon's futexWake: given, wake-ups also reach futex waiters in other processes. */
+  futexWake?: FutexWake
+}
+
 export class ImageTable {
   readonly buffer: SharedArrayBuffer
   readonly words: Int32Array
   readonly maxSlots: number
+  /** Name of the shared-memory segment holding the table, or null when it is in process memory. */
+  readonly segment: string | null
   /** Free slot indices below HIGH_WATER, kept sorted descending so pop() reuses the lowest. */
   private readonly freeSlots: number[] = []
   private highWater = 0
+  private readonly futexWake: FutexWake | null
 
-  constructor (maxSlots: number) {
+  constructor (maxSlots: number, options: ImageTableOptions = {}) {
     if (!Number.isInteger(maxSlots) || maxSlots < 1) throw new RangeError('maxImages must be a positive integer')
     this.maxSlots = maxSlots
-    const initial = Math.min(INITIAL_SLOTS, maxSlots)
-    this.buffer = new SharedArrayBuffer(tableBytes(initial), { maxByteLength: tableBytes(maxSlots) })
-    this.words = new Int32Array(this.buffer)
+    this.futexWake = options.futexWake ?? null
+    if (options.memory === undefined) {
+      const initial = Math.min(INITIAL_SLOTS, maxSlots)
+      this.buffer = new SharedArrayBuffer(tableBytes(initial), { maxByteLength: tableBytes(maxSlots) })
+      this.words = new Int32Array(this.buffer)
+      this.segment = null
+    } else {
+      const bytes = tableBytes(maxSlots)
+      if (options.memory.buffer.byteLength < bytes) throw new RangeError(`table memory of ${options.memory.buffer.byteLength} bytes is smaller than the ${bytes} bytes of ${maxSlots} slots`)
+      this.buffer = options.memory.buffer
+      this.words = new Int32Array(this.buffer, 0, bytes / Int32Array.BYTES_PER_ELEMENT)
+      this.segment = options.memory.name
+      this.words[HEADER.FLAGS] = TABLE_FLAG.SHARED
+      const key = new Int32Array(randomBytes(8).buffer)
+      this.words.set(key, HEADER.ATTACH_KEY)
+    }
     this.words[HEADER.LAYOUT_VERSION] = LAYOUT_VERSION
     this.words[HEADER.SLOT_WORDS] = SLOT_WORDS
     this.words[HEADER.SLOT_CAPACITY] = maxSlots
+  }
+
+  /** Is the table in memory that other processes map? */
+  get shared (): boolean {
+    return this.segment !== null
   }
 
   /** Slots the buffer currently holds (it grows on demand up to maxSlots). */
@@ -61,6 +99,7 @@ export class ImageTable {
     if (this.freeSlots.length > 0) return this.freeSlots.pop()!
     if (this.highWater >= this.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.maxSlots)
     const slot = this.highWater
+    // A fixed-size (shared) table already holds maxSlots.
     if (slot >= this.mappedSlots) {
       const slots = Math.min(this.maxSlots, this.mappedSlots * 2)
       this.buffer.grow(tableBytes(slots))
@@ -83,9 +122,11 @@ export class ImageTable {
     const w = this.words
     const base = slotBase(slot)
     // LEASES is left alone: a worker racing a stale lookup may hold a transient +1 that it is about to
-    // undo, and clearing the word under it would drive the count negative.
+    // undo, and clearing the word under it would drive the count negative. FUTEX_WAITERS likewise: a waiter
+    // in another process may still be leaving its wait on the previous image in this slot.
     w.fill(0, base + SLOT.SEQ, base + SLOT.LEASES)
-    w.fill(0, base + SLOT.LEASES + 1, base + SLOT_WORDS)
+    w.fill(0, base + SLOT.LEASES + 1, base + SLOT.FUTEX_WAITERS)
+    w.fill(0, base + SLOT.FUTEX_WAITERS + 1, base + SLOT_WORDS)
     Atomics.add(w, base + SLOT.EPOCH, 1)
     w[base + SLOT.FLAGS] = f.flags
     w[base + SLOT.DTYPE] = f.dtype
@@ -119,6 +160,17 @@ export class ImageTable {
     Atomics.notify(this.words, HEADER.CATALOG_SEQ)
     // Wake anyone waiting for a new generation of this image: it will never come.
     Atomics.notify(this.words, slotBase(slot) + SLOT.GENERATION)
+    if (this.futexWake !== null) wakeOtherProcesses(this.words, slot, this.futexWake)
+  }
+
+  /**
+   * Wake everyone waiting for a new generation of `slot` (a commit was made; the lock is released): waiters
+   * in this process, the commit watcher, and with shared memory futex waiters in other processes.
+   */
+  notifyCommit (slot: number): void {
+    // Other processes first: their wake-up is the slower one to arrive.
+    if (this.futexWake !== null) wakeOtherProcesses(this.words, slot, this.futexWake)
+    notifyCommit(this.words, slot)
   }
 
   /** Make a retired slot reusable. The EPOCH word survives so stale cached lookups can tell. */

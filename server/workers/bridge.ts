@@ -81,7 +81,8 @@ export class WorkerBridge {
 
   private allocateToken (): number {
     const token = this.nextToken++
-    if (token >= LOCK_TOKEN.SERVER) throw pxpError('PXP_ERR_QUEUE_FULL', 'worker connection tokens exhausted')
+    // Tokens from LOCK_TOKEN.EXTERNAL up belong to attached processes.
+    if (token >= LOCK_TOKEN.EXTERNAL) throw pxpError('PXP_ERR_QUEUE_FULL', 'worker connection tokens exhausted')
     return token
   }
 }

@@ -4,13 +4,13 @@
  */
 import type { MessagePort } from 'node:worker_threads'
 import { isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
-import { CLAIM, CLAIM_WORDS, claimBase, HEADER, LAYOUT_VERSION, MAX_FRAMES, SLOT, slotBase } from '../../protocol/layout.js'
-import { cancelLoan, endWrite, lockHolder, notifyCommit, unlock } from '../../protocol/sync.js'
+import { CLAIM_WORDS, LAYOUT_VERSION } from '../../protocol/layout.js'
 import {
   WORKER_PROTOCOL_VERSION, type ChangeType, type ServerToWorker, type Welcome, type WorkerRequest, type WorkerToServer,
 } from '../../protocol/worker-messages.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { ImageStore } from '../store/image-store.js'
+import { recoverClaims } from '../store/recovery.js'
 
 export class WorkerConnection {
   readonly claims: Int32Array
@@ -112,29 +112,6 @@ export class WorkerConnection {
 
   /** Give back the leases, pins, loans and write locks this worker held when it went away. */
   private recover (): void {
-    const table = this.store.table
-    const words = table.words
-    const claims = this.claims
-    const highWater = Math.min(table.maxSlots, Atomics.load(words, HEADER.HIGH_WATER))
-    for (let slot = 0; slot < highWater; slot++) {
-      const c = claimBase(slot)
-      const base = slotBase(slot)
-      const leases = Atomics.exchange(claims, c + CLAIM.LEASES, 0)
-      if (leases > 0) table.addLeases(slot, -leases)
-      for (let f = 0; f < MAX_FRAMES; f++) {
-        const held = Atomics.exchange(claims, c + CLAIM.PINS + f, 0)
-        if (held === -1) cancelLoan(words, slot, f)
-        else if (held > 0) Atomics.sub(words, base + SLOT.PINS + f, held)
-      }
-      if (lockHolder(words, slot) === this.token) {
-        // It died mid-write: close the seqlock so readers stop retrying, and commit what is there as a new
-        // generation (announced, so subscribers re-read) rather than leave the image wedged.
-        const torn = (Atomics.load(words, base + SLOT.SEQ) & 1) !== 0
-        if (torn) endWrite(words, slot)
-        unlock(words, slot, this.token)
-        if (torn) notifyCommit(words, slot)
-      }
-      this.store.reclaimSlot(slot)
-    }
+    recoverClaims(this.store, this.claims, this.token)
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * `import { attach } from 'pixelport/attach'` — another Node.js process on the same host, mapping the
+ * server's shared memory (the server runs with `--shm`). The images it opens are the SharedImage objects
+ * worker threads get: read/write/waitForChange/loan/acquire/release work the same, zero-copy.
+ *
+ *   const store = await attach('http://127.0.0.1:8080')   // the store: open(id), list(), create(), …
+ *   const image = await attach(descriptor)                 // one image, from a descriptor alone
+ *
+ * Leases, pins, loans and write locks this process takes are given back by the server if it dies, even
+ * by kill -9: the attach socket is its registration, and the kernel closes it either way.
+ */
+import { ATTACH_PROTOCOL_VERSION, type AttachWelcome, type ShmInfo } from '../../protocol/attach-messages.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import { errorFromBody, pxpError } from '../../protocol/errors.js'
+import { HEADER, LAYOUT_VERSION } from '../../protocol/layout.js'
+import { findSlot } from '../../protocol/slot-reader.js'
+import { loadShmAddon } from '../../server/memory/native.js'
+import type { SharedImage } from '../worker/shared-image.js'
+import { AttachedStore, mapTable } from './attached-store.js'
+import { AttachChannel } from './channel.js'
+
+export { AttachedStore, type AttachedStoreEvents } from './attached-store.js'
+export { SharedImage, type Frame, type Loan, type WaitOptions, type WriteOptions } from '../worker/shared-image.js'
+export type { CreateOptions, ViewRect } from '../worker/worker-store.js'
+export * from '../../protocol/index.js'
+
+/**
+ * Attach to the server at `url` (its base URL; only the origin is used) and return its store, or attach to
+ * the one image a descriptor describes and return it (the connection closes when the image is released).
+ * Throws PXP_ERR_SHM when the server is not in shared memory or the segments cannot be mapped here.
+ */
+export async function attach (target: string | URL): Promise<AttachedStore>
+export async function attach (target: ImageDescriptor): Promise<SharedImage>
+export async function attach (target: string | URL | ImageDescriptor): Promise<AttachedStore | SharedImage> {
+  if (typeof target === 'string' || target instanceof URL) {
+    const info = await shmInfo(target)
+    if (!info.enabled || info.table === null || info.socket === null) {
+      throw pxpError('PXP_ERR_SHM', `the server at ${new URL(target).origin} does not use shared memory (${info.reason ?? 'unknown reason'})`)
+    }
+    return await connectStore(info.table, info.socket, false)
+  }
+  if (typeof target !== 'object' || target === null || typeof target.location !== 'object') {
+    throw pxpError('PXP_ERR_VALIDATION', 'attach() takes a server URL or an image descriptor')
+  }
+  const { table, socket } = target.location
+  if (typeof table !== 'string' || typeof socket !== 'string') {
+    throw pxpError('PXP_ERR_SHM', `image ${target.id} is not in shared memory (the server runs without --shm)`)
+  }
+  const store = await connectStore(table, socket, true)
+  try {
+    const ref = findSlot(store.words, target.id)
+    if (ref === null) throw pxpError('PXP_ERR_NOT_FOUND', target.id)
+    return await store.openRef(ref, target.id)
+  } catch (err) {
+    store.close()
+    throw err
+  }
+}
+
+/** `GET /shm` of the server at `url`. */
+export async function shmInfo (url: string | URL): Promise<ShmInfo> {
+  const res = await fetch(new URL('/shm', url))
+  const body = await res.json() as ShmInfo & { code?: string, message?: string }
+  if (!res.ok) throw errorFromBody({ code: body.code ?? 'PXP_ERR_INTERNAL', message: body.message ?? `GET /shm: HTTP ${res.status}` })
+  return body
+}
+
+async function connectStore (tableName: string, socket: string, closeWhenUnused: boolean): Promise<AttachedStore> {
+  const loaded = loadShmAddon()
+  if (loaded.addon === null) throw pxpError('PXP_ERR_SHM', loaded.reason)
+  // The table first: its key is what lets us register, and its layout must be one we speak.
+  const words = mapTable(loaded.addon, tableName)
+  const channel = await AttachChannel.connect(socket)
+  try {
+    const welcome = await channel.request<AttachWelcome>({
+      op: 'hello',
+      protocol: ATTACH_PROTOCOL_VERSION,
+      layoutVersion: LAYOUT_VERSION,
+      pid: process.pid,
+      key: [words[HEADER.ATTACH_KEY], words[HEADER.ATTACH_KEY + 1]],
+      claims: true,
+    })
+    if (welcome.table !== tableName) throw pxpError('PXP_ERR_PROTOCOL', `the attach socket serves table ${welcome.table}, not ${tableName}`)
+    return new AttachedStore(channel, welcome, words, loaded.addon, loaded.path, closeWhenUnused)
+  } catch (err) {
+    channel.close()
+    throw err
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Pixelport images to picture files (PNG, JPEG, WebP, TIFF), with sharp.
+ *
+ * `raster.ts` decides what the samples become; this module only hands the raster to the encoder with the
+ * colour space that stops sharp from converting it again (its default output is 8-bit sRGB), and the
+ * per-format settings: PNG with adaptive row filters at zlib level 3 (measured here on gradients with camera
+ * noise: 1.3-8x smaller files than sharp's unfiltered default for about the same time; level 6 took 2-3x as
+ * long for 10-20% less), JPEG/WebP quality 90 unless asked, TIFF LZW (lossless, read everywhere). JPEG has
+ * no alpha: it is dropped, not composited.
+ */
+import sharp, { type Sharp } from 'sharp'
+import { FORMATS, type ImageFormat } from './formats.js'
+import { NotEncodable, toRaster, type PixelSource, type Raster } from './raster.js'
+
+export interface EncodeOptions {
+  /** JPEG and WebP quality, 1-100. Default 90. */
+  quality?: number
+  /** WebP: lossless instead of lossy. Default false. */
+  lossless?: boolean
+}
+
+export interface Encoded {
+  readonly bytes: Buffer
+  /** Samples in the file are 16-bit. */
+  readonly sixteen: boolean
+  /** The source range that was scaled to 0..255, when it was (float and integer images). */
+  readonly range: readonly [number, number] | null
+}
+
+export const DEFAULT_QUALITY = 90
+const PNG_LEVEL = 3
+
+/**
+ * Encode `bytes` (C order, exactly the image's byte length) of an image described by `source` as `format`.
+ * Throws NotEncodable for images the format cannot hold (shape, channel count, size).
+ */
+export async function encodeImage (source: PixelSource, bytes: Uint8Array, format: ImageFormat, options: EncodeOptions = {}): Promise<Encoded> {
+  const info = FORMATS[format]
+  const raster = toRaster(source, bytes, info.sixteenBit)
+  if (raster.width > info.maxDimension || raster.height > info.maxDimension) {
+    throw new NotEncodable(`${raster.width}x${raster.height} exceeds the ${format} limit of ${info.maxDimension} pixels a side`)
+  }
+  return { bytes: await encodeRaster(raster, format, options), sixteen: raster.sixteen, range: raster.range }
+}
+
+function colourspaceOf (raster: Raster): string {
+  if (raster.channels <= 2) return raster.sixteen ? 'grey16' : 'b-w'
+  return raster.sixteen ? 'rgb16' : 'srgb'
+}
+
+async function encodeRaster (raster: Raster, format: ImageFormat, options: EncodeOptions): Promise<Buffer> {
+  const quality = options.quality ?? DEFAULT_QUALITY
+  // Our own memory, already within our limits: no pixel limit.
+  let image: Sharp = sharp(raster.data, {
+    raw: { width: raster.width, height: raster.height, channels: raster.channels },
+    limitInputPixels: false,
+  }).toColourspace(colourspaceOf(raster))
+  switch (format) {
+    case 'png':
+      image = image.png({ compressionLevel: PNG_LEVEL, adaptiveFiltering: true })
+      break
+    case 'jpeg':
+      if (raster.channels === 2 || raster.channels === 4) image = image.removeAlpha()
+      image = image.jpeg({ quality })
+      break
+    case 'webp':
+      // exact: lossless keeps the colour of fully transparent pixels too (libwebp would otherwise clear it).
+      image = image.webp(options.lossless === true ? { lossless: true, exact: true } : { quality })
+      break
+    case 'tiff':
+      image = image.tiff({ compression: 'lzw' })
+      break
+  }
+  return await image.toBuffer()
+}

@@ -1,0 +1,45 @@
+/**
+ * The OpenAPI document (`/docs/json`, `/docs/yaml`) generated from the route schemas, and Swagger UI at
+ * `/docs`.
+ *
+ * Registered on the root instance before any route: @fastify/swagger collects routes as they are added,
+ * from every plugin. Importing it also teaches fastify's types the OpenAPI keys routes use in `schema`
+ * (`summary`, `description`, `tags`, `hide`).
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+
+/** The package version, from the nearest package.json above this file (source and build differ in depth). */
+function packageVersion (): string {
+  for (let dir = new URL('./', import.meta.url); dir.pathname !== '/'; dir = new URL('../', dir)) {
+    const file = new URL('package.json', dir)
+    if (!existsSync(file)) continue
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string, version?: string }
+    if (pkg.name === 'pixelport' && typeof pkg.version === 'string') return pkg.version
+  }
+  return '0.0.0'
+}
+
+/** Add `/docs` (UI), `/docs/json` and `/docs/yaml` to `app`. Call before registering routes. */
+export async function registerApiDocs (app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Pixelport',
+        version: packageVersion(),
+        description: 'Shared-memory images with numpy array-interface descriptors. Errors are `{ code, message }` with a ' +
+          'stable PXP_ERR_* code; ids containing "/" travel percent-encoded in paths.',
+      },
+      tags: [
+        { name: 'images', description: 'Create, list, describe and delete images' },
+        { name: 'pixels', description: 'Raw C-order bytes of one consistent generation' },
+        { name: 'pictures', description: 'PNG, JPEG, WebP and TIFF, encoded on request' },
+        { name: 'views', description: 'Zero-copy regions of an image' },
+        { name: 'operations', description: 'Health, statistics and Prometheus metrics' },
+      ],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+}

@@ -1,0 +1,129 @@
+/**
+ * The `/ws` endpoint: @fastify/websocket configured for the protocol, one Connection per socket, store
+ * events fanned out to every connection through one listener per event type, and a shutdown that closes
+ * every connection with 1001 (dropping the ones that do not answer).
+ */
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { WebSocket, WebSocketServer } from 'ws'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import { ERRORS } from '../../protocol/errors.js'
+import type { EventType, ServerLimits } from '../../protocol/messages.js'
+import type { ServerContext } from '../context.js'
+import { Connection, type EndpointShared } from './connection.js'
+import { resolveLimits, type ConnectionLimits } from './limits.js'
+import { StagingBudget } from './uploads.js'
+import { MessageValidator } from './validate.js'
+
+export interface WebSocketEndpointOptions extends ServerContext {
+  /** Per-connection limits; defaults in limits.ts. */
+  limits?: Partial<ConnectionLimits>
+  /** URL path of the endpoint. Default `/ws`. */
+  path?: string
+}
+
+/** What the endpoint shows of itself, as `app.pixelportWebSocket`. */
+export interface WebSocketEndpointInfo {
+  readonly limits: ServerLimits
+  /** Open connections. */
+  readonly connections: number
+  /** The server side of every open connection (for diagnostics: bufferedAmount, readyState). */
+  sockets (): WebSocket[]
+  /** Bytes of upload staging memory in use. */
+  readonly stagingBytes: number
+  /** The `ws` server (emits 'connection' for each new socket). */
+  readonly server: WebSocketServer
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pixelportWebSocket: WebSocketEndpointInfo
+  }
+}
+
+/** How long shutdown waits for clients to answer the close before dropping them. */
+const SHUTDOWN_GRACE_MS = 500
+
+const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, options) => {
+  const ctx: ServerContext = { store: options.store, snapshots: options.snapshots, options: options.options, metrics: options.metrics }
+  const limits = resolveLimits(ctx.options, ctx.store.limits.maxImageBytes, options.limits)
+  const connections = new Set<Connection>()
+  const shared: EndpointShared = {
+    ctx,
+    limits,
+    validator: new MessageValidator(),
+    // Overwrites are staged off shared memory; they get as much room as remote readers' snapshots.
+    staging: new StagingBudget(ctx.options.snapshotBytes),
+    log: (err, what) => app.log.error({ err }, what),
+  }
+
+  let wss: WebSocketServer | null = null
+  app.decorate('pixelportWebSocket', {
+    limits,
+    get connections () { return connections.size },
+    sockets: () => [...connections].map((c) => c.socket),
+    get stagingBytes () { return shared.staging.bytes },
+    get server () { return wss! },
+  })
+
+  // One listener per event type for the whole endpoint, however many connections and subscriptions.
+  const fanOut = (type: EventType) => (descriptor: ImageDescriptor): void => {
+    for (const c of connections) c.offer(type, descriptor)
+  }
+  const listeners = { created: fanOut('created'), updated: fanOut('updated'), deleted: fanOut('deleted') }
+  ctx.store.on('created', listeners.created)
+  ctx.store.on('updated', listeners.updated)
+  ctx.store.on('deleted', listeners.deleted)
+
+  // A child context keeps @fastify/websocket's hooks off the HTTP routes.
+  await app.register(async (inner: FastifyInstance) => {
+    await inner.register(websocket, {
+      options: {
+        maxPayload: limits.maxMessageBytes,
+        // Compression would copy every chunk and defeat the zero-copy frame path (see outbound.ts).
+        perMessageDeflate: false,
+      },
+      // ws closes the connection itself (e.g. 1009 for an oversized message); only note the error.
+      errorHandler: (err, socket) => {
+        app.log.debug({ err }, 'WebSocket error')
+        if (socket.readyState === socket.CONNECTING) socket.terminate()
+      },
+      preClose: async () => {
+        ctx.store.off('created', listeners.created)
+        ctx.store.off('updated', listeners.updated)
+        ctx.store.off('deleted', listeners.deleted)
+        await closeAll(connections)
+        await new Promise<void>((resolve) => inner.websocketServer.close(() => resolve()))
+      },
+    })
+
+    wss = inner.websocketServer
+    inner.get(options.path ?? '/ws', { websocket: true }, (socket) => {
+      const connection = new Connection(socket, shared)
+      connections.add(connection)
+      ctx.metrics?.addConnections('ws', 1)
+      socket.once('close', () => {
+        connections.delete(connection)
+        ctx.metrics?.addConnections('ws', -1)
+      })
+    })
+  })
+}
+
+// As fastify-plugin does: the `pixelportWebSocket` decoration lands on the instance that registers us.
+;(endpoint as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true
+
+/** The `/ws` endpoint as a fastify plugin; register it with the ServerContext. */
+export const websocketEndpoint = endpoint
+
+async function closeAll (connections: Set<Connection>): Promise<void> {
+  const closing = [...connections].map((c) => new Promise<void>((resolve) => {
+    c.out.onClose(resolve)
+    c.shutdown(ERRORS.PXP_ERR_CLOSED.closeCode, 'PXP_ERR_CLOSED')
+  }))
+  let timer: NodeJS.Timeout | undefined
+  const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_GRACE_MS) })
+  await Promise.race([Promise.all(closing), grace])
+  clearTimeout(timer)
+  for (const c of connections) c.out.terminate()
+}

@@ -1,0 +1,168 @@
+/**
+ * `put`: create or overwrite an image from bytes sent inline or in chunks.
+ *
+ * - A new image is reserved at once (`store.beginCreate`: id taken, memory allocated, invisible) and the
+ *   chunks land straight in its shared memory; `end` publishes it, a failure or disconnect gives it all back.
+ * - An existing image is overwritten as one new generation: its chunks are staged in a private buffer and
+ *   written under the write lock in one copy at `end`, so a slow uploader never holds the lock. Staging
+ *   memory comes from a budget shared by every connection of the endpoint.
+ */
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import { pxpError } from '../../protocol/errors.js'
+import type { PutMessage } from '../../protocol/messages.js'
+import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
+import type { ServerContext } from '../context.js'
+import type { PendingImage } from '../store/image-store.js'
+
+/** Bytes of staging memory all uploads of one endpoint may hold at once. */
+export class StagingBudget {
+  private used = 0
+  constructor (readonly maxBytes: number) {}
+
+  get bytes (): number {
+    return this.used
+  }
+
+  /** Reserve `n` bytes or throw PXP_ERR_QUEUE_FULL. */
+  reserve (n: number): void {
+    if (this.used + n > this.maxBytes) {
+      throw pxpError('PXP_ERR_QUEUE_FULL', `upload staging budget of ${this.maxBytes} bytes is in use by other uploads`)
+    }
+    this.used += n
+  }
+
+  release (n: number): void {
+    this.used -= n
+  }
+}
+
+const SPEC_FIELDS = ['width', 'height', 'mode', 'shape', 'typestr', 'layout', 'readonly', 'frames'] as const
+
+function specFields (msg: PutMessage): CreateRequest {
+  const fields: CreateRequest = {}
+  for (const key of SPEC_FIELDS) if (msg[key] !== undefined) (fields as Record<string, unknown>)[key] = msg[key]
+  return fields
+}
+
+/** One upload in progress. */
+export interface Upload {
+  readonly id: string
+  readonly byteLength: number
+  readonly received: number
+  /** Append the next bytes; `offset` must equal the bytes received so far. */
+  write (offset: number, data: Uint8Array): void
+  /** All bytes are in: publish or overwrite. */
+  finish (): Promise<ImageDescriptor>
+  /** Give everything back. Idempotent. */
+  abort (): void
+}
+
+/**
+ * Start the upload a `put` header describes. Validates everything it can before any bytes arrive: spec,
+ * byte count, read-only images, capacity, the staging budget.
+ */
+export function startUpload (ctx: ServerContext, msg: PutMessage, budget: StagingBudget): Upload {
+  const fields = specFields(msg)
+  const declared = msg.byteLength ?? msg.data?.byteLength
+  if (declared === undefined) throw pxpError('PXP_ERR_VALIDATION', 'put: give data, or byteLength followed by chunks')
+  if (msg.data !== undefined && msg.byteLength !== undefined && msg.byteLength !== msg.data.byteLength) {
+    throw pxpError('PXP_ERR_BYTE_COUNT', msg.byteLength, msg.data.byteLength)
+  }
+  if (msg.id !== undefined && ctx.store.has(msg.id)) return overwrite(ctx, msg.id, fields, declared, budget, msg.data)
+  const pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) })
+  if (declared !== pending.byteLength) {
+    pending.abort()
+    throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, declared)
+  }
+  return createUpload(pending)
+}
+
+function createUpload (pending: PendingImage): Upload {
+  return {
+    id: pending.id,
+    byteLength: pending.byteLength,
+    get received () { return pending.bytesWritten },
+    write (offset, data) {
+      checkOffset(pending.id, offset, pending.bytesWritten)
+      pending.write(data)
+    },
+    async finish () {
+      if (pending.bytesWritten !== pending.byteLength) {
+        pending.abort()
+        throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, pending.bytesWritten)
+      }
+      return pending.commit()
+    },
+    abort: () => pending.abort(),
+  }
+}
+
+function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, declared: number, budget: StagingBudget, inline?: Uint8Array): Upload {
+  const current = ctx.store.describe(id)
+  const { layout: _layout, readonly: _readonly, frames: _frames, ...shapeFields } = fields
+  if (Object.keys(shapeFields).length > 0) {
+    const spec = specFromRequest(shapeFields, ctx.store.limits)
+    const same = spec.dtype.typestr === current.typestr && spec.shape.length === current.shape.length &&
+      spec.shape.every((d, i) => d === current.shape[i])
+    if (!same) {
+      throw pxpError('PXP_ERR_VALIDATION', `put would change image ${JSON.stringify(id)} from [${current.shape.join(', ')}] ${current.typestr} to [${spec.shape.join(', ')}] ${spec.dtype.typestr}; delete it first`)
+    }
+  }
+  if (declared !== current.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', current.byteLength, declared)
+  // A copied (line-based) image is writable through the store; only a read-only image is not.
+  if (current.readonly && !current.copied) throw pxpError('PXP_ERR_READONLY', id)
+  if (inline !== undefined) {
+    // Everything is here already: no staging, one copy under the lock.
+    return {
+      id,
+      byteLength: declared,
+      received: declared,
+      write () { throw pxpError('PXP_ERR_BAD_REQUEST', `upload of ${JSON.stringify(id)} was sent inline; no chunks may follow`) },
+      finish: async () => await ctx.store.write(id, inline),
+      abort () {},
+    }
+  }
+  budget.reserve(declared)
+  let staging: Buffer | null = Buffer.allocUnsafeSlow(declared)
+  let received = 0
+  const release = (): void => {
+    if (staging === null) return
+    staging = null
+    budget.release(declared)
+  }
+  return {
+    id,
+    byteLength: declared,
+    get received () { return received },
+    write (offset, data) {
+      if (staging === null) throw pxpError('PXP_ERR_CLOSED', 'upload')
+      checkOffset(id, offset, received)
+      if (received + data.byteLength > declared) {
+        const got = received + data.byteLength
+        release()
+        throw pxpError('PXP_ERR_BYTE_COUNT', declared, got)
+      }
+      staging.set(data, received)
+      received += data.byteLength
+    },
+    async finish () {
+      if (staging === null) throw pxpError('PXP_ERR_CLOSED', 'upload')
+      if (received !== declared) {
+        release()
+        throw pxpError('PXP_ERR_BYTE_COUNT', declared, received)
+      }
+      try {
+        return await ctx.store.write(id, staging)
+      } finally {
+        release()
+      }
+    },
+    abort: release,
+  }
+}
+
+function checkOffset (id: string, offset: number, received: number): void {
+  if (offset !== received) {
+    throw pxpError('PXP_ERR_BAD_REQUEST', `upload of ${JSON.stringify(id)}: chunk at offset ${offset}, expected ${received} (chunks are sent in order)`)
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Turning an incoming WebSocket message into a typed ClientMessage, or a precise error.
+ *
+ * Every message is checked against its schema from protocol/messages.ts; nothing is hand-validated per op.
+ * Errors distinguish framing (PXP_ERR_PROTOCOL: the peer does not speak MessagePack maps; the connection
+ * is closed) from content (PXP_ERR_UNKNOWN_OP, PXP_ERR_VALIDATION: answered, the connection stays open).
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { pxpError, type PixelportError } from '../../protocol/errors.js'
+import { isValidId } from '../../protocol/ids.js'
+import { CLIENT_MESSAGE_SCHEMAS, CLIENT_OPS, type ClientMessage, type ClientOp, type RequestId } from '../../protocol/messages.js'
+import { decode } from './codec.js'
+
+export type Parsed =
+  | { ok: true, message: ClientMessage }
+  /** `fatal`: close the connection after answering. `req`: the request id, when one could be read. */
+  | { ok: false, error: PixelportError, req: RequestId | null, fatal: boolean }
+
+/** Compiled validators for every client op. Build one per server (Ajv caches what it compiles). */
+export class MessageValidator {
+  private readonly validators = new Map<string, ValidateFunction>()
+
+  constructor () {
+    const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false, removeAdditional: false })
+    ajv.addKeyword({
+      keyword: 'binary',
+      schemaType: 'boolean',
+      validate: (wanted: boolean, data: unknown) => !wanted || data instanceof Uint8Array,
+      errors: false,
+    })
+    for (const op of CLIENT_OPS) this.validators.set(op, ajv.compile(CLIENT_MESSAGE_SCHEMAS[op]))
+  }
+
+  /** Decode and validate one message as received from `ws` (`isBinary` false for a text frame). */
+  parse (data: Uint8Array, isBinary: boolean): Parsed {
+    if (!isBinary) {
+      return { ok: false, error: pxpError('PXP_ERR_PROTOCOL', 'text frames are not part of the protocol; send binary MessagePack'), req: null, fatal: true }
+    }
+    let value: unknown
+    try {
+      value = decode(data)
+    } catch (err) {
+      return { ok: false, error: err as PixelportError, req: null, fatal: true }
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+      return { ok: false, error: pxpError('PXP_ERR_PROTOCOL', 'every message is a MessagePack map'), req: null, fatal: true }
+    }
+    const record = value as Record<string, unknown>
+    const req = readReq(record.req)
+    const op = record.op
+    const validate = typeof op === 'string' ? this.validators.get(op) : undefined
+    if (validate === undefined) {
+      return { ok: false, error: pxpError('PXP_ERR_UNKNOWN_OP', typeof op === 'string' ? op.slice(0, 64) : String(op)), req, fatal: false }
+    }
+    // A malformed id is PXP_ERR_BAD_ID on every transport (HTTP checks ids before its schemas too).
+    const badId = findBadId(record)
+    if (badId !== null) return { ok: false, error: pxpError('PXP_ERR_BAD_ID', badId.slice(0, 200)), req, fatal: false }
+    if (!validate(record)) {
+      return { ok: false, error: pxpError('PXP_ERR_VALIDATION', `${op as string}: ${describe(validate.errors)}`), req, fatal: false }
+    }
+    return { ok: true, message: record as unknown as ClientMessage }
+  }
+}
+
+/** The first string in `id` or `ids` that is not a valid image id, or null. */
+function findBadId (record: Record<string, unknown>): string | null {
+  if (typeof record.id === 'string' && !isValidId(record.id)) return record.id
+  if (Array.isArray(record.ids)) for (const id of record.ids) if (typeof id === 'string' && !isValidId(id)) return id
+  return null
+}
+
+/** The request id, if the message carries a well-formed one (so even a rejected request gets its reply). */
+function readReq (req: unknown): RequestId | null {
+  if (typeof req === 'number' && Number.isSafeInteger(req) && req >= 0) return req
+  if (typeof req === 'string' && req.length > 0 && req.length <= 64) return req
+  return null
+}
+
+function describe (errors: ErrorObject[] | null | undefined): string {
+  const e = errors?.[0]
+  if (e === undefined) return 'invalid message'
+  const where = e.instancePath === '' ? 'message' : e.instancePath.slice(1).replace(/\//g, '.')
+  if (e.keyword === 'additionalProperties') return `${where} has unknown field ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`
+  if (e.keyword === 'binary') return `${where} must be MessagePack bin`
+  return `${where} ${e.message ?? 'is invalid'}`
+}
+
+export type { ClientOp }

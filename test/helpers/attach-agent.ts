@@ -1,0 +1,90 @@
+/**
+ * Drive a real separate Node.js process running test/fixtures/attach-agent.ts (through tsx: quick to start;
+ * no coverage is measured in it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { Test } from 'tap'
+import { plainEnv, tsNodeArgs } from './shm.js'
+
+const AGENT = new URL('../fixtures/attach-agent.ts', import.meta.url)
+
+export interface AttachAgent {
+  child: ChildProcess
+  pid: number
+  call<T = any> (cmd: string, ...args: unknown[]): Promise<T>
+  /** Like call, but resolves to the error `{ code, message }` (rejects if the call succeeded). */
+  fail (cmd: string, ...args: unknown[]): Promise<{ code: string, message: string }>
+  /** Resolves with the next unsolicited `{ event }` line the agent prints. */
+  nextEvent (): Promise<Record<string, unknown>>
+  /** Resolves to [exit code, signal] once the process is gone. */
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+}
+
+export async function startAttachAgent (t: Test, url: string): Promise<AttachAgent> {
+  const child = spawn(process.execPath, [...tsNodeArgs(AGENT), url], { stdio: ['pipe', 'pipe', 'pipe'], env: plainEnv() })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const pending = new Map<number, (reply: any) => void>()
+  const events: Array<Record<string, unknown>> = []
+  const eventWaiters: Array<(e: Record<string, unknown>) => void> = []
+  let next = 1
+  let pid = 0
+  const ready = new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      const msg = JSON.parse(line)
+      if (msg.ready === true) {
+        pid = msg.pid
+        resolve()
+      } else if (msg.event !== undefined) {
+        const waiter = eventWaiters.shift()
+        if (waiter !== undefined) waiter(msg)
+        else events.push(msg)
+      } else {
+        pending.get(msg.id)?.(msg)
+        pending.delete(msg.id)
+      }
+    })
+    void exited.then(([code, signal]) => reject(new Error(`attach agent exited (${code ?? signal}) before it was ready:\n${stderr}`)))
+  })
+  await ready
+  const send = async (cmd: string, args: unknown[]): Promise<any> => {
+    const id = next++
+    const reply = new Promise<any>((resolve) => pending.set(id, resolve))
+    child.stdin!.write(JSON.stringify({ id, cmd, args }) + '\n')
+    return await Promise.race([reply, exited.then(([code, signal]) => ({ ok: false, error: { code: 'EXITED', message: `agent exited (${code ?? signal}):\n${stderr}` } }))])
+  }
+  return {
+    child,
+    pid,
+    exited,
+    async call (cmd, ...args) {
+      const r = await send(cmd, args)
+      if (!r.ok) throw Object.assign(new Error(r.error.message), { code: r.error.code })
+      return r.result
+    },
+    async fail (cmd, ...args) {
+      const r = await send(cmd, args)
+      if (r.ok) throw new Error(`${cmd} succeeded but was expected to fail`)
+      return r.error
+    },
+    async nextEvent () {
+      const e = events.shift()
+      if (e !== undefined) return e
+      return await new Promise((resolve) => eventWaiters.push(resolve))
+    },
+  }
+}
+
+/** Bytes from the agent's base64. */
+export function bytesOf (base64: string): Uint8Array {
+  return new Uint8Array(Buffer.from(base64, 'base64'))
+}
