@@ -84,6 +84,22 @@ export async function startAttachAgent (t: Test, url: string): Promise<AttachAge
   }
 }
 
+/**
+ * Agents shared by the subtests of one test file: started once (a process start is the slow part), attached
+ * to each subtest's server with `reattach`, killed when the file's tests end.
+ */
+export function agentPool (tap: Test): (t: Test, url: string, count: number) => Promise<AttachAgent[]> {
+  const pool: AttachAgent[] = []
+  return async (t, url, count) => {
+    while (pool.length < count) pool.push(await startAttachAgent(tap, url))
+    const agents = pool.slice(0, count)
+    await Promise.all(agents.map(async (a) => await a.call('reattach', url)))
+    // Detached before the subtest's server closes, so the next subtest starts clean.
+    t.teardown(async () => { await Promise.all(agents.map(async (a) => await a.call('close'))) })
+    return agents
+  }
+}
+
 /** Bytes from the agent's base64. */
 export function bytesOf (base64: string): Uint8Array {
   return new Uint8Array(Buffer.from(base64, 'base64'))

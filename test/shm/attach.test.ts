@@ -11,7 +11,7 @@ import { attach } from '../../client/attach/index.js'
 import { HEADER, LOCK_TOKEN, SLOT, slotBase } from '../../protocol/layout.js'
 import { shmPath } from '../../server/memory/shm-names.js'
 import { startAgent } from '../helpers/agent.js'
-import { bytesOf, startAttachAgent } from '../helpers/attach-agent.js'
+import { agentPool, bytesOf, startAttachAgent } from '../helpers/attach-agent.js'
 import { startServer } from '../helpers/server.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
 
@@ -34,13 +34,14 @@ function uniform (bytes: Uint8Array, value: number): boolean {
 }
 
 if (shmAddon(t) !== null) {
-  t.jobs = 2
+  // Agent processes are slow to start: the subtests that do not kill theirs share two, one subtest at a time.
+  const agents = agentPool(t)
 
   t.test('a worker writes; another process reads the same pixels, writes back, and HTTP downloads that', async (t) => {
     const { server, url } = await startServer(t, { shm: { prefix: testPrefix(t) } })
     const d = server.store.create({ id: 'cam/1', width: 64, height: 48, mode: 'RGBA' })
     t.equal(d.location.kind === 'block' && d.location.segment !== null && statSync(shmPath(d.location.segment as string)).isFile(), true, 'the block is a /dev/shm file')
-    const [worker, other] = await Promise.all([startAgent(server), startAttachAgent(t, url)])
+    const [worker, [other]] = await Promise.all([startAgent(server), agents(t, url, 1)])
     t.teardown(() => worker.call('exit'))
     await worker.call('open', 'cam/1')
     t.equal(await worker.call('fill', 'cam/1', 42), 1, 'the worker commits generation 1')
@@ -90,7 +91,7 @@ if (shmAddon(t) !== null) {
       socket: server.attach!.address,
     })
     t.equal(words[d.location.controlOffset / 4 + SLOT.GENERATION], 1, 'controlOffset addresses the root\'s control words')
-    const agent = await startAttachAgent(t, url)
+    const [agent] = await agents(t, url, 1)
     const through = await agent.call('attachDescriptor', d)
     t.same(through, { id: 'base/v', generation: 1, first: 2 * 20 + 5 }, 'attach(descriptor) maps the view at its offset')
     const info: any = await (await fetch(`${url}/shm`)).json()
@@ -101,7 +102,7 @@ if (shmAddon(t) !== null) {
   t.test('a writer in one process, readers in others: never a torn frame', async (t) => {
     const { server, url } = await startServer(t, { shm: { prefix: testPrefix(t) } })
     server.store.create({ id: 'torn', width: 256, height: 256, mode: 'L' })
-    const [writer, reader, worker] = await Promise.all([startAttachAgent(t, url), startAttachAgent(t, url), startAgent(server)])
+    const [[writer, reader], worker] = await Promise.all([agents(t, url, 2), startAgent(server)])
     t.teardown(() => worker.call('exit'))
     await Promise.all([writer.call('open', 'torn'), reader.call('open', 'torn'), worker.call('open', 'torn')])
     let serverTorn = 0
@@ -209,7 +210,7 @@ if (shmAddon(t) !== null) {
     const reply = await new Promise<string>((resolve) => wrongKey.setEncoding('utf8').once('data', resolve))
     t.equal(JSON.parse(reply).error.code, 'PXP_ERR_FORBIDDEN', 'a wrong attach key is refused')
     wrongKey.end(JSON.stringify({ ...hello, req: 2, layoutVersion: 1, key }) + '\n')
-    const agent = await startAttachAgent(t, url)
+    const [agent] = await agents(t, url, 1)
     t.equal((await agent.fail('open', 'missing')).code, 'PXP_ERR_NOT_FOUND')
     t.equal(server.attach!.connectionCount >= 1, true)
     t.equal(server.store.table.words[HEADER.HIGH_WATER], 0, 'nothing was created')

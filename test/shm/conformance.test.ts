@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { bytesOf, startAttachAgent, type AttachAgent } from '../helpers/attach-agent.js'
+import { agentPool, bytesOf, type AttachAgent } from '../helpers/attach-agent.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
 import { conformance, type ConformanceClient } from '../conformance/suite.js'
 
@@ -23,19 +23,18 @@ function adapter (agent: AttachAgent): ConformanceClient {
       await agent.call('events')
       return { take: async () => await agent.call('events'), stop: async () => { await agent.call('unwatch') } }
     },
-    close: async () => { await agent.call('exit') },
+    close: async () => { await agent.call('close') },
   }
 }
 
 if (shmAddon(t) !== null) {
-  // Each subtest waits mostly for child processes to start.
-  t.jobs = 2
+  // Two agent processes serve every subtest, one subtest at a time.
+  const agents = agentPool(t)
   conformance(t, {
     name: 'attach',
     async setup (t, count) {
       const { server, url } = await startServer(t, { shm: { prefix: testPrefix(t) } })
-      const agents = await Promise.all(Array.from({ length: count }, async () => await startAttachAgent(t, url)))
-      return { server, clients: agents.map(adapter) }
+      return { server, clients: (await agents(t, url, count)).map(adapter) }
     },
   })
 }

@@ -32,8 +32,11 @@ if (numpy !== null && numpy.code !== 0) t.pass('python interop', { skip: `${PYTH
 if (numpy?.code === 0) {
   t.jobs = 2
 
-  t.test('the module\'s own tests pass (unittest, a server started through the CLI)', async (t) => {
-    const r = await runChild(PYTHON, ['-m', 'unittest', 'discover', '-s', MODULE_DIR], { cwd: ROOT, env: plainEnv() })
+  t.test('the module\'s own tests pass (unittest, against a server with shared memory)', async (t) => {
+    // Run by hand, the suite starts the CLI itself; here it uses a server of ours (the CLI's own shutdown is
+    // tested in server.test.ts), which saves starting one more process.
+    const { url } = await startServer(t, { shm: { prefix: testPrefix(t) }, capacity: 256 << 20, blockSize: 16 << 20 })
+    const r = await runChild(PYTHON, ['-m', 'unittest', 'discover', '-s', MODULE_DIR], { cwd: ROOT, env: { ...plainEnv(), PIXELPORT_TEST_URL: url } })
     t.equal(r.code, 0, r.stderr)
     t.match(r.stderr, /Ran \d+ tests[\s\S]*OK/)
   })

@@ -57,20 +57,6 @@ if (shmAddon(t) !== null) {
     t.equal(shmFiles(prefix).length, 4, 'refused options created nothing more')
   })
 
-  t.test('without the addon the server starts on in-process memory and says why', async (t) => {
-    const prefix = testPrefix(t)
-    const child = spawn(process.execPath, [...tsNodeArgs(CHILD), prefix], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...plainEnv(), PIXELPORT_SHM_ADDON: '/nonexistent/pixelport_shm.node' },
-    })
-    const [line] = await once(child.stdout.setEncoding('utf8'), 'data') as [string]
-    const report = JSON.parse(line)
-    t.match(report.shm, { enabled: false, table: null, socket: null, reason: /shared memory unavailable.*does not load/ })
-    t.same(report.files, [], 'no segment was made')
-    child.stdin.end()
-    t.same(await once(child, 'exit'), [0, null])
-  })
-
   t.test('a fresh start after a crash removes the dead store\'s segments, socket and all', async (t) => {
     const prefix = testPrefix(t)
     const child = spawn(process.execPath, [...tsNodeArgs(CHILD), prefix], { stdio: ['pipe', 'pipe', 'inherit'], env: plainEnv() })
@@ -118,7 +104,7 @@ if (shmAddon(t) !== null) {
     t.same(shmFiles(prefix), [], 'and leaves nothing in /dev/shm')
   })
 
-  t.test('the CLI refuses a bad --shm-mode and warns when shared memory is unavailable', async (t) => {
+  t.test('the CLI refuses a bad --shm-mode; without the addon it runs on in-process memory and says why', async (t) => {
     const { CLI } = await import('../helpers/cli.js')
     const bad = await runChild(process.execPath, [CLI, 'serve', '--shm', '--shm-mode', '644', '--port', '0'])
     t.equal(bad.code, 2)
@@ -130,7 +116,10 @@ if (shmAddon(t) !== null) {
     })
     let err = ''
     child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
-    await once(child.stdout, 'data')
+    const [line] = await once(child.stdout.setEncoding('utf8'), 'data') as [string]
+    const url = /listening on (\S+)/.exec(line)?.[1] as string
+    t.match(await (await fetch(`${url}/shm`)).json(), { enabled: false, table: null, socket: null, reason: /shared memory unavailable.*does not load/ })
+    t.same(shmFiles(prefix), [], 'no segment was made')
     child.kill('SIGTERM')
     await once(child, 'exit')
     t.match(err, /warning: shared memory unavailable, using in-process blocks/)
