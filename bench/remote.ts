@@ -10,9 +10,9 @@
  * and the snapshot memory the server holds while 8 clients get one 33 MB image at once.
  *
  * Servers run in a child process and clients in this one, so sender and receiver each have a core, as
- * they would on a network. Cases are interleaved round-robin so background load hits them alike, with a
- * full garbage collection on both sides before each transfer. Besides wall time, the CPU time both
- * processes spent on each transfer is printed: on a shared machine it is the steadier figure.
+ * they would on a network. Each case runs its transfers back to back, with a full garbage collection on
+ * both sides before each one. Besides wall time, the CPU time both processes spent on each transfer is
+ * printed: on a shared machine it is the steadier figure.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
@@ -208,7 +208,6 @@ async function main (): Promise<void> {
     ['raw net socket', await netClient(ports.net)],
     ['plain ws message', await wsClient(ports.ws, (d) => d.length)],
     ['fastify reply.send(buffer)', async (id) => await httpGet(agent, ports.fastify, `/blob/${id}`)],
-    ['naive msgpackr.pack(frame)', await wsClient(ports.naive, (d) => (unpackr.unpack(d) as { data: Buffer }).data.length)],
     ['ours: WebSocket get', async (id) => (await remote.get(id)).bytes.byteLength],
     ['ours: HTTP /images/:id/data', async (id) => await httpGet(agent, ports.pixelport, `/images/${id}/data`)],
     // Receiving into one buffer reused across transfers: the transport alone, without the cost of
@@ -217,6 +216,8 @@ async function main (): Promise<void> {
     ['fastify send, reused buffer', async (id) => await httpGet(agent, ports.fastify, `/blob/${id}`, reused)],
     ['ours: WS get, reused buffer', async (id) => (await remote.get(id, { into: reused })).bytes.byteLength],
     ['ours: HTTP data, reused buffer', async (id) => await httpGet(agent, ports.pixelport, `/images/${id}/data`, reused)],
+    // Last: it leaves large garbage on both sides that slows whatever runs next.
+    ['naive msgpackr.pack(frame)', await wsClient(ports.naive, (d) => (unpackr.unpack(d) as { data: Buffer }).data.length)],
   ]
 
   const results = new Map<string, Map<string, number>>()
@@ -224,8 +225,10 @@ async function main (): Promise<void> {
     const size = s.width * s.height * 4
     const times = new Map<string, number[]>(cases.map(([name]) => [name, []]))
     const cpus = new Map<string, number[]>(cases.map(([name]) => [name, []]))
-    for (let run = 0; run < WARMUP + RUNS[s.id]; run++) {
-      for (const [name, fetcher] of cases) {
+    // Case by case (each its warm-up, then its runs), with a full collection on both sides before each
+    // transfer, so no case pays for another's garbage.
+    for (const [name, fetcher] of cases) {
+      for (let run = 0; run < WARMUP + RUNS[s.id]; run++) {
         collectGarbage()
         const { cpu: serverBefore } = await call<{ cpu: number }>(child, { cmd: 'gc' })
         const clientBefore = process.cpuUsage()
@@ -297,6 +300,7 @@ async function main (): Promise<void> {
   console.log(`  GET /images/:id vs hello-world      ≥ 0.8x: ${(descriptor / hello).toFixed(2)}x`)
   console.log(`  8 clients of one 33 MB image        ≤ 1 snapshot of extra memory: ${(extra / bigSize).toFixed(2)}`)
 
+  console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   for (const c of [remote, ...clients]) await c.close()
   agent.destroy()
   child.send({ cmd: 'exit' })

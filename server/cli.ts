@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 /**
- * `pixelport` command line. `pixelport serve` starts the server; more commands arrive with the CLI issue.
+ * `pixelport` command line. `pixelport serve` starts the server; put/get/ls/rm/watch (in ./cli/) talk to one.
  */
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
-import { createServer } from './server.js'
-import { addDemoImages } from './demo/demo-images.js'
 import type { ServerOptions } from './options.js'
+import { CLIENT_COMMANDS, CLIENT_HELP, runClientCommand } from './cli/run.js'
 
 const HELP = `Usage: pixelport serve [options]
 
@@ -95,6 +94,9 @@ async function serve (argv: string[]): Promise<void> {
     if (values['shm-prefix'] !== undefined) options.shm.prefix = values['shm-prefix']
   }
 
+  // Loaded here, not at the top: the client commands should not pay for fastify and sharp on every run.
+  const { createServer } = await import('./server.js')
+  const { addDemoImages } = await import('./demo/demo-images.js')
   const server = await createServer(options)
   const url = await server.listen()
   if (options.shm !== undefined) {
@@ -138,10 +140,14 @@ async function main (argv: string[]): Promise<void> {
     case undefined:
     case '-h':
     case '--help':
-      process.stdout.write(HELP)
+      process.stdout.write(HELP + '\n' + CLIENT_HELP)
       return
     default:
-      throw new Error(`unknown command ${JSON.stringify(command)}; try "pixelport serve --help"`)
+      if (Object.hasOwn(CLIENT_COMMANDS, command)) {
+        process.exitCode = await runClientCommand(command, rest)
+        return
+      }
+      throw new Error(`unknown command ${JSON.stringify(command)}; try "pixelport --help"`)
   }
 }
 

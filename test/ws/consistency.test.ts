@@ -63,7 +63,7 @@ for (const mode of ['seqlock', 'frames'] as const) {
     const { sub } = await c.request({ op: 'subscribe', ids: ['cam'], policy: 'latest', data: true })
     let bad = 0
     let lastGeneration = -1
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 30; i++) {
       const region = { x: i % 100, y: i % 60, width: 60, height: 60 }
       const [whole, part] = await Promise.all([c.get('cam'), c.get('cam', { region })])
       for (const { frame, bytes } of [whole, part]) {
@@ -73,13 +73,13 @@ for (const mode of ['seqlock', 'frames'] as const) {
       lastGeneration = part.frame.generation
     }
     // A few subscription frames too.
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 5; i++) {
       const frame = await c.next((m) => m.op === 'frame' && m.sub === sub)
       const { bytes } = await c.collect(frame as never)
       if (!uniform(bytes) || bytes[0] !== (frame.generation & 0xff)) bad++
     }
     await stop()
     t.equal(bad, 0, 'no torn or mislabelled copy')
-    t.ok(lastGeneration > 10, `the writer committed (generation ${lastGeneration})`)
+    t.ok(lastGeneration > 5, `the writer committed (generation ${lastGeneration})`)
   })
 }

@@ -1,0 +1,27 @@
+/**
+ * `pixelport rm ID…`: delete images (and their views).
+ */
+import { usage } from '../failure.js'
+import { request } from '../http-client.js'
+import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+
+export const RM_HELP = `Usage: pixelport rm ID... [options]
+
+Delete images, and every view of them.
+
+${COMMON_HELP}`
+
+/** Run `pixelport rm`; resolves with the exit code. */
+export async function rm (argv: string[]): Promise<number> {
+  const { values, positionals, connection } = parseCommand('rm', argv, {})
+  if (values.help === true) {
+    process.stdout.write(RM_HELP)
+    return 0
+  }
+  if (positionals.length === 0) throw usage('expected an image ID', 'rm')
+  for (const id of positionals) {
+    const response = await request(connection, 'DELETE', imageUrlPath(id))
+    response.resume()
+  }
+  return 0
+}

@@ -1,0 +1,89 @@
+/**
+ * `pixelport watch [ID…]`: live events over the WebSocket protocol, one line per image per second with its
+ * generation, frames per second and skipped frames.
+ */
+import { RemoteClient } from '../../../client/remote/index.js'
+import { isPixelportError } from '../../../protocol/errors.js'
+import { refused, unreachable, usage } from '../failure.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
+
+export const WATCH_HELP = `Usage: pixelport watch [ID...] [options]
+
+Print, once a second, one line per image that changed: id, generation, frames per second and frames
+skipped (the server sends only the latest when the terminal falls behind). All images without an ID.
+Ends on Ctrl-C.
+
+Options:
+  --count N        stop after N events
+${COMMON_HELP}`
+
+interface Rate { generation: number, frames: number, skipped: number, type: string }
+
+/** The WebSocket endpoint of an HTTP base URL. */
+function socketUrl (url: string): string {
+  return url.replace(/^http/, 'ws') + '/ws'
+}
+
+/** Run `pixelport watch`; resolves with the exit code. */
+export async function watch (argv: string[]): Promise<number> {
+  const { values, positionals, connection } = parseCommand('watch', argv, { count: { type: 'string' } })
+  if (values.help === true) {
+    process.stdout.write(WATCH_HELP)
+    return 0
+  }
+  let limit = Infinity
+  if (values.count !== undefined) {
+    limit = Number(values.count)
+    if (!Number.isInteger(limit) || limit < 1) throw usage(`--count: expected a whole number above 0, got ${JSON.stringify(values.count)}`, 'watch')
+  }
+  const headers: Record<string, string> = {}
+  if (connection.token !== undefined) headers.authorization = `Bearer ${connection.token}`
+  let client: RemoteClient
+  try {
+    client = await RemoteClient.connect(socketUrl(connection.url), { headers, clientName: 'pixelport-cli', timeout: 5000 })
+  } catch (err) {
+    if (isPixelportError(err) && err.code !== 'PXP_ERR_CLOSED' && err.code !== 'PXP_ERR_TIMEOUT') throw refused(err.code, err.message)
+    throw unreachable(connection.url, (err as Error).message)
+  }
+
+  const rates = new Map<string, Rate>()
+  let windowStart = Date.now()
+  const report = (): void => {
+    const seconds = Math.max(0.001, (Date.now() - windowStart) / 1000)
+    windowStart = Date.now()
+    for (const [id, r] of rates) {
+      if (r.frames === 0) continue
+      const fps = r.type === 'deleted' ? 'deleted' : `fps ${(r.frames / seconds).toFixed(1)}`
+      process.stdout.write(`${id}  generation ${r.generation}  ${fps}  skipped ${r.skipped}\n`)
+      r.frames = 0
+      r.skipped = 0
+    }
+  }
+  const timer = setInterval(report, 1000)
+  const subscription = await client.subscribe({ ...(positionals.length > 0 ? { ids: positionals } : {}), policy: 'latest' })
+  const stop = (): void => { void subscription.close() }
+  process.once('SIGINT', stop)
+  process.stderr.write(`watching ${positionals.length > 0 ? positionals.join(', ') : 'all images'} on ${connection.url}\n`)
+  let seen = 0
+  try {
+    for await (const event of subscription) {
+      const rate = rates.get(event.id) ?? { generation: 0, frames: 0, skipped: 0, type: event.type }
+      rate.generation = event.generation
+      rate.frames++
+      rate.skipped += event.skipped
+      rate.type = event.type
+      rates.set(event.id, rate)
+      if (++seen >= limit) break
+    }
+  } catch (err) {
+    if (isPixelportError(err) && err.code !== 'PXP_ERR_CLOSED') throw refused(err.code, err.message)
+    if (isPixelportError(err)) throw unreachable(connection.url, err.message)
+    throw err
+  } finally {
+    clearInterval(timer)
+    process.off('SIGINT', stop)
+    report()
+    await client.close()
+  }
+  return 0
+}

@@ -1,0 +1,53 @@
+/**
+ * Flags every client command shares: where the server is and who is asking.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { usage } from './failure.js'
+
+export interface Connection {
+  /** Base URL without a trailing slash, e.g. http://127.0.0.1:8080 */
+  url: string
+  token?: string
+}
+
+export const COMMON_HELP = `Common options:
+  --url URL        server (default http://127.0.0.1:8080) [PIXELPORT_URL]
+  --token TOKEN    sent as Authorization: Bearer TOKEN [PIXELPORT_TOKEN]
+  -h, --help       this text
+`
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+const COMMON: Options = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+}
+
+export interface Parsed {
+  values: Record<string, string | boolean | string[] | undefined>
+  positionals: string[]
+  connection: Connection
+}
+
+/** Parse `argv` with the common flags plus `options`; unknown flags are a usage error (exit 2). */
+export function parseCommand (command: string, argv: string[], options: Options): Parsed {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw usage((err as Error).message, command)
+  }
+  const values = parsed.values as Parsed['values']
+  const url = (typeof values.url === 'string' ? values.url : undefined) ?? process.env.PIXELPORT_URL ?? 'http://127.0.0.1:8080'
+  if (!/^https?:\/\/[^/]/.test(url)) throw usage(`--url: expected http://host:port, got ${JSON.stringify(url)}`, command)
+  const token = (typeof values.token === 'string' ? values.token : undefined) ?? process.env.PIXELPORT_TOKEN
+  const connection: Connection = { url: url.replace(/\/+$/, '') }
+  if (token !== undefined && token !== '') connection.token = token
+  return { values, positionals: parsed.positionals, connection }
+}
+
+/** The URL path of an image; ids contain '/', which must travel percent-encoded. */
+export function imageUrlPath (id: string, suffix = ''): string {
+  return `/images/${encodeURIComponent(id)}${suffix}`
+}
