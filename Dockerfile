@@ -10,6 +10,7 @@ COPY protocol ./protocol
 COPY server ./server
 COPY client ./client
 COPY bench ./bench
+COPY viewer ./viewer
 RUN npm ci && npm prune --omit=dev --ignore-scripts
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080

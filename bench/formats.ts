@@ -5,10 +5,11 @@
  * (pure noise is the worst case for every compressor and would say little about real images).
  */
 import { createServer } from '../server/server.js'
+import { QUICK, sig, writeResults, type ResultRow } from './results.js'
 import { fmtBytes, fmtTime, median, table } from './stats.js'
 
-const quick = process.argv.includes('--quick')
-const ITER = quick ? 3 : 9
+const quick = QUICK
+const ITER = quick ? 2 : 5
 const SIZES: Array<[number, number]> = [[640, 480], [3840, 2160]]
 const FORMATS = ['png', 'jpeg', 'webp', 'webp?lossless=true', 'tiff']
 const MIME: Record<string, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp', tiff: 'image/tiff' }
@@ -39,6 +40,7 @@ async function time (fn: () => Promise<unknown>): Promise<number> {
 const server = await createServer({ port: 0, capacity: 1024 * 1024 * 1024, blockSize: 64 * 1024 * 1024 })
 const url = await server.listen()
 const rows: string[][] = []
+const structured: ResultRow[] = []
 try {
   for (const [w, h] of SIZES) {
     const id = `bench-${w}x${h}`
@@ -64,9 +66,36 @@ try {
         server.store.delete(`${id}-up`)
       }
       rows.push([`${w}×${h} RGBA`, format, fmtBytes(file.byteLength), fmtTime(median(get)), fmtTime(median(post))])
+      const group = `${w}×${h} RGBA (median, end to end over loopback)`
+      structured.push(
+        { group, label: format, series: 'GET (snapshot + encode)', value: sig(median(get)), unit: 'ms' },
+        { group, label: format, series: 'POST (decode + store)', value: sig(median(post)), unit: 'ms' },
+        { group, label: format, series: 'file size', value: file.byteLength, unit: 'bytes' },
+      )
     }
   }
 } finally {
   await server.close()
 }
 console.log(table(['image', 'format', 'file', 'GET (snapshot + encode)', 'POST (decode + store)'], rows))
+
+// bench/results/formats.json; the chart shows the 4K frame, where encoding dominates.
+const [bigW, bigH] = SIZES[SIZES.length - 1]
+const big = structured.filter((r) => r.group!.startsWith(`${bigW}×${bigH}`))
+const timeSeries = ['GET (snapshot + encode)', 'POST (decode + store)']
+writeResults('formats', {
+  title: 'Picture formats (npm run bench:formats)',
+  note: 'GET /images/:id.<format> (snapshot + encode + send) and POST /images with the same file (receive + decode + store), camera-like frames.',
+  rows: structured,
+  charts: [{
+    file: 'formats',
+    chart: {
+      kind: 'bar',
+      title: `Encoding and decoding a ${bigW}×${bigH} RGBA frame`,
+      subtitle: 'median time end to end over loopback HTTP',
+      categories: FORMATS,
+      value: { label: 'time', unit: 'ms' },
+      series: timeSeries.map((name) => ({ name, values: FORMATS.map((f) => big.find((r) => r.label === f && r.series === name)?.value ?? null) })),
+    },
+  }],
+})

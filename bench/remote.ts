@@ -27,14 +27,16 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { RemoteClient } from '../client/remote/index.js'
 import { WIRE_OPTIONS } from '../protocol/messages.js'
 import { createServer } from '../server/server.js'
+import { QUICK, sig, writeResults, type ResultRow } from './results.js'
 
 const MiB = 1024 * 1024
 const SIZES = [
   { name: '8 MiB', id: 'img8', width: 1024, height: 2048 },
   { name: '33 MB (4K RGBA)', id: 'img33', width: 3840, height: 2160 },
 ] as const
-const RUNS = { img8: 25, img33: 12 } as const
-const WARMUP = 3
+const RUNS = QUICK ? { img8: 5, img33: 3 } : { img8: 15, img33: 9 }
+const WARMUP = QUICK ? 1 : 2
+const CANNON_SECONDS = QUICK ? 2 : 5
 
 interface CannonResult { requests: { average: number }, non2xx: number, errors: number }
 type Autocannon = (options: { url: string, connections: number, duration: number, pipelining: number }) => Promise<CannonResult>
@@ -263,14 +265,14 @@ async function main (): Promise<void> {
   // autocannon ships no types; it is loaded by name and given the small type above.
   const autocannon = (await import('autocannon' as string) as { default: Autocannon }).default
   const cannon = async (url: string): Promise<number> => {
-    const result = await autocannon({ url, connections: 10, duration: 5, pipelining: 1 })
+    const result = await autocannon({ url, connections: 10, duration: CANNON_SECONDS, pipelining: 1 })
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`)
     return result.requests.average
   }
   await cannon(`${base}/images/img8`) // warm-up
   const hello = await cannon(`http://127.0.0.1:${ports.fastify}/hello`)
   const descriptor = await cannon(`${base}/images/img8`)
-  console.log('Descriptor requests (autocannon, 10 connections, 5 s, requests/s average)')
+  console.log(`Descriptor requests (autocannon, 10 connections, ${CANNON_SECONDS} s, requests/s average)`)
   console.log(`  fastify hello-world JSON     ${hello.toFixed(0)}`)
   console.log(`  ours: GET /images/:id        ${descriptor.toFixed(0)}  (${(descriptor / hello).toFixed(2)}x)\n`)
 
@@ -301,11 +303,46 @@ async function main (): Promise<void> {
   console.log(`  8 clients of one 33 MB image        ≤ 1 snapshot of extra memory: ${(extra / bigSize).toFixed(2)}`)
 
   console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  writeStructured(results, { hello, descriptor, extraImages: extra / bigSize, allMs })
   for (const c of [remote, ...clients]) await c.close()
   agent.destroy()
   child.send({ cmd: 'exit' })
   await new Promise((resolve) => child.once('exit', resolve))
   process.exit(0)
+}
+
+/** bench/results/remote.json: throughput per transport and size (table + chart), descriptor requests, snapshot memory. */
+function writeStructured (results: Map<string, Map<string, number>>, other: { hello: number, descriptor: number, extraImages: number, allMs: number }): void {
+  const rows: ResultRow[] = []
+  const mbps = (s: typeof SIZES[number], ms: number): number => sig(s.width * s.height * 4 / 1e6 / (ms / 1000))
+  for (const s of SIZES) {
+    for (const [name, ms] of results.get(s.id)!) {
+      rows.push({ group: `${s.name}: into another process (median throughput)`, label: name, value: mbps(s, ms), unit: 'MB/s', ...(name === 'raw net socket' ? { baseline: true } : {}) })
+    }
+  }
+  rows.push(
+    { group: 'descriptor requests (autocannon, 10 connections)', label: 'fastify hello-world JSON', value: Math.round(other.hello), unit: 'req/s', baseline: true },
+    { group: 'descriptor requests (autocannon, 10 connections)', label: 'ours: GET /images/:id', value: Math.round(other.descriptor), unit: 'req/s' },
+    { group: '8 concurrent WebSocket gets of one 33 MB image', label: 'extra snapshot memory (images)', value: sig(other.extraImages), unit: 'x' },
+    { group: '8 concurrent WebSocket gets of one 33 MB image', label: 'all 8 done', value: sig(other.allMs), unit: 'ms' },
+  )
+  const cases = [...results.get(SIZES[0].id)!.keys()]
+  writeResults('remote', {
+    title: 'Remote transfer (npm run bench:remote)',
+    note: 'Every byte of one image into a buffer in another process over loopback (server and client each in their own process); MB = 10^6 bytes.',
+    rows,
+    charts: [{
+      file: 'stream-throughput',
+      chart: {
+        kind: 'bar',
+        title: 'Getting one image into another process',
+        subtitle: 'median throughput over loopback; Pixelport (ours) against the raw transports it is built on',
+        categories: cases,
+        value: { label: 'throughput', unit: 'MB/s' },
+        series: SIZES.map((s) => ({ name: s.name, values: cases.map((c) => mbps(s, results.get(s.id)!.get(c)!)) })),
+      },
+    }],
+  })
 }
 
 if (process.argv.includes('--serve')) await serve()

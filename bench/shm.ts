@@ -21,11 +21,12 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { SLOT, slotBase } from '../protocol/layout.js'
 import { createServer } from '../server/server.js'
+import { QUICK, sig, writeResults, type ResultRow } from './results.js'
 import { fmtRate, fmtTime, median, percentile, table } from './stats.js'
 
 const MiB = 1024 * 1024
-const quick = process.argv.includes('--quick')
-const ROUNDS = quick ? 5 : 15
+const quick = QUICK
+const ROUNDS = quick ? 5 : 10
 const WAKES = quick ? 50 : 200
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const NODE_CLIENT = fileURLToPath(new URL(`./fixtures/shm-node-client${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url))
@@ -128,8 +129,16 @@ await py?.done
 
 const bytes = frame.byteLength
 // A zero-copy look moves no bytes: no rate for it.
-const row = (what: string, ms: number | undefined, base: number): string[] =>
+const row = (what: string, ms: number | undefined, base: number): string[] => {
+  const at = what.indexOf(': ')
+  const [client, label] = [what.slice(0, at), what.slice(at + 2)]
+  measured.push([client, label, ms])
+  return rowText(what, ms, base)
+}
+const rowText = (what: string, ms: number | undefined, base: number): string[] =>
   ms === undefined ? [what, '—', '—', '—'] : [what, fmtTime(ms), /zero-copy/.test(what) ? '—' : fmtRate(bytes, ms), `${(base / ms).toFixed(ms > base ? 2 : 0)}x`]
+// [label, ms, HTTP ms of the same client] for bench/results/shm.json.
+const measured: Array<[client: string, label: string, ms: number | undefined]> = []
 const rows: string[][] = [
   row('Node: attach + open + zero-copy look', nodeT.attachZeroCopy, nodeT.http),
   row('Node: attach + open + consistent copy (own buffer)', nodeT.attachCopy, nodeT.http),
@@ -152,7 +161,12 @@ if (pyT !== null) {
 process.stdout.write(table(['getting the frame', 'time', 'rate', 'vs HTTP'], rows) + '\n\n')
 
 const wakeRows: string[][] = []
-const wakeRow = (name: string, us: number[]): string[] =>
+const wakeMedians: Array<[string, number]> = []
+const wakeRow = (name: string, us: number[]): string[] => {
+  wakeMedians.push([name.trim(), median(us)])
+  return wakeRowText(name, us)
+}
+const wakeRowText = (name: string, us: number[]): string[] =>
   [name, `${median(us).toFixed(1)} µs`, `${percentile(us, 90).toFixed(1)} µs`, `${percentile(us, 99).toFixed(1)} µs`, `${Math.min(...us).toFixed(1)} µs`]
 const wake = async (name: string, child: Child): Promise<void> => {
   const result = await wakeRounds(child)
@@ -166,4 +180,34 @@ if (pythonOk) await wake('Python, wait_for_change (futex)', pythonClient('wake',
 process.stdout.write(table(['commit here → seen by a waiting process', 'median', 'p90', 'p99', 'min'], wakeRows) + '\n')
 if (!pythonOk) process.stdout.write(`\n(${PYTHON} with numpy not found: Python rows skipped)\n`)
 
+writeStructured()
 await server.close()
+
+/** bench/results/shm.json: each client's ways of getting the frame against its own HTTP download, and wake-ups. */
+function writeStructured (): void {
+  const rows: ResultRow[] = []
+  for (const [client, label, ms] of measured) {
+    if (ms === undefined) continue
+    rows.push({ group: `${client}: another process getting a 33 MiB frame (median)`, label, value: sig(ms), unit: 'ms', ...(/HTTP/.test(label) ? { baseline: true } : {}) })
+  }
+  for (const [name, us] of wakeMedians) {
+    rows.push({ group: 'commit here → seen by a waiting process (median)', label: name.replace(/^floor: /, 'floor: '), value: sig(us / 1000), unit: 'ms' })
+  }
+  const bars = measured.filter((m): m is [string, string, number] => m[2] !== undefined)
+  writeResults('shm', {
+    title: 'Shared memory across processes (npm run bench:shm)',
+    note: `A ${bytes}-byte frame (4096×2816 RGB); medians of ${ROUNDS} interleaved rounds. Ratios: how many times faster than the same client's HTTP download.`,
+    rows,
+    charts: [{
+      file: 'shm-vs-http',
+      chart: {
+        kind: 'bar',
+        title: 'Another process getting a 33 MiB frame',
+        subtitle: 'median time, log scale: shared memory (attach, copy, zero-copy) against HTTP and WebSocket',
+        categories: bars.map(([client, label]) => `${client}: ${label}`),
+        value: { label: 'time', unit: 'ms', log: true },
+        series: [{ name: 'time', values: bars.map((m) => sig(m[2])) }],
+      },
+    }],
+  })
+}

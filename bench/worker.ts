@@ -9,12 +9,14 @@
 import { once } from 'node:events'
 import type { Worker } from 'node:worker_threads'
 import { createServer } from '../server/server.js'
+import { QUICK, sig, writeResults, type ResultRow } from './results.js'
 import { fmtBytes, fmtTime, median, table } from './stats.js'
 
 const MiB = 1024 * 1024
-const SIZES = [64 * 1024, MiB, 8 * MiB, 33 * MiB, 128 * MiB]
-const quick = process.argv.includes('--quick')
-const ITER = quick ? 10 : 40
+// Powers of four from 64 KiB to 64 MiB (and the 33 MiB of a 4K RGBA frame): even steps on a log axis.
+const quick = QUICK
+const SIZES = quick ? [64 * 1024, MiB, 8 * MiB] : [64 * 1024, 256 * 1024, MiB, 4 * MiB, 16 * MiB, 33 * MiB, 64 * MiB]
+const ITER = quick ? 5 : 40
 const WORKER = new URL('./fixtures/bench-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url)
 
 const server = await createServer({ port: 0, capacity: 1024 * MiB, maxImageBytes: 512 * MiB, blockSize: 64 * MiB })
@@ -53,7 +55,8 @@ for (const size of SIZES) {
   const height = Math.max(1, Math.round(size / (width * 4)))
   server.store.create({ id, width, height, mode: 'RGBA' })
   const bytes = new Uint8Array(width * height * 4)
-  const n = size >= 33 * MiB ? Math.max(5, ITER / 4) : ITER
+  // Cloning the large sizes takes up to seconds a time on a loaded machine: fewer runs keep `npm run bench` short.
+  const n = size >= 32 * MiB ? Math.max(3, Math.ceil(ITER / 8)) : size >= 16 * MiB ? Math.ceil(ITER / 4) : ITER
   const clone = await timeIt(n, async () => { await ask({ op: 'clone', data: bytes }) })
   let buffer: ArrayBuffer = new ArrayBuffer(bytes.byteLength)
   const transfer = await timeIt(n, async () => {
@@ -80,7 +83,7 @@ console.log(table(
 
 // ---- wake-up latency ----------------------------------------------------------------------------------
 server.store.create({ id: 'pingpong', width: 16, height: 16, mode: 'L' })
-const PINGS = quick ? 500 : 3000
+const PINGS = quick ? 200 : 3000
 async function pair (op: string, extra: Record<string, unknown>): Promise<number> {
   const a = await spawn('a')
   const b = await spawn('b')
@@ -109,5 +112,52 @@ console.log(table(['path', 'latency', 'vs bare Atomics.wait'], [
   ['Pixelport write() → waitForChangeSync()', fmtTime(oursSync), `${(oursSync / bareSync).toFixed(2)}x`],
 ]))
 console.log('\nJSON ' + JSON.stringify({ results, wake: { bareSync, bareAsync, ours, oursSync } }))
+writeStructured()
 await server.close()
 process.exit(0)
+
+/** bench/results/worker.json: the open-time sweep (table + chart) and the wake-up latencies. */
+function writeStructured (): void {
+  const SERIES: Array<[key: string, name: string]> = [
+    ['clone', 'structured clone'], ['transfer', 'transfer + back'], ['viaMessage', 'Pixelport open by message'], ['noMessage', 'Pixelport open, no message'],
+  ]
+  const rows: ResultRow[] = []
+  for (const r of results) {
+    for (const [key, series] of SERIES) {
+      rows.push({ group: 'worker access to one image (median)', label: fmtBytes(r.size), x: r.size / MiB, series, value: sig(r[key]), unit: 'ms', ...(key === 'clone' ? { baseline: true } : {}) })
+    }
+  }
+  const wakeGroup = 'commit → waiting worker wakes (median, one direction)'
+  rows.push(
+    { group: wakeGroup, label: 'bare Atomics.wait/notify', value: sig(bareSync), unit: 'ms', baseline: true },
+    { group: wakeGroup, label: 'bare Atomics.waitAsync/notify', value: sig(bareAsync), unit: 'ms' },
+    { group: wakeGroup, label: 'write() → waitForChange() (async)', value: sig(ours), unit: 'ms' },
+    { group: wakeGroup, label: 'write() → waitForChangeSync()', value: sig(oursSync), unit: 'ms' },
+  )
+  writeResults('worker', {
+    title: 'Worker threads (npm run bench:worker)',
+    note: `Open = open + read the first and last pixel + release. A bare MessagePort round trip took ${fmtTime(roundTrip)}; "by message" includes one, like clone and transfer.`,
+    rows,
+    charts: [{
+      file: 'worker-open-vs-size',
+      chart: {
+        kind: 'line',
+        title: 'A worker thread getting at one image',
+        subtitle: 'median time against image size; structured clone copies, Pixelport maps shared memory',
+        x: { label: 'image size', unit: 'MiB', log: true },
+        y: { label: 'time per access', unit: 'ms', log: true },
+        series: SERIES.map(([key, name]) => ({ name, points: results.map((r) => [r.size / MiB, sig(r[key])] as [number, number]) })),
+      },
+    }, {
+      file: 'worker-wake',
+      chart: {
+        kind: 'bar',
+        title: 'Commit → a waiting worker wakes',
+        subtitle: 'median, one direction',
+        categories: rows.filter((r) => r.group === wakeGroup).map((r) => r.label),
+        value: { label: 'latency', unit: 'ms' },
+        series: [{ name: 'latency', values: rows.filter((r) => r.group === wakeGroup).map((r) => r.value) }],
+      },
+    }],
+  })
+}

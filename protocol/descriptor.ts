@@ -100,6 +100,23 @@ export interface ImageDescriptor {
   view: ViewInfo | null
   location: Location
   __array_interface__: ArrayInterface
+  /**
+   * Replicas only (absent on an image this node owns): the cluster node that owns the image. This node holds
+   * a read-only copy (`copied: true, readonly: true`) pulled from the owner and refreshed when it commits.
+   */
+  owner?: string
+  /** Replicas only: the owner's generation these pixels are a copy of (`generation` counts local refreshes). */
+  sourceGeneration?: number
+  /**
+   * Replicas only: true once the owner's node went down or the owner deleted the image. The pixels stay
+   * readable but will not change again; they are not the image's current state.
+   */
+  stale?: boolean
+  /**
+   * Only on the descriptor of a `deleted` event, when the server evicted the image to make room for another
+   * (`--evict lru`) rather than anyone deleting it.
+   */
+  evicted?: boolean
 }
 
 /** The bytes for `descriptor` as a TypedArray of its dtype (a view, no copy; bytes must be aligned). */

@@ -52,7 +52,13 @@ export const ERRORS = {
   PXP_ERR_TOO_MANY_STREAMS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s gets queued or streaming' },
   PXP_ERR_TOO_MANY_UPLOADS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s uploads in progress' },
   PXP_ERR_NOT_LEASED: { status: 409, closeCode: 4409, message: 'Handle for %q was released' },
+  PXP_ERR_INSECURE: { status: 500, closeCode: 1011, message: 'Refusing to listen on %q without tokens: anyone who can reach it could read and overwrite every image. Configure tokens (--token, --token-file or PIXELPORT_TOKENS), listen on 127.0.0.1, or pass --insecure if the network is trusted' },
+  PXP_ERR_OVERLOADED: { status: 503, closeCode: 4503, message: 'Server overloaded (%s); retry shortly' },
+  PXP_ERR_TOO_MANY_CONNECTIONS: { status: 429, closeCode: 4429, message: 'A client may hold at most %s WebSocket connections' },
   PXP_ERR_INTERNAL: { status: 500, closeCode: 1011, message: 'Internal error: %s' },
+  PXP_ERR_CLUSTER_UNAVAILABLE: { status: 503, closeCode: 4503, message: 'The cluster catalog is unavailable: %s' },
+  PXP_ERR_PEER_UNREACHABLE: { status: 502, closeCode: 4502, message: 'Node %q at %s, owner of image %q, did not answer: %s' },
+  PXP_ERR_NOT_OWNER: { status: 421, closeCode: 4421, message: 'Image %q is owned by node %q at %s: %s' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
@@ -88,12 +94,28 @@ export class PixelportError extends Error {
   }
 }
 
+/**
+ * A value as message text. Never throws: a client can send a map whose `toString` is not a function, for
+ * which `String()` throws a TypeError (and a deeply nested array overflows the stack). Non-strings are cut
+ * short, since they are only ever there to name what was wrong.
+ */
+export function textOf (value: unknown): string {
+  if (typeof value === 'string') return value
+  let text: string
+  try {
+    text = String(value)
+  } catch {
+    text = Object.prototype.toString.call(value)
+  }
+  return text.length > 200 ? text.slice(0, 200) + '…' : text
+}
+
 /** `%s` inserts a value as is; `%q` quotes it (names a client sent: ids, modes, ops), so blanks and odd bytes show. */
 function format (template: string, args: readonly unknown[]): string {
   let i = 0
   return template.replace(/%[sq]/g, (placeholder) => {
     const value = args[i++]
-    return placeholder === '%q' ? JSON.stringify(String(value)) : String(value)
+    return placeholder === '%q' ? JSON.stringify(textOf(value)) : textOf(value)
   })
 }
 

@@ -19,5 +19,5 @@ export function isValidId (id: unknown): id is string {
 }
 
 export function assertValidId (id: unknown): asserts id is string {
-  if (!isValidId(id)) throw pxpError('PXP_ERR_BAD_ID', typeof id === 'string' ? id.slice(0, 200) : String(id))
+  if (!isValidId(id)) throw pxpError('PXP_ERR_BAD_ID', typeof id === 'string' ? id.slice(0, 200) : id)
 }

@@ -63,6 +63,11 @@ export const HEADER = {
 export const TABLE_FLAG = {
   /** The table lives in a shared-memory segment that other processes map: cross-process wakes apply. */
   SHARED: 1,
+  /**
+   * The server may make an image that is not in the table local when asked (a cluster replica): a worker
+   * that finds no slot for an id asks it before answering PXP_ERR_NOT_FOUND. Clear: not-found needs no message.
+   */
+  ASK_MISSING: 2,
 } as const
 
 export const SLOT_WORDS = 80
@@ -137,6 +142,11 @@ export const SLOT_FLAG = {
   READONLY: 1,
   VIEW: 2,
   LINES: 4,
+  /**
+   * A read-only replica of an image owned by another cluster node: its descriptor (owner, stale) comes from
+   * the server, not from the slot words alone.
+   */
+  REPLICA: 8,
 } as const
 
 /**

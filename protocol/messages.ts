@@ -57,8 +57,18 @@ export interface HelloMessage {
    * each payload once, straight into its frame buffer.
    */
   fragmentSize?: number
+  /**
+   * The bearer token, when the server requires one and the upgrade request carried no
+   * `Authorization: Bearer` header (browsers cannot set one). Must be in the first message.
+   */
+  token?: string
 }
-export interface ListMessage { op: 'list', req: RequestId }
+/**
+ * Which images: `local` (default) this node's; `cluster` every live node's (each descriptor then carries
+ * `node` and `url`, the owner's id and base URL). A server that is not in a cluster treats both alike.
+ */
+export type Scope = 'local' | 'cluster'
+export interface ListMessage { op: 'list', req: RequestId, scope?: Scope }
 export interface DescribeMessage { op: 'describe', req: RequestId, id: string }
 export interface CreateMessage extends SpecFields { op: 'create', req: RequestId, id?: string }
 /**
@@ -82,6 +92,8 @@ export interface SubscribeMessage {
   data?: boolean
   /** Policy 'all': events held for this subscriber before it is disconnected. Default: server's defaultQueue. */
   queue?: number
+  /** `cluster`: also events of images other nodes own (without frames, even with `data: true`). Default 'local'. */
+  scope?: Scope
 }
 export interface UnsubscribeMessage { op: 'unsubscribe', req: RequestId, sub: number }
 /** Abort the get or put in flight under `req`; it ends with an `error` PXP_ERR_ABORTED. */
@@ -126,7 +138,15 @@ export interface WelcomeMessage {
   /** The WebSocket frame size chunk messages will be split into; 0: one frame per message. */
   fragmentSize: number
 }
-export interface ImagesMessage { op: 'images', req: RequestId, images: ImageDescriptor[] }
+export interface ImagesMessage {
+  op: 'images'
+  req: RequestId
+  images: ImageDescriptor[]
+  /** `list { scope: 'cluster' }` only: true when the cluster catalog was unreachable and only this node's images are listed. */
+  partial?: boolean
+  /** With `partial`: why (PXP_ERR_CLUSTER_UNAVAILABLE). */
+  error?: { code: string, message: string }
+}
 /** Reply to describe, create and put. */
 export interface DescriptorMessage { op: 'descriptor', req: RequestId, descriptor: ImageDescriptor }
 export interface DeletedMessage { op: 'deleted', req: RequestId, id: string }
@@ -228,8 +248,8 @@ export const regionSchema: JsonSchema = {
 
 /** Schemas of every message a client may send, by op. */
 export const CLIENT_MESSAGE_SCHEMAS: Readonly<Record<ClientOp, JsonSchema>> = {
-  hello: message('hello', { req: reqSchema, protocol: uint32, client: { type: 'string', maxLength: 256 }, fragmentSize: { type: 'integer', minimum: 1024, maximum: UINT32_MAX } }, ['req', 'protocol']),
-  list: message('list', { req: reqSchema }, ['req']),
+  hello: message('hello', { req: reqSchema, protocol: uint32, client: { type: 'string', maxLength: 256 }, fragmentSize: { type: 'integer', minimum: 1024, maximum: UINT32_MAX }, token: { type: 'string', minLength: 1, maxLength: 512 } }, ['req', 'protocol']),
+  list: message('list', { req: reqSchema, scope: { enum: ['local', 'cluster'] } }, ['req']),
   describe: message('describe', { req: reqSchema, id: idSchema }, ['req', 'id']),
   create: message('create', { req: reqSchema, id: idSchema, ...specProperties }, ['req']),
   put: message('put', { req: reqSchema, id: idSchema, ...specProperties, byteLength: positive, data: bin }, ['req']),
@@ -243,6 +263,7 @@ export const CLIENT_MESSAGE_SCHEMAS: Readonly<Record<ClientOp, JsonSchema>> = {
     policy: { enum: ['latest', 'all'] },
     data: { type: 'boolean' },
     queue: positive,
+    scope: { enum: ['local', 'cluster'] },
   }, ['req']),
   unsubscribe: message('unsubscribe', { req: reqSchema, sub: uint32 }, ['req', 'sub']),
   cancel: message('cancel', { req: reqSchema }, ['req']),
@@ -308,7 +329,12 @@ const limitsSchema: JsonSchema = {
 /** Schemas of every message the server sends, by op (for clients and tests). */
 export const SERVER_MESSAGE_SCHEMAS: Readonly<Record<ServerOp, JsonSchema>> = {
   welcome: message('welcome', { req: reqSchema, protocol: uint32, server: { type: 'string' }, limits: limitsSchema, fragmentSize: uint32 }, ['req', 'protocol', 'server', 'limits', 'fragmentSize']),
-  images: message('images', { req: reqSchema, images: { type: 'array', items: descriptorSchema } }, ['req', 'images']),
+  images: message('images', {
+    req: reqSchema,
+    images: { type: 'array', items: descriptorSchema },
+    partial: { type: 'boolean' },
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
+  }, ['req', 'images']),
   descriptor: message('descriptor', { req: reqSchema, descriptor: descriptorSchema }, ['req', 'descriptor']),
   deleted: message('deleted', { req: reqSchema, id: idSchema }, ['req', 'id']),
   subscribed: message('subscribed', { req: reqSchema, sub: uint32 }, ['req', 'sub']),

@@ -78,6 +78,8 @@ export function descriptorFromSlot (words: Int32Array, slot: number): ImageDescr
   const frameStride = words[cbase + SLOT.FRAME_STRIDE] >>> 0
   const isView = (flags & SLOT_FLAG.VIEW) !== 0
   const lines = (flags & SLOT_FLAG.LINES) !== 0
+  // A replica's owner and staleness live in the server: callers that need them ask it (WorkerStore.open does).
+  const replica = (flags & SLOT_FLAG.REPLICA) !== 0
   let offset = 0
   let view: ImageDescriptor['view'] = null
   let aiStrides: number[] | null = null
@@ -103,7 +105,7 @@ export function descriptorFromSlot (words: Int32Array, slot: number): ImageDescr
     generation: Atomics.load(words, cbase + SLOT.GENERATION) >>> 0,
     readonly: (flags & SLOT_FLAG.READONLY) !== 0 || lines,
     layout: lines ? 'lines' : 'block',
-    copied: lines,
+    copied: lines || replica,
     base: isView ? slotId(words, control) : slotId(words, slot),
     view,
     location: lines

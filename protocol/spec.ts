@@ -3,7 +3,7 @@
  * normalised description with its byte size, checked against explicit limits.
  */
 import { dtypeOf, type DType } from './dtypes.js'
-import { pxpError } from './errors.js'
+import { pxpError, textOf } from './errors.js'
 import { MAX_NDIM } from './layout.js'
 import { inferMode, modeOf, modeShape, type ModeSpec } from './modes.js'
 
@@ -54,9 +54,18 @@ export const DEFAULT_SPEC_LIMITS: SpecLimits = {
 
 function checkDim (name: string, value: unknown, limits: SpecLimits): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > limits.maxDimension) {
-    throw pxpError('PXP_ERR_BAD_SHAPE', `${name} must be an integer from 1 to ${limits.maxDimension}, got ${JSON.stringify(value)}`)
+    throw pxpError('PXP_ERR_BAD_SHAPE', `${name} must be an integer from 1 to ${limits.maxDimension}, got ${shown(value)}`)
   }
   return value
+}
+
+/** JSON of what a client sent, for a message; never throws (JSON.stringify does on a BigInt or a cycle). */
+function shown (value: unknown): string {
+  try {
+    return textOf(JSON.stringify(value))
+  } catch {
+    return textOf(value)
+  }
 }
 
 /**

@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
+import { readFileSync } from 'node:fs'
+import { parseTokenFile, parseTokenSpecs } from './auth/tokens.js'
 import type { ServerOptions } from './options.js'
 import { CLIENT_COMMANDS, CLIENT_HELP, runClientCommand } from './cli/run.js'
 
@@ -18,11 +20,31 @@ Options (environment variable in brackets):
   --max-images N         most images and views at once (default 16384)
   --max-image-bytes SIZE largest single image (default 1G)
   --snapshot-bytes SIZE  memory for copies served to remote readers (default 512M)
+  --evict POLICY         when capacity or --max-images is reached: none (default) refuses with 507;
+                         lru evicts the least recently used images no one holds open [PIXELPORT_EVICT]
   --shm                  blocks and image table in POSIX shared memory (/dev/shm), so other processes
                          on this host map them (pixelport/attach, numpy); falls back to in-process
                          memory with a warning where unavailable [PIXELPORT_SHM=1]
   --shm-mode MODE        file mode of the segments: 600 (default), 640 or 660 to share with the group
   --shm-prefix NAME      first part of every segment name (default pixelport)
+  --token TOKEN:SCOPES[:IDS]
+                         accept this bearer token (repeatable); SCOPES from read,write,admin; IDS limits
+                         it to ids, e.g. cam1/*,cam2/main [PIXELPORT_TOKENS, ';'-separated]
+  --token-file FILE      tokens from FILE: lines of TOKEN:SCOPES[:IDS], or JSON
+                         [{ token, scopes, ids?, name? }]  [PIXELPORT_TOKEN_FILE]
+  --insecure             allow a non-loopback --host without tokens (trusted networks only)
+  --cors ORIGIN          let pages from ORIGIN call the API (repeatable; default: CORS off) [PIXELPORT_CORS]
+  --max-connections-per-client N
+                         WebSocket connections one address may hold (default 64)
+  --max-event-loop-delay MS
+                         above this, /ready and the API answer 503 PXP_ERR_OVERLOADED (default 1000, 0 off)
+  --cluster URL          join the cluster coordinated by the Redis at URL (redis://HOST:PORT): catalog,
+                         heartbeats and events in Redis; pixels stay on their node [PIXELPORT_CLUSTER]
+  --advertise URL        this node's base URL as the other nodes reach it, e.g. http://10.0.0.5:8080
+                         (default: the listening URL; required with --host 0.0.0.0) [PIXELPORT_ADVERTISE]
+  --node-id NAME         node name in the cluster (default HOSTNAME-PORT) [PIXELPORT_NODE_ID]
+  --cluster-token TOKEN  bearer token this node sends to the others when it forwards a request
+                         [PIXELPORT_CLUSTER_TOKEN]
   --worker FILE          run FILE in worker threads connected to the store (repeatable)
   --threads N            worker threads per --worker module (default 1)
   --demo                 add demo images and run the animated demo producer
@@ -63,9 +85,20 @@ async function serve (argv: string[]): Promise<void> {
       'max-images': { type: 'string' },
       'max-image-bytes': { type: 'string' },
       'snapshot-bytes': { type: 'string' },
+      evict: { type: 'string' },
       shm: { type: 'boolean' },
       'shm-mode': { type: 'string' },
       'shm-prefix': { type: 'string' },
+      token: { type: 'string', multiple: true },
+      'token-file': { type: 'string' },
+      insecure: { type: 'boolean' },
+      cors: { type: 'string', multiple: true },
+      'max-connections-per-client': { type: 'string' },
+      'max-event-loop-delay': { type: 'string' },
+      cluster: { type: 'string' },
+      advertise: { type: 'string' },
+      'node-id': { type: 'string' },
+      'cluster-token': { type: 'string' },
       worker: { type: 'string', multiple: true },
       threads: { type: 'string' },
       demo: { type: 'boolean' },
@@ -88,6 +121,32 @@ async function serve (argv: string[]): Promise<void> {
   if (values['max-images'] !== undefined) options.maxImages = parseCount('max-images', values['max-images'])
   if (values['max-image-bytes'] !== undefined) options.maxImageBytes = parseSize('max-image-bytes', values['max-image-bytes'])
   if (values['snapshot-bytes'] !== undefined) options.snapshotBytes = parseSize('snapshot-bytes', values['snapshot-bytes'])
+  const evict = values.evict ?? process.env.PIXELPORT_EVICT
+  if (evict !== undefined && evict !== '') options.evict = evict as ServerOptions['evict']
+  const tokens = [
+    ...parseTokenSpecs(process.env.PIXELPORT_TOKENS ?? '', 'PIXELPORT_TOKENS'),
+    ...(values.token ?? []).flatMap((spec) => parseTokenSpecs(spec, '--token')),
+  ]
+  const tokenFile = values['token-file'] ?? process.env.PIXELPORT_TOKEN_FILE
+  if (tokenFile !== undefined && tokenFile !== '') tokens.push(...parseTokenFile(readFileSync(tokenFile, 'utf8'), tokenFile))
+  if (tokens.length > 0) options.tokens = tokens
+  if (values.insecure === true) options.insecure = true
+  const cors = values.cors ?? (process.env.PIXELPORT_CORS ?? '').split(',').filter((c) => c !== '')
+  if (cors.length > 0) options.corsOrigins = cors
+  if (values['max-connections-per-client'] !== undefined) options.maxConnectionsPerClient = parseCount('max-connections-per-client', values['max-connections-per-client'])
+  if (values['max-event-loop-delay'] !== undefined) options.maxEventLoopDelayMs = parseCount('max-event-loop-delay', values['max-event-loop-delay'])
+  const clusterRedis = values.cluster ?? process.env.PIXELPORT_CLUSTER
+  if (clusterRedis !== undefined && clusterRedis !== '') {
+    options.cluster = { redis: clusterRedis }
+    const advertise = values.advertise ?? process.env.PIXELPORT_ADVERTISE
+    const nodeId = values['node-id'] ?? process.env.PIXELPORT_NODE_ID
+    const clusterToken = values['cluster-token'] ?? process.env.PIXELPORT_CLUSTER_TOKEN
+    if (advertise !== undefined && advertise !== '') options.cluster.advertise = advertise
+    if (nodeId !== undefined && nodeId !== '') options.cluster.nodeId = nodeId
+    if (clusterToken !== undefined && clusterToken !== '') options.cluster.token = clusterToken
+  } else if (values.advertise !== undefined || values['node-id'] !== undefined || values['cluster-token'] !== undefined) {
+    throw new Error('--advertise, --node-id and --cluster-token need --cluster')
+  }
   const threads = values.threads === undefined ? 1 : parseCount('threads', values.threads)
   if (values.shm === true || process.env.PIXELPORT_SHM === '1' || values['shm-mode'] !== undefined || values['shm-prefix'] !== undefined) {
     options.shm = { mode: parseMode(values['shm-mode'] ?? '600') }
@@ -115,6 +174,11 @@ async function serve (argv: string[]): Promise<void> {
       const worker = server.spawnWorker(url, { workerData: { index: i, threads } })
       worker.on('error', (err) => process.stderr.write(`worker ${file}#${i} failed: ${err.stack ?? String(err)}\n`))
     }
+  }
+  if (server.cluster !== null) {
+    const c = server.cluster
+    if (c.hasJoined) process.stdout.write(`cluster: node ${c.nodeId} joined as ${c.url}\n`)
+    else process.stderr.write(`pixelport: warning: cluster: Redis (${new URL(options.cluster!.redis).host}) not reachable yet; serving local images, joining when it answers\n`)
   }
   process.stdout.write(`pixelport listening on ${url}\n`)
   if (values.demo === true) process.stdout.write(`  try: curl ${url}/images   and   curl -o frame.raw ${url}/images/demo%2Fpattern/data\n`)

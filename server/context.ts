@@ -2,6 +2,7 @@
  * What every transport (HTTP routes, WebSocket endpoint, worker bridge) is given: the store and the
  * shared services on top of it. Transports depend on this; the store depends on none of them.
  */
+import type { ClusterNode } from './cluster/node.js'
 import type { ServerMetrics } from './metrics/metrics.js'
 import type { ResolvedOptions } from './options.js'
 import type { ImageStore } from './store/image-store.js'
@@ -16,4 +17,6 @@ export interface ServerContext {
    * createServer; optional so a context built for one transport in isolation needs none.
    */
   readonly metrics?: ServerMetrics
+  /** Cluster membership (catalog, events, owners of other nodes' images); null or absent for a single node. */
+  readonly cluster?: ClusterNode | null
 }

@@ -3,9 +3,12 @@
  */
 import os from 'node:os'
 import { pxpError } from '../protocol/errors.js'
+import { TokenRegistry, type TokenSpec } from './auth/tokens.js'
+import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './cluster/options.js'
 import type { BlockProvider } from './memory/block-provider.js'
 import { DEFAULT_SHM_PREFIX, validatePrefix } from './memory/shm-names.js'
 import { SHM_MODES } from './memory/shm-provider.js'
+import { EVICTION_POLICIES, type EvictionPolicy } from './store/eviction.js'
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -28,6 +31,12 @@ export interface ServerOptions {
   snapshotBytes?: number
   /** Wait for a write lock held elsewhere, in ms. Default 5000. */
   lockTimeoutMs?: number
+  /**
+   * When capacity or maxImages is reached: `none` (default) refuses with 507; `lru` evicts the least recently
+   * used images that no worker, process or remote reader holds until the new image fits (or, when even that
+   * would not make room, evicts nothing and refuses with 507).
+   */
+  evict?: EvictionPolicy
   /** WebSocket: bytes per data chunk. Default 1 MiB. */
   chunkSize?: number
   /** WebSocket: largest incoming message in bytes. Default 16 MiB + 64 KiB. */
@@ -46,6 +55,36 @@ export interface ServerOptions {
    * Default false.
    */
   shm?: boolean | ShmOptions
+  /**
+   * Bearer tokens with scopes and optional id limits. Empty (default): no authentication, which is only
+   * allowed on a loopback `host` unless `insecure` is set.
+   */
+  tokens?: TokenSpec[]
+  /** Listen on a non-loopback host without tokens: anyone who reaches the port may read and overwrite everything. Default false. */
+  insecure?: boolean
+  /** Origins allowed to call the API from other sites' pages (CORS). Default none: CORS off. `['*']` allows any. */
+  corsOrigins?: string[]
+  /** A WebSocket without an Authorization header must send `hello { token }` within this many ms. Default 5000. */
+  authTimeoutMs?: number
+  /** Event-loop delay above which /ready and every non-health route answer 503 PXP_ERR_OVERLOADED; 0 turns it off. Default 1000. */
+  maxEventLoopDelayMs?: number
+  /** How often event-loop delay is sampled, in ms. Default 1000 (a window with no sample at all counts as overloaded). */
+  pressureSampleMs?: number
+  /** WebSocket connections one client address may hold at once. Default 64. */
+  maxConnectionsPerClient?: number
+  /** WebSocket: subscriptions per connection. Default 64. */
+  maxSubscriptions?: number
+  /** WebSocket: `get`s one connection may have queued or streaming. Default 32. */
+  maxStreams?: number
+  /** WebSocket: chunked uploads one connection may have in progress. Default 4. */
+  maxUploads?: number
+  /** WebSocket: largest event queue a subscription may ask for. Default 4096. */
+  maxQueue?: number
+  /**
+   * Join a cluster of nodes coordinated through Redis (catalog, heartbeats, events; pixels stay here).
+   * Default: none, a single node. See server/cluster/options.ts.
+   */
+  cluster?: ClusterOptions
 }
 
 export interface ShmOptions {
@@ -53,9 +92,13 @@ export interface ShmOptions {
   prefix?: string
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger' | 'shm'>> & Pick<ServerOptions, 'provider' | 'logger'> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger' | 'shm' | 'tokens' | 'cluster'>> & Pick<ServerOptions, 'provider' | 'logger'> & {
   /** Shared memory asked for (it may still be unavailable), or null. */
   shm: Required<ShmOptions> | null
+  /** The configured tokens, validated (empty: authentication off). */
+  tokens: TokenRegistry
+  /** Cluster membership, or null for a single node. */
+  cluster: ResolvedClusterOptions | null
 }
 
 const MiB = 1024 * 1024
@@ -80,6 +123,16 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
   }
   const host = o.host ?? '127.0.0.1'
   if (typeof host !== 'string' || host.length === 0) throw pxpError('PXP_ERR_VALIDATION', 'option host must be a non-empty string')
+  if (o.tokens !== undefined && !Array.isArray(o.tokens)) throw pxpError('PXP_ERR_VALIDATION', 'option tokens must be a list of { token, scopes, ids?, name? }')
+  const tokens = new TokenRegistry(o.tokens ?? [])
+  const insecure = o.insecure ?? false
+  if (!isLoopback(host) && !tokens.enabled && insecure !== true) {
+    throw pxpError('PXP_ERR_INSECURE', host)
+  }
+  const corsOrigins = o.corsOrigins ?? []
+  if (!Array.isArray(corsOrigins) || !corsOrigins.every((c) => typeof c === 'string' && (c === '*' || /^https?:\/\/[^/\s]+$/.test(c)))) {
+    throw pxpError('PXP_ERR_VALIDATION', `option corsOrigins must be a list of origins like https://app.example.com (no path) or "*", got ${JSON.stringify(corsOrigins)}`)
+  }
   return {
     host,
     port,
@@ -97,7 +150,34 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     logger: o.logger ?? false,
     provider: o.provider,
     shm: resolveShm(o.shm, o.provider),
+    tokens,
+    insecure,
+    corsOrigins,
+    authTimeoutMs: positiveInt('authTimeoutMs', o.authTimeoutMs ?? 5000),
+    maxEventLoopDelayMs: positiveInt('maxEventLoopDelayMs', o.maxEventLoopDelayMs ?? 1000, 0),
+    pressureSampleMs: positiveInt('pressureSampleMs', o.pressureSampleMs ?? 1000, 5),
+    maxConnectionsPerClient: positiveInt('maxConnectionsPerClient', o.maxConnectionsPerClient ?? 64),
+    maxSubscriptions: positiveInt('maxSubscriptions', o.maxSubscriptions ?? 64),
+    maxStreams: positiveInt('maxStreams', o.maxStreams ?? 32),
+    maxUploads: positiveInt('maxUploads', o.maxUploads ?? 4),
+    maxQueue: positiveInt('maxQueue', o.maxQueue ?? 4096),
+    evict: evictionPolicy(o.evict),
+    cluster: resolveClusterOptions(o.cluster, host),
   }
+}
+
+function evictionPolicy (value: unknown): EvictionPolicy {
+  if (value === undefined) return 'none'
+  if (!(EVICTION_POLICIES as readonly unknown[]).includes(value)) {
+    throw pxpError('PXP_ERR_VALIDATION', `option evict must be one of ${EVICTION_POLICIES.map((p) => `"${p}"`).join(', ')}, got ${JSON.stringify(value)}`)
+  }
+  return value as EvictionPolicy
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this host can connect. */
+export function isLoopback (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
 }
 
 function resolveShm (shm: unknown, provider: BlockProvider | undefined): Required<ShmOptions> | null {

@@ -7,12 +7,16 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { ShmInfo } from '../protocol/attach-messages.js'
 import { LAYOUT_VERSION } from '../protocol/layout.js'
 import { AttachService } from './attach/listener.js'
+import { ClusterNode } from './cluster/node.js'
+import { defaultNodeId } from './cluster/options.js'
+import { attachReplicas } from './cluster/replicas.js'
 import { shmRoutes } from './attach/routes.js'
 import { loadShmAddon } from './memory/native.js'
 import { createBlockProvider, ShmBlockProvider } from './memory/shm-provider.js'
 import type { ServerContext } from './context.js'
 import { frameworkErrors, installErrorHandler } from './http/error-handler.js'
 import { registerApiDocs } from './http/docs.js'
+import { installEdge } from './http/edge.js'
 import { httpRoutes } from './http/routes.js'
 import { ServerMetrics } from './metrics/metrics.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
@@ -47,6 +51,8 @@ export interface PixelportServer {
   readonly shm: ShmInfo
   /** Processes attached over the attach socket (null without shared memory). */
   readonly attach: AttachService | null
+  /** Cluster membership (`cluster` option), joined at listen(); null for a single node. */
+  readonly cluster: ClusterNode | null
 }
 
 export async function createServer (options: ServerOptions = {}): Promise<PixelportServer> {
@@ -66,6 +72,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
       maxDimension: resolved.maxDimension,
       maxImageBytes: resolved.maxImageBytes,
       lockTimeoutMs: resolved.lockTimeoutMs,
+      evict: resolved.evict,
       provider: choice.provider,
       attachSocket: shmProvider?.socketPath,
     }, os.totalmem())
@@ -90,7 +97,12 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   const snapshots = new SnapshotCache(store, resolved.snapshotBytes)
   const workers = new WorkerBridge(store)
   const metrics = new ServerMetrics({ store, snapshots, connections: { worker: () => workers.connectionCount, attach: () => attach?.connectionCount ?? 0 } })
-  const ctx: ServerContext = { store, snapshots, options: resolved, metrics }
+  const cluster = resolved.cluster === null
+    ? null
+    : new ClusterNode(store, { ...resolved.cluster, nodeId: resolved.cluster.nodeId ?? defaultNodeId(resolved.port) })
+  // Worker threads here that open another node's image get a local read-only replica.
+  const replicas = cluster === null ? null : attachReplicas({ store, workers }, cluster)
+  const ctx: ServerContext = { store, snapshots, options: resolved, metrics, cluster }
 
   const app = Fastify({
     logger: resolved.logger as boolean,
@@ -100,7 +112,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     frameworkErrors,
   })
   installErrorHandler(app)
+  store.on('evicted', (d, why) => app.log.info({ id: d.id, bytes: d.view === null ? d.byteLength : 0, reason: why.code, for: why.for }, 'image evicted to make room'))
   try {
+    await installEdge(app, resolved)
     await registerApiDocs(app)
     await app.register(httpRoutes, ctx)
     await app.register(websocketEndpoint, ctx)
@@ -110,6 +124,8 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   } catch (err) {
     // Nothing may outlive a failed start: segments would stay in /dev/shm until this process exits.
     await attach?.close()
+    replicas?.close()
+    await cluster?.close()
     await workers.close()
     store.close()
     throw err
@@ -129,13 +145,19 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     spawnWorker: (file, opts) => workers.spawn(file, opts),
     shm,
     attach,
+    cluster,
     async listen () {
       const address = await app.listen({ host: resolved.host, port: resolved.port })
       url = address
+      // Joined only once listening: the URL it advertises must answer.
+      await cluster?.start(url)
       return url
     },
     async close () {
       closing ??= (async () => {
+        // Leave the cluster first, so the other nodes stop sending requests here.
+        replicas?.close()
+        await cluster?.close()
         await app.close()
         // Attached processes and workers first (their claims are recovered into the store), then the store,
         // whose provider unlinks every segment: a clean shutdown leaves nothing in /dev/shm.

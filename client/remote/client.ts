@@ -21,6 +21,11 @@ import { RemoteSubscription, type SubscribeOptions } from './subscription.js'
 export interface ConnectOptions extends SocketOptions {
   /** Name sent in `hello` (shows up in server logs). */
   clientName?: string
+  /**
+   * Bearer token for a server that requires one. Sent in `hello`, so it works from browsers too (which
+   * cannot set an Authorization header on a WebSocket).
+   */
+  token?: string
 }
 
 export interface GetOptions {
@@ -90,6 +95,7 @@ export class RemoteClient {
     try {
       const hello: ClientMessage = { op: 'hello', req: client.newReq(), protocol: PROTOCOL_VERSION, client: options.clientName ?? 'pixelport-remote' }
       if (client.socket.fragments) hello.fragmentSize = FRAGMENT_SIZE
+      if (options.token !== undefined) hello.token = options.token
       const welcome = await client.request(hello, 'welcome')
       client.limits = welcome.limits
       client.protocol = welcome.protocol

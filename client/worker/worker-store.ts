@@ -7,7 +7,7 @@ import type { MessagePort } from 'node:worker_threads'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { type FutexWake, isSharedTable, wakeOtherProcesses } from '../../protocol/cross-process.js'
-import { CLAIM, claimBase, HEADER, isExternalToken, SLOT, SLOT_FLAG, SLOT_STATE, slotBase } from '../../protocol/layout.js'
+import { CLAIM, claimBase, HEADER, isExternalToken, SLOT, SLOT_FLAG, SLOT_STATE, slotBase, TABLE_FLAG } from '../../protocol/layout.js'
 import { descriptorFromSlot, findSlot, isLive, type SlotRef } from '../../protocol/slot-reader.js'
 import type { CreateRequest } from '../../protocol/spec.js'
 import { notifyCommit } from '../../protocol/sync.js'
@@ -94,14 +94,16 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> implements Imag
    * (any earlier image in the same block), no message is sent at all.
    */
   async open (id: string): Promise<SharedImage> {
-    const ref = this.lookup(id)
+    // Not in the table: a server in a cluster may still make it local (a replica) when asked.
+    const ref = this.find(id) ?? (this.asksMissing() ? await this.findAfterAsking(id) : this.lookup(id))
     const slot = ref.slot
     this.takeLease(slot)
     try {
       if (!isLive(this.words, ref)) throw pxpError('PXP_ERR_NOT_FOUND', id)
       const flags = this.words[slotBase(slot) + SLOT.FLAGS]
       let descriptor: ImageDescriptor
-      if ((flags & SLOT_FLAG.LINES) !== 0) {
+      if ((flags & (SLOT_FLAG.LINES | SLOT_FLAG.REPLICA)) !== 0) {
+        // Row tables, and a replica's owner and staleness, are known to the server only.
         descriptor = await this.rpc.request<ImageDescriptor>({ op: 'describe', id })
       } else {
         const cached = this.descriptors.get(slot)
@@ -201,15 +203,28 @@ export class WorkerStore extends EventEmitter<WorkerStoreEvents> implements Imag
   }
 
   private lookup (id: string): SlotRef {
+    const found = this.find(id)
+    if (found === null) throw pxpError('PXP_ERR_NOT_FOUND', id)
+    return found
+  }
+
+  private find (id: string): SlotRef | null {
     const cached = this.lookups.get(id)
     if (cached !== undefined && isLive(this.words, cached)) return cached
     const found = findSlot(this.words, id)
-    if (found === null) {
-      this.lookups.delete(id)
-      throw pxpError('PXP_ERR_NOT_FOUND', id)
-    }
-    this.lookups.set(id, found)
+    if (found === null) this.lookups.delete(id)
+    else this.lookups.set(id, found)
     return found
+  }
+
+  private asksMissing (): boolean {
+    return (Atomics.load(this.words, HEADER.FLAGS) & TABLE_FLAG.ASK_MISSING) !== 0
+  }
+
+  /** Ask the server to describe `id` (it answers PXP_ERR_NOT_FOUND or makes it local first), then look again. */
+  private async findAfterAsking (id: string): Promise<SlotRef> {
+    await this.rpc.request<ImageDescriptor>({ op: 'describe', id })
+    return this.lookup(id)
   }
 
   private async mapBlocks (d: ImageDescriptor): Promise<void> {

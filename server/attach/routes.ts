@@ -30,5 +30,6 @@ export const shmInfoSchema = {
 
 export const shmRoutes: FastifyPluginAsync<{ info: () => ShmInfo }> = async (app, { info }) => {
   // Shared-memory status and the names a local process attaches with
-  app.get('/shm', { schema: { response: { 200: shmInfoSchema } } }, async () => info())
+  // Segment names let a local process map every image: an admin matter when tokens are in use.
+  app.get('/shm', { config: { access: 'admin' }, schema: { response: { 200: shmInfoSchema } } }, async () => info())
 }

@@ -39,6 +39,9 @@ export async function registerApiDocs (app: FastifyInstance): Promise<void> {
         { name: 'views', description: 'Zero-copy regions of an image' },
         { name: 'operations', description: 'Health, statistics and Prometheus metrics' },
       ],
+      // Required when the server has tokens (`--token`); without tokens, only loopback may connect.
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })

@@ -1,8 +1,16 @@
 /**
  * One place that turns any failure into `{ code, message }` with the registry's HTTP status.
  */
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ERRORS, isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
+import { ERRORS, isPixelportError, pxpError, type ErrorBody, type ErrorCode } from '../../protocol/errors.js'
+
+/** 4xx statuses other plugins use that have a registry code of their own (by `translate`). */
+const CLIENT_ERROR_BY_STATUS = new Map<number, ErrorCode>([
+  [401, 'PXP_ERR_UNAUTHORIZED'],
+  [403, 'PXP_ERR_FORBIDDEN'],
+  [404, 'PXP_ERR_ROUTE_NOT_FOUND'],
+])
 
 /** Map fastify's own error codes onto ours, so clients see one vocabulary. */
 function translate (err: FastifyError, request: FastifyRequest): ErrorBody & { status: number } {
@@ -26,7 +34,11 @@ function translate (err: FastifyError, request: FastifyRequest): ErrorBody & { s
     return { code: 'PXP_ERR_BAD_REQUEST', message: `Bad request: ${err.message}`, status: 400 }
   }
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    return { code: 'PXP_ERR_BAD_REQUEST', message: err.message, status: err.statusCode }
+    // Other plugins' refusals (e.g. @fastify/static's 403 for a path that climbs out of its root): the
+    // registry code for that status, so code and status always agree; anything else is a 400.
+    const code = CLIENT_ERROR_BY_STATUS.get(err.statusCode) ?? 'PXP_ERR_BAD_REQUEST'
+    const message = code === 'PXP_ERR_ROUTE_NOT_FOUND' ? `${request.method} ${request.url.split('?')[0]}` : err.message
+    return { code, message: pxpError(code, message).message, status: ERRORS[code].status }
   }
   return { code: 'PXP_ERR_INTERNAL', message: 'Internal error', status: 500 }
 }
@@ -53,4 +65,23 @@ export function frameworkErrors (err: FastifyError, request: FastifyRequest, rep
     ? pxpError('PXP_ERR_BAD_ID', path.slice('/images/'.length).split('/')[0].slice(0, 200))
     : pxpError('PXP_ERR_BAD_REQUEST', `${err.message}`)
   void reply.code(error.status).type('application/json').send(error.toJSON())
+}
+
+/**
+ * fastify's `clientErrorHandler` option: requests Node's HTTP parser refuses (a malformed request line or
+ * Content-Length, headers past the size limit) never reach fastify, and its default answers them with its
+ * own `{ error, message, statusCode }`. Answer `{ code, message }` like every other error instead.
+ */
+export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const what = err.code === 'HPE_HEADER_OVERFLOW'
+    ? 'request headers exceed the size limit'
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'the request did not arrive in time' : `malformed HTTP request (${err.code ?? err.message})`
+  const error = pxpError('PXP_ERR_BAD_REQUEST', what)
+  const body = JSON.stringify(error.toJSON())
+  socket.end(`HTTP/1.1 ${error.status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

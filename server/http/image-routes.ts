@@ -14,7 +14,7 @@ import { acceptPictureBodies, createFromPicture, pictureBodyLimit } from './form
 import { picturesOf } from './pictures.js'
 import { etagOf, matchesIfNoneMatch } from './range.js'
 import {
-  binaryBody, describeHeaders, descriptorSchema, errorResponses, idParams, listSchema, notModified, pictureBody, pictureContent, requestSchemas,
+  binaryBody, describeHeaders, descriptorSchema, errorResponses, idParams, listQuery, listSchema, notModified, pictureBody, pictureContent, requestSchemas,
 } from './schemas.js'
 
 interface CreateQuery {
@@ -91,6 +91,7 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     },
   }, async (request, reply) => {
     const body = request.body
+    request.principal.assertMayCreate(isStream(body) ? request.query.id : (body as CreateRequest | undefined)?.id)
     if (isStream(body)) {
       if (formatOfMediaType(request.headers['content-type']) !== null) {
         const length = declaredLength(request, pictureBodyLimit(options.maxImageBytes))
@@ -106,9 +107,22 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
   })
 
   // Every image and view
-  app.get('/images', {
-    schema: { summary: 'List images and views', tags: ['images'], response: { 200: listSchema, ...errorResponses } },
-  }, async () => ({ images: store.list() }))
+  app.get<{ Querystring: { scope?: 'local' | 'cluster' } }>('/images', {
+    schema: {
+      summary: 'List images and views',
+      description: 'scope=cluster: the images of every live node of the cluster, each with `node` (owner id) and `url` (owner base URL); ' +
+        'without a cluster, the same as local.',
+      tags: ['images'],
+      querystring: listQuery,
+      response: { 200: listSchema, ...errorResponses },
+    },
+  }, async (request) => {
+    if (request.query.scope === 'cluster' && ctx.cluster != null) {
+      const listing = await ctx.cluster.list()
+      return { ...listing, images: request.principal.visible(listing.images) }
+    }
+    return { images: request.principal.visible(store.list()) }
+  })
 
   // The descriptor of one image (ETag is its generation), or a picture of it when Accept asks for one
   app.get<{ Params: { id: string }, Headers: { 'if-none-match'?: string, accept?: string } }>('/images/:id', {

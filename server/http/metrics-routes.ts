@@ -9,6 +9,7 @@ export const metricsRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx)
   const metrics = ctx.metrics
   if (metrics === undefined) return
   app.get('/metrics', {
+    config: { access: 'admin' },
     schema: {
       summary: 'Prometheus metrics',
       description: 'Images, memory (used, free, largest free run, blocks), generations committed, bytes streamed, ' +

@@ -6,6 +6,8 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertValidId } from '../../protocol/ids.js'
+import { forwardToOwner } from '../cluster/forward.js'
+import { clusterRoutes } from '../cluster/routes.js'
 import type { ServerContext } from '../context.js'
 import { closeUnreadBody, lenientJson } from './body.js'
 import { dataRoutes } from './data-routes.js'
@@ -15,6 +17,7 @@ import { metricsRoutes } from './metrics-routes.js'
 import { statsRoutes } from './stats-routes.js'
 import { createValidatorCompiler } from './validator.js'
 import { viewRoutes } from './view-routes.js'
+import { viewerRoutes } from './viewer-routes.js'
 
 /** Malformed ids are PXP_ERR_BAD_ID on every route, before the schema or the store looks at them. */
 async function checkIdParam (request: FastifyRequest): Promise<void> {
@@ -29,10 +32,14 @@ export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   lenientJson(app)
   app.addHook('preValidation', checkIdParam)
   app.addHook('onSend', closeUnreadBody)
+  // In a cluster, a per-image request for an image another node owns is streamed from/to that node.
+  if (ctx.cluster != null) app.addHook('preHandler', forwardToOwner(ctx.cluster, ctx.store))
   await app.register(imageRoutes, ctx)
   await app.register(viewRoutes, ctx)
   await app.register(dataRoutes, ctx)
   await app.register(statsRoutes, ctx)
   await app.register(formatRoutes, ctx)
   await app.register(metricsRoutes, ctx)
+  await app.register(clusterRoutes, ctx)
+  await app.register(viewerRoutes)
 }

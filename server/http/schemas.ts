@@ -113,7 +113,17 @@ export const descriptorSchema = {
 export const listSchema = {
   type: 'object',
   required: ['images'],
-  properties: { images: { type: 'array', items: descriptorSchema } },
+  properties: {
+    images: { type: 'array', items: descriptorSchema },
+    partial: { type: 'boolean', description: 'scope=cluster only: true when Redis is unreachable and only this node\'s images are listed' },
+    error: { ...errorSchema, description: 'scope=cluster with partial: why (PXP_ERR_CLUSTER_UNAVAILABLE)' },
+  },
+} as const
+
+/** `GET /images?scope=`: this node's images (default), or every live node's, each with `node` and `url`. */
+export const listQuery = {
+  type: 'object',
+  properties: { scope: { type: 'string', enum: ['local', 'cluster'], default: 'local' } },
 } as const
 
 /** `:id` of every per-image route (decoded: `cam1%2Fframe` arrives as `cam1/frame`). */
@@ -252,6 +262,6 @@ export const statsSchema = {
 
 export const healthSchema = {
   type: 'object',
-  required: ['ok', 'images'],
+  required: ['ok'],
   properties: { ok: { type: 'boolean' }, images: count },
 } as const

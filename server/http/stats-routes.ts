@@ -16,7 +16,9 @@ export const statsRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
   }, async () => ({ ...ctx.store.stats(), snapshots: ctx.snapshots.stats() }))
 
   // Liveness
+  // Liveness; public, so the image count only for callers who may read
   app.get('/healthz', {
-    schema: { summary: 'Liveness', tags: ['operations'], response: { 200: healthSchema, ...errorResponses } },
-  }, async () => ({ ok: true, images: ctx.store.size }))
+    config: { access: 'public' },
+    schema: { summary: 'Liveness', tags: ['operations'], security: [], response: { 200: healthSchema, ...errorResponses } },
+  }, async (request) => request.principal.has('read') ? { ok: true, images: ctx.store.size } : { ok: true })
 }

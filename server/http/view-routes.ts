@@ -20,6 +20,7 @@ export const viewRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
       response: { 201: descriptorSchema, ...errorResponses },
     },
   }, async (request, reply) => {
+    request.principal.assertMayCreate(request.body.id)
     const descriptor = ctx.store.createView(request.params.id, request.body)
     void reply.code(201).header('location', imagePath(descriptor.id))
     return descriptor

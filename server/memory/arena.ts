@@ -55,6 +55,15 @@ export interface ArenaStats {
   largestFreeRun: number
 }
 
+/** What a planning copy's blocks stand on: no memory at all (a plan only counts offsets). */
+const NO_MEMORY: BlockMemory = { buffer: new SharedArrayBuffer(0), name: null }
+const PLANNING_PROVIDER: BlockProvider = {
+  kind: 'planning',
+  allocate: () => NO_MEMORY,
+  release: () => {},
+  close: () => {},
+}
+
 export class Arena {
   readonly provider: BlockProvider
   readonly blockSize: number
@@ -141,6 +150,22 @@ export class Arena {
     block.allocator.free(allocation.offset)
     this.usedBytes -= length
     if (block.dedicated) this.dropBlock(block)
+  }
+
+  /**
+   * A copy of the arena's bookkeeping over no memory: allocations and frees on it behave exactly as they
+   * would here (same blocks, same free runs, same capacity), but change nothing here and map nothing. The
+   * store plans evictions on it: which images must go for an allocation to succeed, before any goes.
+   */
+  planningCopy (): Arena {
+    const copy = new Arena({ provider: PLANNING_PROVIDER, blockSize: this.blockSize, capacity: this.capacity })
+    for (const b of this.blocks.values()) {
+      copy.blocks.set(b.index, { index: b.index, memory: NO_MEMORY, allocator: b.allocator.clone(), dedicated: b.dedicated })
+    }
+    copy.nextIndex = this.nextIndex
+    copy.reservedBytes = this.reservedBytes
+    copy.usedBytes = this.usedBytes
+    return copy
   }
 
   /** Release every block. The arena is unusable afterwards. */

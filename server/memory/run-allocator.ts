@@ -41,6 +41,16 @@ export class RunAllocator {
     return max
   }
 
+  /** An independent copy of the bookkeeping (offsets only): to try allocations without changing this one. */
+  clone (): RunAllocator {
+    const copy = new RunAllocator(this.size)
+    copy.freeOffsets.splice(0, copy.freeOffsets.length, ...this.freeOffsets)
+    copy.freeLengths.splice(0, copy.freeLengths.length, ...this.freeLengths)
+    for (const [offset, length] of this.live) copy.live.set(offset, length)
+    copy.usedBytes = this.usedBytes
+    return copy
+  }
+
   /** The free runs, for stats and tests. */
   freeRuns (): Array<{ offset: number, length: number }> {
     return this.freeOffsets.map((offset, i) => ({ offset, length: this.freeLengths[i] }))

@@ -134,6 +134,8 @@ export class ServerMetrics implements TransportMetrics {
       deleted.inc()
       this.generations.delete(d.id)
     })
+    const evicted = new Counter({ name: 'pixelport_evictions_total', help: 'Images and views evicted to make room (--evict lru); also counted as deleted', registers })
+    store.on('evicted', () => { evicted.inc() })
   }
 
   addBytesStreamed (transport: StreamTransport, bytes: number): void {

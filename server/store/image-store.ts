@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
-import { pxpError } from '../../protocol/errors.js'
+import { isPixelportError, pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
 import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG, slotBase, tableBytes } from '../../protocol/layout.js'
 import {
@@ -19,6 +19,7 @@ import {
 import { Arena, type Allocation, type ArenaStats, type RowRun } from '../memory/arena.js'
 import { alignUp } from '../memory/run-allocator.js'
 import { HeapBlockProvider, type BlockProvider } from '../memory/block-provider.js'
+import { EVICTION_POLICIES, planEviction, type EvictionPolicy, type EvictionReason } from './eviction.js'
 import { gather, PieceWriter, scatter, type Pieces } from './pixels.js'
 import { ImageTable } from './image-table.js'
 
@@ -39,6 +40,11 @@ export interface StoreOptions {
   provider?: BlockProvider
   /** The attach socket other processes register on (shared memory only), named in descriptors. */
   attachSocket?: string
+  /**
+   * What a full store does: `none` (default) refuses with 507; `lru` evicts least-recently-used images that
+   * nobody holds (no lease, pin, loan or write lock, no views, no snapshot in use) until the new one fits.
+   */
+  evict?: EvictionPolicy
 }
 
 export interface ViewRequest {
@@ -56,6 +62,24 @@ export interface StoreStats extends ArenaStats {
   maxImages: number
   /** Deleted images whose memory is still held by open leases. */
   retired: number
+}
+
+/** Where a replica's pixels come from: an image owned by another node of a cluster. */
+export interface ReplicaOrigin {
+  /** Node id of the owner. */
+  node: string
+  /** The owner's base URL. */
+  url: string
+  /** The owner's generation the first pixels are a copy of. */
+  generation: number
+}
+
+/** What the store knows of a replica (`replicaOf`). Mutable: refreshes and staleness change it. */
+export interface ReplicaState {
+  readonly node: string
+  readonly url: string
+  sourceGeneration: number
+  stale: boolean
 }
 
 /** A consistent copy of one generation. */
@@ -86,13 +110,25 @@ interface ImageRecord {
   readonly frameStride: number
   /** The image's bytes in C order, per frame buffer. */
   readonly pieces: readonly Pieces[]
+  /** Set on a read-only replica of another node's image (roots only; views read their root's). */
+  readonly replica?: ReplicaState
   deleted: boolean
+  /** The store's use clock at the last read or commit it saw (eviction order). */
+  lastUsed: number
+}
+
+/** Where an image's pixels went in the arena: one allocation (block layout) or runs of rows. */
+interface Placement {
+  allocation: Allocation | null
+  runs: RowRun[] | null
 }
 
 export interface StoreEvents {
   created: [ImageDescriptor]
   updated: [ImageDescriptor]
   deleted: [ImageDescriptor]
+  /** An image was evicted to make room (after its `deleted` event, whose descriptor says `evicted: true`). */
+  evicted: [ImageDescriptor, EvictionReason]
 }
 
 const GiB = 1024 ** 3
@@ -113,6 +149,11 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   /** Generation last announced per root slot, so each commit is announced once whoever made it. */
   private readonly announced = new Map<number, number>()
   private readonly attachSocket: string | null
+  readonly evictPolicy: EvictionPolicy
+  /** Bumped on every use the store sees: a record's lastUsed orders evictions. */
+  private useClock = 0
+  /** Say whether something outside the store (snapshots being streamed) is using an image right now. */
+  private readonly evictionGuards = new Set<(id: string) => boolean>()
   private closed = false
 
   constructor (options: StoreOptions = {}, totalMemory = 0) {
@@ -133,6 +174,10 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       maxImageBytes: Math.min(options.maxImageBytes ?? DEFAULT_SPEC_LIMITS.maxImageBytes, this.arena.capacity),
     }
     this.lockTimeoutMs = options.lockTimeoutMs ?? 5000
+    this.evictPolicy = options.evict ?? 'none'
+    if (!EVICTION_POLICIES.includes(this.evictPolicy)) {
+      throw pxpError('PXP_ERR_VALIDATION', `option evict must be one of ${EVICTION_POLICIES.join(', ')}, got ${JSON.stringify(options.evict)}`)
+    }
     void this.watchCommits()
   }
 
@@ -180,14 +225,16 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   /**
    * Reserve an image for an upload: the id is taken and the memory allocated, but nothing is visible until
    * `commit()`. `abort()` (e.g. the client disconnected) returns everything as it was.
+   * With `origin` the image is a read-only replica of another node's image (read at commit, so the
+   * generation can be set once known); only refreshReplica() writes it then.
    */
-  beginCreate (request: CreateRequest): PendingImage {
+  beginCreate (request: CreateRequest, origin?: ReplicaOrigin): PendingImage {
     this.assertOpen()
     const spec = specFromRequest(request, this.limits)
     const id = request.id ?? this.newId()
     assertValidId(id)
     if (this.records.has(id) || this.pendingIds.has(id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', id)
-    if (this.table.slotsInUse + this.pendingIds.size >= this.table.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.table.maxSlots)
+    if (this.evictPolicy === 'none') this.assertSlotFree()
     const layout = request.layout ?? 'block'
     const frames = request.frames ?? 1
     if (!Number.isInteger(frames) || frames < 1 || frames > MAX_FRAMES) {
@@ -198,15 +245,12 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (frames > 1 && frameStride * frames > this.limits.maxImageBytes) {
       throw pxpError('PXP_ERR_TOO_LARGE', frameStride * frames, this.limits.maxImageBytes)
     }
-    let allocation: Allocation | null = null
-    let runs: RowRun[] | null = null
-    if (layout === 'block') {
-      allocation = frames > 1 ? this.arena.allocate(frameStride * frames) : this.arena.tryAllocate(spec.byteLength)
+    const { allocation, runs } = this.withRoom(id, [], (arena): Placement => {
+      if (layout === 'lines') return { allocation: null, runs: arena.allocateRows(spec.rowBytes, spec.height, true) }
+      const one = frames > 1 ? arena.allocate(frameStride * frames) : arena.tryAllocate(spec.byteLength)
       // Not one run left, but enough memory in pieces: store it line by line rather than refuse.
-      if (allocation === null) runs = this.arena.allocateRows(spec.rowBytes, spec.height, false)
-    } else {
-      runs = this.arena.allocateRows(spec.rowBytes, spec.height, true)
-    }
+      return one !== null ? { allocation: one, runs: null } : { allocation: null, runs: arena.allocateRows(spec.rowBytes, spec.height, false) }
+    })!
     this.pendingIds.add(id)
     const pieces: Pieces[] = allocation !== null
       ? Array.from({ length: frames }, (_, f) => [this.bytesAt(allocation!.block, allocation!.offset + f * frameStride, spec.byteLength)])
@@ -222,7 +266,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       return this.publish({
         id,
         spec,
-        readonly: request.readonly === true,
+        // A replica refuses every client's writes; only refreshReplica() changes its pixels.
+        readonly: request.readonly === true || origin !== undefined,
         layout: runs === null ? 'block' : 'lines',
         allocation,
         runs,
@@ -234,6 +279,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
         frames,
         frameStride,
         pieces,
+        ...(origin !== undefined ? { replica: { node: origin.node, url: origin.url, sourceGeneration: origin.generation, stale: false } } : {}),
       })
     })
   }
@@ -255,7 +301,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     assertValidId(id)
     if (this.records.has(id) || this.pendingIds.has(id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', id)
     // Uploads in progress were promised a slot: a view must not take it from under them.
-    if (this.table.slotsInUse + this.pendingIds.size >= this.table.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.table.maxSlots)
+    if (this.evictPolicy === 'none') this.assertSlotFree()
     // A view of a view is a view of the root: one level of indirection, offsets composed.
     const root = target.parent ?? target
     const rootX = x + (target.view?.x ?? 0)
@@ -269,6 +315,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       if (contiguous) return [this.bytesAt(root.block, start, spec.byteLength)]
       return Array.from({ length: height }, (_, row) => this.bytesAt(root.block, start + row * root.strides[0], spec.rowBytes))
     })
+    // Last, once nothing else can fail: an eviction is never spent on a view that is then refused. Its parent stays.
+    this.withRoom(id, [target, root], null)
     return this.publish({
       id,
       spec,
@@ -296,6 +344,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
    */
   async read (id: string, target?: Uint8Array): Promise<ImageCopy> {
     const record = this.record(id)
+    this.touchRecord(record)
     const bytes = target ?? new Uint8Array(record.spec.byteLength)
     if (bytes.byteLength < record.spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', record.spec.byteLength, bytes.byteLength)
     const slot = this.controlSlot(record)
@@ -344,6 +393,41 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   async update (recordOrId: ImageRecord | string, mutate: (pieces: Pieces) => void, keepPixels = true): Promise<ImageDescriptor> {
     const record = typeof recordOrId === 'string' ? this.record(recordOrId) : recordOrId
     if (record.readonly) throw pxpError('PXP_ERR_READONLY', record.id)
+    return await this.commitUpdate(record, mutate, keepPixels)
+  }
+
+  // ---- replicas (images owned by another cluster node; see server/cluster/replicas.ts) ----------------
+
+  /** The replica state of `id`, or undefined when this node owns it (a replica's views report their root's). */
+  replicaOf (id: string): ReplicaState | undefined {
+    const record = this.record(id)
+    return (record.parent ?? record).replica
+  }
+
+  /**
+   * Overwrite a replica with the owner's generation `sourceGeneration` (C-order bytes): the one write a
+   * read-only replica takes. Commits a new local generation through the same seqlock, so waiters wake.
+   */
+  async refreshReplica (id: string, source: Uint8Array, sourceGeneration: number): Promise<ImageDescriptor> {
+    const record = this.record(id)
+    const replica = record.replica
+    if (replica === undefined) throw pxpError('PXP_ERR_VALIDATION', `${id} is not a replica`)
+    if (source.byteLength !== record.spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', record.spec.byteLength, source.byteLength)
+    return await this.commitUpdate(record, (pieces) => {
+      scatter(pieces, source)
+      replica.sourceGeneration = sourceGeneration
+      replica.stale = false
+    }, false)
+  }
+
+  /** The owner is gone or deleted the image: the replica says so from now on (its pixels stay readable). */
+  markReplicaStale (id: string): void {
+    const replica = this.record(id).replica
+    if (replica !== undefined) replica.stale = true
+  }
+
+  /** Commit `mutate` under the write lock (or by loan), whoever asked; callers check permissions. */
+  private async commitUpdate (record: ImageRecord, mutate: (pieces: Pieces) => void, keepPixels: boolean): Promise<ImageDescriptor> {
     this.retain(record)
     try {
       if (record.frames > 1) await this.updateByLoan(record, mutate, keepPixels)
@@ -438,6 +522,89 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     }
   }
 
+  // ---- recency and eviction (options.evict; see eviction.ts) ----------------------------------------
+
+  /**
+   * Note a use of `id` the store cannot see itself: a remote read served from a shared snapshot, a region
+   * copied straight from shared memory. Reads through read() and every commit count already. Unknown ids
+   * are ignored (the image may be gone by the time a transport reports).
+   */
+  touch (id: string): void {
+    const record = this.records.get(id)
+    if (record !== undefined) this.touchRecord(record)
+  }
+
+  /**
+   * Register a check that says whether something outside the store is using an image (e.g. a snapshot
+   * being streamed): such an image is never evicted. Returns the function that removes the check.
+   */
+  addEvictionGuard (inUse: (id: string) => boolean): () => void {
+    this.evictionGuards.add(inUse)
+    return () => { this.evictionGuards.delete(inUse) }
+  }
+
+  /**
+   * Run `place` (an allocation on the arena; null when only a table slot is needed) once a slot is free.
+   * When that fails for want of memory or slots and the policy is `lru`, evict the fewest least-recently-used
+   * idle images that make it fit — planned first, so when no plan works nothing is evicted and the same
+   * error is thrown. Never evicts the records in `keep`.
+   */
+  private withRoom<T> (forId: string, keep: readonly ImageRecord[], place: ((arena: Arena) => T) | null): T | undefined {
+    try {
+      this.assertSlotFree()
+      return place?.(this.arena)
+    } catch (err) {
+      if (this.evictPolicy !== 'lru' || !isPixelportError(err) || (err.code !== 'PXP_ERR_CAPACITY' && err.code !== 'PXP_ERR_TOO_MANY_IMAGES')) throw err
+      const slots = Math.max(0, this.table.slotsInUse + this.pendingIds.size + 1 - this.table.maxSlots)
+      const plan = planEviction(this.arena, this.evictionCandidates(keep), { slots, place })
+      if (plan === null) throw err
+      const reason: EvictionReason = { code: err.code, for: forId }
+      for (const record of plan) this.emit('evicted', this.retire(record, true), reason)
+      // The plan was checked against the arena's own bookkeeping, so this fits. (Only a worker taking a lease
+      // on an evicted image in the same instant could keep its memory; then this fails like a full store.)
+      this.assertSlotFree()
+      return place?.(this.arena)
+    }
+  }
+
+  /** Live images nobody holds: no lease, pin, loan or write lock, no views, no guard says in use. */
+  private evictionCandidates (keep: readonly ImageRecord[]): Array<{ item: ImageRecord, lastUsed: number, frees: Allocation[] }> {
+    const candidates: Array<{ item: ImageRecord, lastUsed: number, frees: Allocation[] }> = []
+    for (const record of this.records.values()) {
+      if (keep.includes(record) || record.children.size > 0) continue
+      if (this.isHeld(record) || [...this.evictionGuards].some((inUse) => inUse(record.id))) {
+        // Held right now is a use: a worker's reads send no message, so this is when the store learns of them.
+        this.touchRecord(record)
+        continue
+      }
+      const frees = record.allocation !== null ? [record.allocation] : [...(record.runs ?? [])]
+      candidates.push({ item: record, lastUsed: record.lastUsed, frees })
+    }
+    return candidates
+  }
+
+  /** Does any thread or process hold the image: a lease (open handle), a pinned or loaned frame, the write lock? */
+  private isHeld (record: ImageRecord): boolean {
+    const words = this.table.words
+    const base = slotBase(record.slot)
+    if (Atomics.load(words, base + SLOT.LEASES) !== 0) return true
+    // Views share their root's pins and lock; a root with views is never a candidate anyway.
+    if (record.parent !== null) return false
+    if (Atomics.load(words, base + SLOT.WRITE_LOCK) !== 0) return true
+    for (let f = 0; f < record.frames; f++) if (Atomics.load(words, base + SLOT.PINS + f) !== 0) return true
+    return false
+  }
+
+  private touchRecord (record: ImageRecord): void {
+    record.lastUsed = ++this.useClock
+    // Reading a view reads its parent's pixels.
+    if (record.parent !== null) record.parent.lastUsed = record.lastUsed
+  }
+
+  private assertSlotFree (): void {
+    if (this.table.slotsInUse + this.pendingIds.size >= this.table.maxSlots) throw pxpError('PXP_ERR_TOO_MANY_IMAGES', this.table.maxSlots)
+  }
+
   // ---- delete and lifetimes ------------------------------------------------------------------------
 
   /** Delete an image (and every view of it). Memory is reused once no lease holds it. */
@@ -502,15 +669,16 @@ export class ImageStore extends EventEmitter<StoreEvents> {
 
   // ---- internals -----------------------------------------------------------------------------------
 
-  private publish (init: Omit<ImageRecord, 'slot' | 'children' | 'deleted'>): ImageDescriptor {
+  private publish (init: Omit<ImageRecord, 'slot' | 'children' | 'deleted' | 'lastUsed'>): ImageDescriptor {
     this.assertOpen()
     if (this.records.has(init.id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', init.id)
     const slot = this.table.allocSlot()
-    const record: ImageRecord = { ...init, slot, children: new Set(), deleted: false }
+    const record: ImageRecord = { ...init, slot, children: new Set(), deleted: false, lastUsed: ++this.useClock }
     let flags = 0
     if (record.readonly) flags |= SLOT_FLAG.READONLY
     if (record.parent !== null) flags |= SLOT_FLAG.VIEW
     if (record.layout === 'lines') flags |= SLOT_FLAG.LINES
+    if ((record.parent ?? record).replica !== undefined) flags |= SLOT_FLAG.REPLICA
     this.table.publish(slot, {
       id: record.id,
       flags,
@@ -575,19 +743,23 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     const generation = generationOf(this.table.words, root.slot)
     if ((this.announced.get(root.slot) ?? 0) === generation) return
     this.announced.set(root.slot, generation)
+    // Every commit is seen here, whoever made it (a worker's through the commit watcher): a use.
+    this.touchRecord(root)
     this.emit('updated', this.descriptorOf(root))
     for (const child of root.children) if (!child.deleted) this.emit('updated', this.descriptorOf(child))
   }
 
-  private retire (record: ImageRecord): void {
+  private retire (record: ImageRecord, evicted = false): ImageDescriptor {
     // A commit the watcher has not announced yet is announced now, so 'deleted' is never the first news of it.
     if (record.parent === null) this.announceCommit(record)
     const descriptor = this.descriptorOf(record)
+    if (evicted) descriptor.evicted = true
     record.deleted = true
     this.records.delete(record.id)
     this.table.retire(record.slot)
     this.emit('deleted', descriptor)
     this.tryReclaim(record)
+    return descriptor
   }
 
   private tryReclaim (record: ImageRecord): void {
@@ -619,7 +791,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     const { spec } = record
     const root = record.parent ?? record
     const generation = generationOf(this.table.words, root.slot)
-    const copied = record.layout === 'lines'
+    const replica = root.replica
+    const copied = record.layout === 'lines' || replica !== undefined
     let location: Location
     let strides: number[] | null = null
     let offset = 0
@@ -669,6 +842,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       view: record.view,
       location,
       __array_interface__: arrayInterface(spec.shape, spec.dtype.typestr, strides, offset),
+      ...(replica !== undefined ? { owner: replica.node, sourceGeneration: replica.sourceGeneration, stale: replica.stale } : {}),
     }
   }
 

@@ -54,6 +54,8 @@ export class SnapshotCache {
 
   constructor (private readonly store: ImageStore, readonly maxBytes: number) {
     store.on('deleted', (d) => this.dropUnreferenced(d.id))
+    // An image whose snapshot is being copied or streamed is in use: the store never evicts it meanwhile.
+    store.addEvictionGuard((id) => this.inflight.has(id) || (this.entries.get(id) ?? []).some((e) => e.refs > 0))
   }
 
   /**
@@ -63,6 +65,8 @@ export class SnapshotCache {
    */
   async acquire (id: string, generation?: number): Promise<Snapshot> {
     const current = this.store.generation(id)
+    // Every remote read comes through here, also the ones a shared snapshot serves without a store read.
+    this.store.touch(id)
     const list = this.entries.get(id) ?? []
     const want = generation ?? current
     const found = list.find((e) => e.generation === want)

@@ -4,11 +4,11 @@
  */
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
 import { pxpError } from '../../protocol/errors.js'
-import { LOCK_TOKEN } from '../../protocol/layout.js'
+import { HEADER, LOCK_TOKEN, TABLE_FLAG } from '../../protocol/layout.js'
 import type { ChangeType } from '../../protocol/worker-messages.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { ImageStore } from '../store/image-store.js'
-import { WorkerConnection } from './connection.js'
+import { type MissingImageResolver, WorkerConnection } from './connection.js'
 
 /** Key in `workerData` under which spawnWorker passes the channel; `connect()` looks there by default. */
 export const WORKER_DATA_KEY = 'pixelport'
@@ -19,6 +19,7 @@ export class WorkerBridge {
   private nextToken = 1
   private closed = false
   private readonly relay: Record<ChangeType, (d: ImageDescriptor) => void>
+  private resolver: MissingImageResolver | null = null
 
   constructor (private readonly store: ImageStore) {
     this.relay = {
@@ -33,6 +34,21 @@ export class WorkerBridge {
 
   get connectionCount (): number { return this.connections.size }
 
+  /**
+   * Asked when a worker opens or describes an image this store does not hold, before answering
+   * PXP_ERR_NOT_FOUND. The cluster sets it to pull a replica (server/cluster/replicas.ts); null (default):
+   * workers answer not-found from shared memory with no message. Opening an image the table holds never
+   * reaches it.
+   */
+  get resolveMissing (): MissingImageResolver | null { return this.resolver }
+  set resolveMissing (resolver: MissingImageResolver | null) {
+    this.resolver = resolver
+    // Workers read this bit on a miss, so it takes effect for threads connected before, too.
+    const words = this.store.table.words
+    if (resolver === null) Atomics.and(words, HEADER.FLAGS, ~TABLE_FLAG.ASK_MISSING)
+    else Atomics.or(words, HEADER.FLAGS, TABLE_FLAG.ASK_MISSING)
+  }
+
   /** Connected workers and the requests they have sent (for stats and tests). */
   stats (): { connections: number, requests: number } {
     let requests = 0
@@ -45,7 +61,7 @@ export class WorkerBridge {
     if (this.closed) throw pxpError('PXP_ERR_CLOSED', 'worker bridge')
     const token = this.allocateToken()
     const { port1, port2 } = new MessageChannel()
-    const conn = new WorkerConnection(this.store, port1, token, (c) => this.connections.delete(c))
+    const conn = new WorkerConnection(this.store, port1, token, (c) => this.connections.delete(c), () => this.resolver)
     this.connections.add(conn)
     return port2
   }

@@ -12,6 +12,12 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { ImageStore } from '../store/image-store.js'
 import { recoverClaims } from '../store/recovery.js'
 
+/**
+ * Make `id` local if it can be (e.g. pull a replica of another node's image); resolves to whether it now
+ * is. Consulted when a worker asks for an image this store does not hold.
+ */
+export type MissingImageResolver = (id: string) => Promise<boolean>
+
 export class WorkerConnection {
   readonly claims: Int32Array
   /** Requests answered so far (opening an image whose block is mapped must not add to it). */
@@ -23,6 +29,7 @@ export class WorkerConnection {
     private readonly port: MessagePort,
     readonly token: number,
     private readonly onClose: (conn: WorkerConnection) => void,
+    private readonly resolveMissing: () => MissingImageResolver | null = () => null,
   ) {
     const maxSlots = store.table.maxSlots
     this.claims = new Int32Array(new SharedArrayBuffer(maxSlots * CLAIM_WORDS * 4))
@@ -62,13 +69,26 @@ export class WorkerConnection {
     this.requests++
     try {
       const result = this.handle(msg)
-      this.send({ op: 'reply', req, result })
+      // Only a describe of an image that must be fetched first is answered later.
+      if (result instanceof Promise) result.then((r) => this.send({ op: 'reply', req, result: r }), (err) => this.replyError(req, err))
+      else this.send({ op: 'reply', req, result })
     } catch (err) {
-      const error: ErrorBody = isPixelportError(err)
-        ? { code: err.code, message: err.message }
-        : { code: 'PXP_ERR_INTERNAL', message: String((err as Error)?.message ?? err) }
-      this.send({ op: 'reply', req, error })
+      this.replyError(req, err)
     }
+  }
+
+  private replyError (req: number, err: unknown): void {
+    const error: ErrorBody = isPixelportError(err)
+      ? { code: err.code, message: err.message }
+      : { code: 'PXP_ERR_INTERNAL', message: String((err as Error)?.message ?? err) }
+    this.send({ op: 'reply', req, error })
+  }
+
+  /** Describe `id`; an image this store lacks is first offered to the resolver (a cluster replica). */
+  private describe (id: string): ImageDescriptor | Promise<ImageDescriptor> {
+    const resolve = this.resolveMissing()
+    if (resolve === null || this.store.has(id)) return this.store.describe(id)
+    return resolve(id).then(() => this.store.describe(id))
   }
 
   private handle (msg: WorkerRequest): unknown {
@@ -95,7 +115,7 @@ export class WorkerConnection {
         return buffer
       }
       case 'describe':
-        return store.describe(msg.id)
+        return this.describe(msg.id)
       case 'list':
         return store.list()
       case 'create':

@@ -12,6 +12,8 @@ import {
   CHUNK_HEAD_BYTES, PROTOCOL_VERSION, type ClientMessage, type CreateMessage, type EventType, type GetMessage, type PutMessage,
   type RequestId, type ServerLimits, type ServerMessage, type SubscribeMessage, type UploadChunkMessage,
 } from '../../protocol/messages.js'
+import { Principal } from '../auth/tokens.js'
+import { describeRemote, notOwner } from '../cluster/remote-ops.js'
 import type { ServerContext } from '../context.js'
 import { openFrame } from './frames.js'
 import { Outbound } from './outbound.js'
@@ -48,9 +50,19 @@ export class Connection implements SubscriptionHost {
   private nextSub = 1
   private closed = false
   private killTimer: NodeJS.Timeout | null = null
+  /** Set while a client that presented no token at the upgrade has yet to send `hello { token }`. */
+  private authTimer: NodeJS.Timeout | null = null
 
-  constructor (readonly socket: WebSocket, private readonly shared: EndpointShared) {
+  /**
+   * `principal`: who the upgrade request authenticated as (Principal.none without a token when tokens are
+   * required; such a connection must send `hello { token }` first, within authTimeoutMs).
+   */
+  constructor (readonly socket: WebSocket, private readonly shared: EndpointShared, private principal: Principal = Principal.unrestricted) {
     const { limits } = shared
+    if (principal === Principal.none) {
+      const ms = shared.ctx.options.authTimeoutMs
+      this.authTimer = setTimeout(() => this.fail(pxpError('PXP_ERR_UNAUTHORIZED')), ms).unref()
+    }
     // Streams stop at highWaterMark; replies may go past it, reads stop well before memory is at risk.
     this.out = new Outbound(socket, limits.highWaterMark, 2 * limits.highWaterMark + limits.chunkSize)
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
@@ -66,7 +78,14 @@ export class Connection implements SubscriptionHost {
 
   /** Deliver a store event to this connection's subscriptions. */
   offer (type: EventType, descriptor: ImageDescriptor): void {
+    if (!this.principal.mayTouch(descriptor.id)) return
     for (const s of this.subscriptions.values()) s.offer(type, descriptor)
+  }
+
+  /** Deliver another node's image event to this connection's cluster-scope subscriptions. */
+  offerRemote (type: EventType, descriptor: ImageDescriptor): void {
+    if (!this.principal.mayTouch(descriptor.id)) return
+    for (const s of this.subscriptions.values()) s.offer(type, descriptor, true)
   }
 
   /** End the connection because of `err`: tell the client why, close with its code, drop it if it won't answer. */
@@ -119,8 +138,17 @@ export class Connection implements SubscriptionHost {
 
   private dispatch (msg: ClientMessage): void {
     const { store } = this.ctx
+    const principal = this.principal
+    if (this.authTimer !== null && msg.op !== 'hello') {
+      this.fail(pxpError('PXP_ERR_UNAUTHORIZED'), undefined, msg.req)
+      return
+    }
     switch (msg.op) {
       case 'hello':
+        if (!this.authenticate(msg.token)) {
+          this.fail(pxpError('PXP_ERR_UNAUTHORIZED'), undefined, msg.req)
+          return
+        }
         if (msg.protocol !== PROTOCOL_VERSION) {
           this.fail(pxpError('PXP_ERR_PROTOCOL', `protocol version ${msg.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`), undefined, msg.req)
           return
@@ -129,22 +157,45 @@ export class Connection implements SubscriptionHost {
         this.send({ op: 'welcome', req: msg.req, protocol: PROTOCOL_VERSION, server: 'pixelport', limits: this.shared.limits, fragmentSize: this.out.fragmentSize })
         return
       case 'list':
-        this.send({ op: 'images', req: msg.req, images: store.list() })
+        principal.assert('read')
+        if (msg.scope === 'cluster' && this.ctx.cluster != null) {
+          this.ctx.cluster.list().then((l) => this.send({ op: 'images', req: msg.req, ...l, images: principal.visible(l.images) }), (err: unknown) => this.replyError(msg.req, err))
+          return
+        }
+        this.send({ op: 'images', req: msg.req, images: principal.visible(store.list()) })
         return
       case 'describe':
+        principal.assert('read', msg.id)
+        if (this.ctx.cluster != null && !store.has(msg.id)) {
+          describeRemote(this.ctx.cluster, msg.id).then((d) => this.send({ op: 'descriptor', req: msg.req, descriptor: d }), (err: unknown) => this.replyError(msg.req, err))
+          return
+        }
         this.send({ op: 'descriptor', req: msg.req, descriptor: store.describe(msg.id) })
         return
       case 'create':
+        principal.assertMayCreate(msg.id)
         this.send({ op: 'descriptor', req: msg.req, descriptor: store.create(createRequest(msg)) })
         return
       case 'delete':
+        principal.assert('write', msg.id)
         store.delete(msg.id)
         this.send({ op: 'deleted', req: msg.req, id: msg.id })
         return
       case 'get':
+        principal.assert('read', msg.id)
+        throwIf(notOwner(this.ctx.cluster, (id) => store.has(id), msg.id, 'WebSocket get streams local images only; GET /images/{id}/data on any node streams it from the owner'))
         this.get(msg)
         return
       case 'put':
+        principal.assertMayCreate(msg.id)
+        {
+          const refused = notOwner(this.ctx.cluster, (id) => store.has(id), msg.id, 'write to the owner, or PUT /images/{id}/data on any node (forwarded)')
+          if (refused !== null) {
+            // Refused like any other put header: the chunks that follow are dropped quietly.
+            if (msg.data === undefined) this.rememberFailed(msg.req)
+            throw refused
+          }
+        }
         this.put(msg)
         return
       case 'chunk':
@@ -154,6 +205,8 @@ export class Connection implements SubscriptionHost {
         this.end(msg.req)
         return
       case 'subscribe':
+        principal.assert('read')
+        for (const id of msg.ids ?? []) principal.assert('read', id)
         this.subscribe(msg)
         return
       case 'unsubscribe': {
@@ -168,6 +221,24 @@ export class Connection implements SubscriptionHost {
       case 'cancel':
         this.cancel(msg.req)
     }
+  }
+
+  /**
+   * Apply a `hello`'s token. True when the connection may go on: the token is valid, or none was needed.
+   * A token that fails is never ignored, even where none was required.
+   */
+  private authenticate (token: string | undefined): boolean {
+    const registry = this.ctx.options.tokens
+    if (token !== undefined && registry.enabled) {
+      const principal = registry.authenticate(token)
+      if (principal === null) return false
+      this.principal = principal
+    } else if (this.authTimer !== null) {
+      return false
+    }
+    if (this.authTimer !== null) clearTimeout(this.authTimer)
+    this.authTimer = null
+    return true
   }
 
   // ---- get ----------------------------------------------------------------------------------------
@@ -292,6 +363,7 @@ export class Connection implements SubscriptionHost {
       policy: msg.policy ?? 'latest',
       data: msg.data ?? false,
       queue,
+      scope: msg.scope ?? 'local',
     }))
     this.ctx.metrics?.addSubscriptions(1)
     this.send({ op: 'subscribed', req: msg.req, sub })
@@ -323,8 +395,13 @@ export class Connection implements SubscriptionHost {
   private cleanup (): void {
     this.closed = true
     if (this.killTimer !== null) clearTimeout(this.killTimer)
+    if (this.authTimer !== null) clearTimeout(this.authTimer)
     this.stopWork()
   }
+}
+
+function throwIf (err: PixelportError | null): void {
+  if (err !== null) throw err
 }
 
 function createRequest (msg: CreateMessage): import('../../protocol/spec.js').CreateRequest {

@@ -5,7 +5,7 @@ import { pxpError } from '../../protocol/errors.js'
 import type { ServerLimits } from '../../protocol/messages.js'
 import type { ResolvedOptions } from '../options.js'
 
-/** Limits that are not server options (yet): tunable per plugin registration. */
+/** Per-connection limits; the server options set them, a plugin registration may override them (tests). */
 export interface ConnectionLimits {
   /** Subscriptions one connection may hold. Default 64. */
   maxSubscriptions: number
@@ -29,7 +29,14 @@ export const CONNECTION_LIMIT_DEFAULTS: Readonly<ConnectionLimits> = Object.free
 
 /** The limits of one endpoint, validated, with the server options they derive from (`maxImageBytes`: the store's). */
 export function resolveLimits (options: ResolvedOptions, maxImageBytes: number, overrides: Partial<ConnectionLimits> = {}): ServerLimits {
-  const merged = { ...CONNECTION_LIMIT_DEFAULTS, ...overrides }
+  const fromOptions: Partial<ConnectionLimits> = {
+    maxSubscriptions: options.maxSubscriptions,
+    maxStreams: options.maxStreams,
+    maxUploads: options.maxUploads,
+    maxQueue: options.maxQueue,
+  }
+  const merged = { ...CONNECTION_LIMIT_DEFAULTS, ...withoutUndefined(fromOptions), ...overrides }
+  if (overrides.defaultQueue === undefined) merged.defaultQueue = Math.min(merged.defaultQueue, merged.maxQueue)
   for (const [name, value] of Object.entries(merged)) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw pxpError('PXP_ERR_VALIDATION', `WebSocket limit ${name} must be an integer >= 1, got ${JSON.stringify(value)}`)
@@ -46,4 +53,8 @@ export function resolveLimits (options: ResolvedOptions, maxImageBytes: number, 
     maxImageBytes,
     ...merged,
   }
+}
+
+function withoutUndefined<T extends object> (o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -7,7 +7,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
-import { ERRORS } from '../../protocol/errors.js'
+import { ERRORS, pxpError } from '../../protocol/errors.js'
 import type { EventType, ServerLimits } from '../../protocol/messages.js'
 import type { ServerContext } from '../context.js'
 import { Connection, type EndpointShared } from './connection.js'
@@ -45,7 +45,7 @@ declare module 'fastify' {
 const SHUTDOWN_GRACE_MS = 500
 
 const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, options) => {
-  const ctx: ServerContext = { store: options.store, snapshots: options.snapshots, options: options.options, metrics: options.metrics }
+  const ctx: ServerContext = { store: options.store, snapshots: options.snapshots, options: options.options, metrics: options.metrics, cluster: options.cluster }
   const limits = resolveLimits(ctx.options, ctx.store.limits.maxImageBytes, options.limits)
   const connections = new Set<Connection>()
   const shared: EndpointShared = {
@@ -74,6 +74,11 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
   ctx.store.on('created', listeners.created)
   ctx.store.on('updated', listeners.updated)
   ctx.store.on('deleted', listeners.deleted)
+  // Other nodes' image events, for cluster-scope subscriptions (in stream order).
+  const remote = (type: EventType, descriptor: ImageDescriptor): void => {
+    for (const c of connections) c.offerRemote(type, descriptor)
+  }
+  ctx.cluster?.remoteEvents.on('event', remote)
 
   // A child context keeps @fastify/websocket's hooks off the HTTP routes.
   await app.register(async (inner: FastifyInstance) => {
@@ -92,17 +97,36 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
         ctx.store.off('created', listeners.created)
         ctx.store.off('updated', listeners.updated)
         ctx.store.off('deleted', listeners.deleted)
+        ctx.cluster?.remoteEvents.off('event', remote)
         await closeAll(connections)
         await new Promise<void>((resolve) => inner.websocketServer.close(() => resolve()))
       },
     })
 
     wss = inner.websocketServer
-    inner.get(options.path ?? '/ws', { websocket: true }, (socket) => {
-      const connection = new Connection(socket, shared)
+    // Connections per client address, refused at the upgrade (429) before any memory is spent on them.
+    const perClient = new Map<string, number>()
+    const maxPerClient = ctx.options.maxConnectionsPerClient
+    inner.get(options.path ?? '/ws', {
+      websocket: true,
+      // The upgrade needs no token: a client that sent none authenticates with its first `hello`.
+      config: { access: 'public' },
+      preValidation: async (request, reply) => {
+        if ((perClient.get(request.ip) ?? 0) >= maxPerClient) {
+          const err = pxpError('PXP_ERR_TOO_MANY_CONNECTIONS', maxPerClient)
+          return await reply.code(ERRORS[err.code].status).send(err.toJSON())
+        }
+      },
+    }, (socket, request) => {
+      const ip = request.ip
+      perClient.set(ip, (perClient.get(ip) ?? 0) + 1)
+      const connection = new Connection(socket, shared, request.principal)
       connections.add(connection)
       ctx.metrics?.addConnections('ws', 1)
       socket.once('close', () => {
+        const left = (perClient.get(ip) ?? 1) - 1
+        if (left === 0) perClient.delete(ip)
+        else perClient.set(ip, left)
         connections.delete(connection)
         ctx.metrics?.addConnections('ws', -1)
       })

@@ -71,6 +71,8 @@ export function readRegionDirect (ctx: ServerContext, id: string, region: Region
   const { store } = ctx
   const descriptor = store.describe(id)
   checkRegion(descriptor, region)
+  // A read the store does not see (straight from shared memory): it counts for eviction order.
+  store.touch(id)
   const rowBytes = descriptor.byteLength / descriptor.height
   const pixelBytes = rowBytes / descriptor.width
   const from = region.x * pixelBytes

@@ -13,7 +13,7 @@
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { isPixelportError, pxpError, type PixelportError } from '../../protocol/errors.js'
-import type { EventMessage, EventType, Policy } from '../../protocol/messages.js'
+import type { EventMessage, EventType, Policy, Scope } from '../../protocol/messages.js'
 import type { ServerContext } from '../context.js'
 import type { Snapshot } from '../store/snapshots.js'
 import { snapshotFrame } from './frames.js'
@@ -28,6 +28,8 @@ export interface SubscriptionOptions {
   data: boolean
   /** Bound of the queue for policy 'all'. */
   queue: number
+  /** 'cluster': other nodes' events too (offered with `remote`; they never carry frames). Default 'local'. */
+  scope?: Scope
 }
 
 /** What a subscription needs from its connection. */
@@ -47,6 +49,8 @@ interface Entry {
   skipped: number
   /** Policy 'all' with data: the snapshot taken when the event happened. */
   snapshot: Promise<Snapshot> | null
+  /** An image another node owns: the event goes out without a frame (the pixels are not here). */
+  remote: boolean
 }
 
 export class Subscription {
@@ -68,10 +72,14 @@ export class Subscription {
   }
 
   /** A store event; called synchronously from the store's emit, so it does O(1) work (or starts a copy). */
-  offer (type: EventType, descriptor: ImageDescriptor): void {
+  offer (type: EventType, descriptor: ImageDescriptor, remote = false): void {
     if (this.closed || (this.options.ids !== null && !this.options.ids.has(descriptor.id))) return
-    if (this.options.policy === 'latest') this.offerLatest(type, descriptor)
-    else if (!this.offerAll(type, descriptor)) return
+    const cluster = this.options.scope === 'cluster' ? this.host.ctx.cluster : null
+    if (remote && cluster == null) return
+    // Cluster scope: every descriptor names its owner, this node's included.
+    if (!remote && cluster != null) descriptor = cluster.own(descriptor)
+    if (this.options.policy === 'latest') this.offerLatest(type, descriptor, remote)
+    else if (!this.offerAll(type, descriptor, remote)) return
     void this.pump()
   }
 
@@ -82,11 +90,11 @@ export class Subscription {
     for (const entry of this.queue.splice(0)) releaseLater(entry.snapshot)
   }
 
-  private offerLatest (type: EventType, descriptor: ImageDescriptor): void {
+  private offerLatest (type: EventType, descriptor: ImageDescriptor, remote: boolean): void {
     const id = descriptor.id
     if (type === 'updated') {
       const last = this.lastEntryFor(id)
-      if (last !== undefined && last.type === 'updated') {
+      if (last !== undefined && last.type === 'updated' && last.remote === remote) {
         last.descriptor = descriptor
         last.skipped++
         return
@@ -103,21 +111,21 @@ export class Subscription {
       this.host.fail(pxpError('PXP_ERR_QUEUE_FULL', `subscription ${this.sub} has ${this.queue.length} events waiting`), this.sub)
       return
     }
-    this.queue.push({ type, id, descriptor, skipped: 0, snapshot: null })
+    this.queue.push({ type, id, descriptor, skipped: 0, snapshot: null, remote })
   }
 
-  private offerAll (type: EventType, descriptor: ImageDescriptor): boolean {
+  private offerAll (type: EventType, descriptor: ImageDescriptor, remote: boolean): boolean {
     if (this.queue.length >= this.options.queue) {
       this.host.fail(pxpError('PXP_ERR_QUEUE_FULL', `subscription ${this.sub} (policy "all") has ${this.queue.length} events waiting, its queue bound`), this.sub)
       return false
     }
     let snapshot: Promise<Snapshot> | null = null
-    if (this.options.data && type !== 'deleted') {
+    if (this.options.data && type !== 'deleted' && !remote) {
       snapshot = this.host.ctx.snapshots.acquire(descriptor.id)
       // Handled when delivered; never an unhandled rejection meanwhile.
       snapshot.catch(() => {})
     }
-    this.queue.push({ type, id: descriptor.id, descriptor, skipped: 0, snapshot })
+    this.queue.push({ type, id: descriptor.id, descriptor, skipped: 0, snapshot, remote })
     return true
   }
 
@@ -143,7 +151,7 @@ export class Subscription {
   private async deliver (entry: Entry): Promise<void> {
     const { out } = this.host
     const latest = this.options.policy === 'latest'
-    if (!this.options.data || entry.type === 'deleted') {
+    if (!this.options.data || entry.type === 'deleted' || entry.remote) {
       let skipped = 0
       if (latest) {
         if (entry.type === 'deleted') this.lastSent.delete(entry.id)

@@ -50,7 +50,8 @@ export class MessageValidator {
     const op = record.op
     const validate = typeof op === 'string' ? this.validators.get(op) : undefined
     if (validate === undefined) {
-      return { ok: false, error: pxpError('PXP_ERR_UNKNOWN_OP', typeof op === 'string' ? op.slice(0, 64) : String(op)), req, fatal: false }
+      // Never String(op): a map whose `toString` is not a function makes that throw (and took the process down).
+      return { ok: false, error: pxpError('PXP_ERR_UNKNOWN_OP', typeof op === 'string' ? op.slice(0, 64) : typeof op === 'object' && op !== null ? `(${Array.isArray(op) ? 'an array' : 'a map'})` : op), req, fatal: false }
     }
     // A malformed id is PXP_ERR_BAD_ID on every transport (HTTP checks ids before its schemas too).
     const badId = findBadId(record)

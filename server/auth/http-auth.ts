@@ -1,0 +1,79 @@
+/**
+ * Authentication and authorisation of every HTTP request (including WebSocket upgrades), in one onRequest
+ * hook on the root instance, so no route can be added without it.
+ *
+ * A route says what it needs with `config: { access }`: `public` (the viewer page, health, docs, the
+ * WebSocket upgrade), `read`,
+ * `write` or `admin`. Without it, GET/HEAD need `read` and everything else `write`. A route with an `:id`
+ * parameter is also checked against the token's id limits here, before any handler looks the id up,
+ * so a 403 never depends on whether the image exists.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { pxpError, type PixelportError } from '../../protocol/errors.js'
+import { bearerToken, Principal, type Scope, type TokenRegistry } from './tokens.js'
+
+export type Access = Scope | 'public'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a caller needs for this route (see server/auth/http-auth.ts). */
+    access?: Access
+  }
+  interface FastifyRequest {
+    /** Who is asking: Principal.unrestricted when no tokens are configured. */
+    principal: Principal
+  }
+}
+
+/** The principal of a request with a bearer token, PXP_ERR_UNAUTHORIZED without a valid one. */
+export function authenticateHeader (registry: TokenRegistry, header: string | undefined): Principal | PixelportError {
+  const token = bearerToken(header)
+  if (token === undefined) return pxpError('PXP_ERR_UNAUTHORIZED')
+  const principal = token === null ? null : registry.authenticate(token)
+  return principal ?? pxpError('PXP_ERR_UNAUTHORIZED')
+}
+
+function requiredAccess (request: FastifyRequest): Access {
+  const configured = request.routeOptions.config?.access
+  if (configured !== undefined) return configured
+  // CORS preflights carry no credentials by design; the API documentation names no image.
+  if (request.method === 'OPTIONS' || request.routeOptions.url?.startsWith('/docs') === true) return 'public'
+  return request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write'
+}
+
+function deny (reply: FastifyReply, err: PixelportError): FastifyReply {
+  const status = err.code === 'PXP_ERR_UNAUTHORIZED' ? 401 : 403
+  if (status === 401) void reply.header('www-authenticate', 'Bearer realm="pixelport"')
+  return reply.code(status).send(err.toJSON())
+}
+
+/**
+ * Install the hook. The WebSocket endpoint is `read` at the upgrade: a client without an Authorization
+ * header is let through and must authenticate with its first `hello` (browsers cannot set headers).
+ */
+export function installHttpAuth (app: FastifyInstance, registry: TokenRegistry): void {
+  app.decorateRequest('principal', null as unknown as Principal)
+  app.addHook('onRequest', async (request, reply) => {
+    if (!registry.enabled) {
+      request.principal = Principal.unrestricted
+      return
+    }
+    const access = requiredAccess(request)
+    const header = request.headers.authorization
+    // Public routes need no token, but a token presented anywhere must be valid: a wrong one is never ignored.
+    if (access === 'public' && header === undefined) {
+      request.principal = Principal.none
+      return
+    }
+    const principal = authenticateHeader(registry, header)
+    if (!(principal instanceof Principal)) return deny(reply, principal)
+    request.principal = principal
+    if (access === 'public') return
+    try {
+      const id = (request.params as { id?: unknown } | undefined)?.id
+      principal.assert(access, typeof id === 'string' ? id : undefined)
+    } catch (err) {
+      return deny(reply, err as PixelportError)
+    }
+  })
+}

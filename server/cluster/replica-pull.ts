@@ -1,0 +1,134 @@
+/**
+ * Pull one consistent generation of another node's image over HTTP, in byte ranges.
+ *
+ * The owner's `GET /images/:id/data` serves every generation from a consistent snapshot and tags it with
+ * `ETag: "<generation>"`. The first range fixes the generation; every further range is sent with
+ * `If-Range` set to that tag, so the owner answers 206 only while the same generation is current. Any other
+ * answer means the owner committed meanwhile: the pull starts over (latest-only: the older generation is
+ * never finished). After `maxRestarts` restarts one whole-body GET is used, which is one generation by
+ * construction, so a producer committing faster than ranges travel cannot starve the pull.
+ */
+import { errorFromBody, pxpError } from '../../protocol/errors.js'
+
+export interface PullSource {
+  /** The owner's node id and base URL, and the image id there. */
+  node: string
+  url: string
+  id: string
+  /** Headers for node-to-node requests (the cluster token). */
+  headers: Record<string, string>
+}
+
+export interface PullOptions {
+  /** Bytes per Range request. */
+  chunkBytes: number
+  /** Restarts (the generation changed mid-pull) before one whole-body GET is used instead. */
+  maxRestarts: number
+}
+
+/** One generation of the owner's image, in C order, with what the owner said it is. */
+export interface Pulled {
+  generation: number
+  shape: number[]
+  typestr: string
+  bytes: Uint8Array
+  /** Ranges requested (including those of abandoned attempts), for tests and metrics. */
+  requests: number
+  restarts: number
+}
+
+/**
+ * Pull `byteLength` bytes of `source` into `into` (reused when given, e.g. a staging buffer) from one
+ * generation. Errors: the owner's own error (PXP_ERR_NOT_FOUND when it deleted the image meanwhile),
+ * PXP_ERR_PEER_UNREACHABLE when it did not answer, PXP_ERR_BYTE_COUNT when the image changed size.
+ */
+export async function pullImage (source: PullSource, byteLength: number, options: PullOptions, into?: Uint8Array): Promise<Pulled> {
+  const bytes = into ?? new Uint8Array(byteLength)
+  if (bytes.byteLength !== byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, bytes.byteLength)
+  const dataUrl = `${source.url.replace(/\/+$/, '')}/images/${encodeURIComponent(source.id)}/data`
+  let requests = 0
+  for (let restarts = 0; ; restarts++) {
+    const whole = restarts >= options.maxRestarts
+    let etag: string | null = null
+    let first: { generation: number, shape: number[], typestr: string } | null = null
+    let offset = 0
+    let changed = false
+    while (offset < byteLength) {
+      const end = whole ? byteLength - 1 : Math.min(byteLength, offset + options.chunkBytes) - 1
+      const headers: Record<string, string> = { ...source.headers }
+      if (!whole) headers.range = `bytes=${offset}-${end}`
+      if (etag !== null) headers['if-range'] = etag
+      requests++
+      const res = await request(source, dataUrl, headers)
+      if (!res.ok) throw await ownerError(source, res)
+      const tag = res.headers.get('etag')
+      if (etag !== null && (res.status !== 206 || tag !== etag)) {
+        // A newer generation is current: drop this body unread and start over.
+        await res.body?.cancel().catch(() => {})
+        changed = true
+        break
+      }
+      // A 200 to a ranged first request is the whole body (an owner that ignores Range): take it all.
+      const start = res.status === 206 ? rangeStart(res, byteLength) : 0
+      const received = await readInto(source, res, bytes, start)
+      etag = tag
+      first ??= {
+        generation: Number(res.headers.get('x-pixelport-generation') ?? NaN),
+        shape: (res.headers.get('x-pixelport-shape') ?? '').split(',').map(Number),
+        typestr: res.headers.get('x-pixelport-typestr') ?? '',
+      }
+      offset = start + received
+      if (etag === null) {
+        // Without a tag we cannot tell generations apart: only a whole body is consistent.
+        if (offset !== byteLength || start !== 0) { changed = true; break }
+      }
+    }
+    if (!changed && first !== null) return { ...first, bytes, requests, restarts }
+    if (!changed) throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, 0)
+  }
+}
+
+async function request (source: PullSource, url: string, headers: Record<string, string>): Promise<Response> {
+  try {
+    return await fetch(url, { headers })
+  } catch (err) {
+    throw pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, String((err as Error)?.message ?? err))
+  }
+}
+
+/** The owner's `{ code, message }` as our error (same code), or PXP_ERR_PEER_UNREACHABLE for anything else. */
+async function ownerError (source: PullSource, res: Response): Promise<Error> {
+  const text = await res.text().catch(() => '')
+  try {
+    const body = JSON.parse(text) as { code?: unknown, message?: unknown }
+    if (typeof body.code === 'string' && typeof body.message === 'string') return errorFromBody({ code: body.code, message: body.message })
+  } catch {}
+  return pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, `HTTP ${res.status}`)
+}
+
+/** Where a 206 body starts; its total must be the size we expect (else the image was re-created). */
+function rangeStart (res: Response, byteLength: number): number {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '')
+  if (m === null) throw pxpError('PXP_ERR_PROTOCOL', `a 206 answer without a usable Content-Range (${res.headers.get('content-range')})`)
+  if (Number(m[3]) !== byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, Number(m[3]))
+  return Number(m[1])
+}
+
+/** Copy the body into `bytes` from `start` as it arrives (no whole-chunk buffer); returns the bytes read. */
+async function readInto (source: PullSource, res: Response, bytes: Uint8Array, start: number): Promise<number> {
+  let at = start
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      if (at + chunk.byteLength > bytes.byteLength) {
+        await res.body?.cancel().catch(() => {})
+        throw pxpError('PXP_ERR_BYTE_COUNT', bytes.byteLength, at + chunk.byteLength)
+      }
+      bytes.set(chunk, at)
+      at += chunk.byteLength
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'PXP_ERR_BYTE_COUNT') throw err
+    throw pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, String((err as Error)?.message ?? err))
+  }
+  return at - start
+}

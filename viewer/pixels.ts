@@ -1,0 +1,174 @@
+/**
+ * Any Pixelport image as 8-bit RGBA for a <canvas>: what each mode and dtype looks like on screen.
+ *
+ * 8-bit data is shown as it is, 16-bit unsigned (I;16, I;16B) scaled to 8 bits, booleans (mode 1) as black
+ * and white, and every other dtype (I, F, signed, 64-bit) stretched from its minimum to its maximum, since
+ * such images have no fixed white level. No DOM here: the page wraps the result in an ImageData.
+ */
+import { dtypeOf, type DType } from '../protocol/dtypes.js'
+import { pxpError } from '../protocol/errors.js'
+
+export interface FramePixels {
+  /** Shape of `bytes` in C order: (h, w), (h, w, c) or (w). */
+  shape: readonly number[]
+  typestr: string
+  /** Pillow mode, or null for a raw shape + typestr. */
+  mode?: string | null
+  bytes: Uint8Array
+}
+
+export interface Rgba {
+  width: number
+  height: number
+  /** width × height × 4 bytes, ready for `new ImageData(rgba, width, height)`. */
+  rgba: Uint8ClampedArray
+  /** For stretched dtypes: the values shown as black and white. */
+  range: [number, number] | null
+}
+
+/** Height, width and channels of a drawable shape. */
+function geometry (shape: readonly number[]): [number, number, number] {
+  if (shape.length === 1) return [1, shape[0], 1]
+  if (shape.length === 2) return [shape[0], shape[1], 1]
+  if (shape.length === 3 && shape[2] >= 1) return [shape[0], shape[1], shape[2]]
+  throw pxpError('PXP_ERR_BAD_SHAPE', `[${shape.join(', ')}] cannot be drawn (one to three dimensions, the last one channels)`)
+}
+
+/** Every element's numeric value, in host order whatever the dtype's byte order. */
+function numbers (dtype: DType, bytes: Uint8Array, count: number): Float64Array {
+  const out = new Float64Array(count)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const little = dtype.littleEndian !== false
+  const size = dtype.itemSize
+  const read = READERS[`${dtype.kind}${size}`]
+  if (read === undefined) throw pxpError('PXP_ERR_BAD_DTYPE', dtype.typestr)
+  for (let i = 0; i < count; i++) out[i] = read(view, i * size, little)
+  return out
+}
+
+const READERS: Readonly<Record<string, (view: DataView, at: number, little: boolean) => number>> = {
+  i1: (v, at) => v.getInt8(at),
+  i2: (v, at, le) => v.getInt16(at, le),
+  u2: (v, at, le) => v.getUint16(at, le),
+  i4: (v, at, le) => v.getInt32(at, le),
+  u4: (v, at, le) => v.getUint32(at, le),
+  f4: (v, at, le) => v.getFloat32(at, le),
+  f8: (v, at, le) => v.getFloat64(at, le),
+  i8: (v, at, le) => Number(v.getBigInt64(at, le)),
+  u8: (v, at, le) => Number(v.getBigUint64(at, le)),
+}
+
+/** Every element as a 0–255 level, plus the range stretched when the dtype has no fixed scale. */
+function levelsOf (dtype: DType, bytes: Uint8Array, count: number): { levels: Uint8Array, range: [number, number] | null } {
+  if (bytes.byteLength < count * dtype.itemSize) throw pxpError('PXP_ERR_BYTE_COUNT', count * dtype.itemSize, bytes.byteLength)
+  if (dtype.kind === 'u' && dtype.itemSize === 1) return { levels: bytes.subarray(0, count), range: null }
+  const levels = new Uint8Array(count)
+  if (dtype.kind === 'b') {
+    for (let i = 0; i < count; i++) levels[i] = bytes[i] !== 0 ? 255 : 0
+    return { levels, range: null }
+  }
+  if (dtype.kind === 'u' && dtype.itemSize === 2) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const little = dtype.littleEndian !== false
+    for (let i = 0; i < count; i++) levels[i] = view.getUint16(i * 2, little) >>> 8
+    return { levels, range: null }
+  }
+  const values = numbers(dtype, bytes, count)
+  let min = Infinity
+  let max = -Infinity
+  for (const v of values) {
+    if (v < min) min = v
+    if (v > max) max = v
+  }
+  // NaN and infinities take no part in the range; NaN shows black, infinities clamp.
+  if (!Number.isFinite(min) || !Number.isFinite(max)) {
+    min = Infinity
+    max = -Infinity
+    for (const v of values) {
+      if (!Number.isFinite(v)) continue
+      if (v < min) min = v
+      if (v > max) max = v
+    }
+    if (min > max) min = max = 0
+  }
+  const scale = max > min ? 255 / (max - min) : 0
+  for (let i = 0; i < count; i++) {
+    const v = values[i]
+    levels[i] = v > max ? 255 : v > min ? Math.round((v - min) * scale) : 0
+  }
+  return { levels, range: [min, max] }
+}
+
+/** Convert one frame to RGBA. Throws PXP_ERR_BAD_SHAPE for shapes that are not pictures (4 dimensions). */
+export function toRgba (frame: FramePixels): Rgba {
+  const [height, width, channels] = geometry(frame.shape)
+  const pixels = width * height
+  const { levels, range } = levelsOf(dtypeOf(frame.typestr), frame.bytes, pixels * channels)
+  const mode = frame.mode ?? null
+  if (channels === 4 && mode !== 'RGBX' && mode !== 'CMYK') {
+    // RGBA bytes are the canvas's own layout: no copy at all.
+    return { width, height, rgba: new Uint8ClampedArray(levels.buffer, levels.byteOffset, pixels * 4), range }
+  }
+  const rgba = new Uint8ClampedArray(pixels * 4)
+  const convert = CONVERTERS[mode ?? ''] ?? null
+  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels, o += 4) {
+    if (channels === 1) {
+      rgba[o] = rgba[o + 1] = rgba[o + 2] = levels[i]
+      rgba[o + 3] = 255
+    } else if (channels === 2) {
+      rgba[o] = rgba[o + 1] = rgba[o + 2] = levels[i]
+      rgba[o + 3] = levels[i + 1]
+    } else if (convert !== null) {
+      convert(levels, i, rgba, o)
+    } else {
+      // RGB, RGBX, and raw shapes with 3 or more channels: the first three as red, green, blue.
+      rgba[o] = levels[i]
+      rgba[o + 1] = levels[i + 1]
+      rgba[o + 2] = levels[i + 2]
+      rgba[o + 3] = 255
+    }
+  }
+  return { width, height, rgba, range }
+}
+
+type Converter = (src: Uint8Array, i: number, out: Uint8ClampedArray, o: number) => void
+
+/** Modes whose channels are not red, green, blue: converted the way Pillow's convert('RGB') would, roughly. */
+const CONVERTERS: Readonly<Record<string, Converter>> = {
+  YCbCr: (s, i, out, o) => {
+    const y = s[i]
+    const cb = s[i + 1] - 128
+    const cr = s[i + 2] - 128
+    out[o] = y + 1.402 * cr
+    out[o + 1] = y - 0.344136 * cb - 0.714136 * cr
+    out[o + 2] = y + 1.772 * cb
+    out[o + 3] = 255
+  },
+  HSV: (s, i, out, o) => {
+    const h = (s[i] / 255) * 6
+    const sat = s[i + 1] / 255
+    const v = s[i + 2]
+    const sector = Math.floor(h) % 6
+    const f = h - Math.floor(h)
+    const p = v * (1 - sat)
+    const q = v * (1 - sat * f)
+    const t = v * (1 - sat * (1 - f))
+    const [r, g, b] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][sector]
+    out[o] = r
+    out[o + 1] = g
+    out[o + 2] = b
+    out[o + 3] = 255
+  },
+  // Lightness only: a faithful L*a*b* conversion needs a white point; grey from L is what people expect.
+  LAB: (s, i, out, o) => {
+    out[o] = out[o + 1] = out[o + 2] = s[i]
+    out[o + 3] = 255
+  },
+  CMYK: (s, i, out, o) => {
+    const k = 255 - s[i + 3]
+    out[o] = ((255 - s[i]) * k) / 255
+    out[o + 1] = ((255 - s[i + 1]) * k) / 255
+    out[o + 2] = ((255 - s[i + 2]) * k) / 255
+    out[o + 3] = 255
+  },
+}
