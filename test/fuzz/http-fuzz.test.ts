@@ -15,7 +15,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { fuzzSettings } from '../helpers/fuzz.js'
 import { startServer } from '../helpers/server.js'
-import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, isRegistryStatus } from './invariants.js'
+import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, isRegistryStatus, seedImages } from './invariants.js'
 
 interface Route { path: string, methods: string[] }
 
@@ -201,12 +201,7 @@ t.test('HTTP fuzz: every route answers with success or a registry error, then no
   const { seed, runs } = fuzzSettings(t)
   const { server, url } = await startServer(t, FUZZ_SERVER_OPTIONS)
   const { store } = server
-  store.create({ id: 'seed/l', width: 16, height: 16, mode: 'L' })
-  store.create({ id: 'seed/rgb', width: 8, height: 8, mode: 'RGB' })
-  store.create({ id: 'seed/f4', shape: [4, 4], typestr: '<f4' })
-  store.create({ id: 'seed/frames', width: 8, height: 8, mode: 'L', frames: 3 })
-  store.create({ id: 'seed/lines', width: 8, height: 8, mode: 'RGBA', layout: 'lines' })
-  store.createView('seed/l', { id: 'seed/l/v', x: 2, y: 2, width: 4, height: 4 })
+  seedImages(server)
 
   // A plain GET of the WebSocket endpoint is answered by @fastify/websocket (404, empty body): see the todo below.
   const routes = routesOf(server.app).filter((r) => r.path !== '/ws')

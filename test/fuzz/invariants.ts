@@ -84,3 +84,14 @@ export async function checkNoLeaks (t: Test, server: PixelportServer): Promise<v
   t.equal(s.retired, 0, 'no deleted image waiting for a lease')
   t.equal(server.store.table.slotsInUse, 0, 'no table slot left')
 }
+
+/** The same mix of images (modes, raw dtype, frames, line-based, a view) that every fuzz run starts from. */
+export function seedImages (server: PixelportServer): void {
+  const { store } = server
+  store.create({ id: 'seed/l', width: 16, height: 16, mode: 'L' })
+  store.create({ id: 'seed/rgb', width: 8, height: 8, mode: 'RGB' })
+  store.create({ id: 'seed/f4', shape: [4, 4], typestr: '<f4' })
+  store.create({ id: 'seed/frames', width: 8, height: 8, mode: 'L', frames: 3 })
+  store.create({ id: 'seed/lines', width: 8, height: 8, mode: 'RGBA', layout: 'lines' })
+  store.createView('seed/l', { id: 'seed/l/v', x: 2, y: 2, width: 4, height: 4 })
+}

@@ -14,7 +14,7 @@ import { encodeBinHead } from '../../protocol/messages.js'
 import { fuzzSettings } from '../helpers/fuzz.js'
 import { startServer } from '../helpers/server.js'
 import { pack, WireClient, type Closed } from '../ws/wire-client.js'
-import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS } from './invariants.js'
+import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, seedImages } from './invariants.js'
 
 /** A frame to send: bytes as a binary message, a string as a text message. */
 type Frame = Uint8Array | string
@@ -129,16 +129,6 @@ function checkErrors (t: Test, clients: WireClient[], tally: Map<string, number>
     }
     if (c.invalid.length > 0) t.fail(`server sent ${c.invalid.length} messages off their schema: ${JSON.stringify(c.invalid[0]).slice(0, 300)}`)
   }
-}
-
-function seedImages (server: Awaited<ReturnType<typeof startServer>>['server']): void {
-  const { store } = server
-  store.create({ id: 'seed/l', width: 16, height: 16, mode: 'L' })
-  store.create({ id: 'seed/rgb', width: 8, height: 8, mode: 'RGB' })
-  store.create({ id: 'seed/f4', shape: [4, 4], typestr: '<f4' })
-  store.create({ id: 'seed/frames', width: 8, height: 8, mode: 'L', frames: 3 })
-  store.create({ id: 'seed/lines', width: 8, height: 8, mode: 'RGBA', layout: 'lines' })
-  store.createView('seed/l', { id: 'seed/l/v', x: 2, y: 2, width: 4, height: 4 })
 }
 
 t.test('WebSocket fuzz: every frame answered or closed as documented, then no crash, no leak', async (t) => {
