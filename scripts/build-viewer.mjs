@@ -55,8 +55,9 @@ export async function buildViewer ({ quiet = false } = {}) {
   }
   const template = await readFile(path.join(root, 'viewer', 'index.html'), 'utf8')
   await writeAtomically(path.join(outdir, 'index.html'), template.replace(/%(SCRIPT|STYLE)%/g, (_, key) => names[key]))
+  // Remove only older bundles of ours: tsc also compiles viewer/*.ts into this folder for the tests.
   for (const name of await readdir(outdir)) {
-    if (!written.has(name) && !name.includes('.tmp-')) await rm(path.join(outdir, name), { force: true })
+    if (!written.has(name) && /^(viewer|style)-[A-Z0-9]+\.(js|css)(\.map)?$/.test(name)) await rm(path.join(outdir, name), { force: true })
   }
   if (!quiet) {
     const sizes = result.outputFiles

@@ -7,13 +7,12 @@ import { spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { groupTable, renderMarkdown, writeReport } from '../../bench/report.js'
 import type { BenchResults, ResultRow } from '../../bench/results.js'
+import { ROOT } from '../helpers/paths.js'
 import { logTicks, renderBarChart, renderLineChart, type BarChart, type LineChart } from '../../bench/svg-chart.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const RUN_ALL = path.join(ROOT, 'dist/bench/run-all.js')
 const FIXTURE = path.join(ROOT, 'test/fixtures/bench-results')
 

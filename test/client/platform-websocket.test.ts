@@ -5,18 +5,19 @@
  */
 import { execFile } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { BUILT, modulePath, repoPath } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 
 const run = promisify(execFile)
 
 t.test('RemoteClient works on the platform WebSocket', async (t) => {
   const { url } = await startServer(t)
-  const script = fileURLToPath(new URL(`./platform-client${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url))
-  // tsx compiles the child quickly (tap's own TypeScript loader takes seconds to start).
-  const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', '--import', 'tsx', script, url.replace(/^http/, 'ws') + '/ws'], { timeout: 60_000 })
+  const script = modulePath('test/client/platform-client')
+  // From source, tsx compiles the child quickly (tap's own TypeScript loader takes seconds to start).
+  const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', ...(BUILT ? [] : ['--import', 'tsx']), script, url.replace(/^http/, 'ws') + '/ws'], { timeout: 60_000 })
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!)
   t.equal(result.constructed, 1, 'the platform WebSocket class was used')
   t.equal(result.wholeEqual, true, 'a 240 KB image round-trips')
@@ -29,7 +30,7 @@ t.test('RemoteClient works on the platform WebSocket', async (t) => {
 })
 
 t.test('no Node-only import at the top level of the client', async (t) => {
-  const dir = new URL('../../client/remote/', import.meta.url)
+  const dir = pathToFileURL(repoPath('client/remote') + '/')
   for (const file of (await readdir(dir)).filter((f) => f.endsWith('.ts'))) {
     const source = await readFile(new URL(file, dir), 'utf8')
     const imports = [...source.matchAll(/^import\s[^;]*?from\s+'([^']+)'/gm)].map((m) => m[1])

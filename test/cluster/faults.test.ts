@@ -10,10 +10,10 @@ import t from 'tap'
 import type { ClusterDescriptor, ClusterNodeStatus } from '../../server/cluster/node.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
-import { tsNodeArgs } from '../helpers/shm.js'
+import { childArgs } from '../helpers/shm.js'
 import { WireClient } from '../ws/wire-client.js'
 
-const CHILD = new URL('../fixtures/cluster-node-child.ts', import.meta.url)
+const CHILD = 'test/fixtures/cluster-node-child'
 const HEARTBEAT_MS = 100
 const TTL_MS = 1000
 
@@ -41,7 +41,7 @@ async function clusterImages (url: string): Promise<{ images: ClusterDescriptor[
 t.test('a node killed with SIGKILL leaves the catalog within its TTL; subscribers hear its images go', async (t) => {
   const redis = await startRedis(t)
   const b = await startServer(t, { cluster: { redis: redis.url, nodeId: 'node-b', heartbeatMs: HEARTBEAT_MS, ttlMs: TTL_MS } })
-  const child = spawn(process.execPath, [...tsNodeArgs(CHILD), redis.url, 'node-k', String(HEARTBEAT_MS), String(TTL_MS)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...childArgs(CHILD), redis.url, 'node-k', String(HEARTBEAT_MS), String(TTL_MS)], { stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')

@@ -2,12 +2,12 @@
  * Drive test/fixtures/fault-agent.ts: a real worker thread that takes hold of shared state and then dies
  * by process.exit, an uncaught exception, or worker.terminate() from here.
  */
-import { statSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
 import type { Test } from 'tap'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import type { PixelportServer } from '../../server/server.js'
 import { startAgent, type Agent } from '../helpers/agent.js'
+import { BUILT, moduleUrl } from '../helpers/paths.js'
 import { until } from '../http/http-helpers.js'
 
 export { SLOT }
@@ -21,15 +21,9 @@ export interface CrashingWorker {
   exited: Promise<number>
 }
 
-const SOURCE = new URL('../fixtures/fault-agent.ts', import.meta.url)
-const BUILT = new URL('../../dist/test/fixtures/fault-agent.js', import.meta.url)
-
-/** The built fixture when it is fresh (starts in milliseconds), else the source under tap's loader. */
+/** The built fixture (starts in milliseconds) when the tests run built, else the source under the loader. */
 function entry (): { url: URL, execArgv: string[] } {
-  try {
-    if (statSync(BUILT).mtimeMs >= statSync(SOURCE).mtimeMs) return { url: BUILT, execArgv: [] }
-  } catch {}
-  return { url: SOURCE, execArgv: process.execArgv }
+  return { url: moduleUrl('test/fixtures/fault-agent'), execArgv: BUILT ? [] : process.execArgv }
 }
 
 export async function startCrashingWorker (server: PixelportServer): Promise<CrashingWorker> {

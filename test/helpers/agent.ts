@@ -2,9 +2,9 @@
  * Drive a real worker thread running test/fixtures/worker-agent.ts.
  */
 import { once } from 'node:events'
-import { statSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
 import type { PixelportServer } from '../../server/server.js'
+import { BUILT, moduleUrl } from './paths.js'
 
 export interface Agent {
   worker: Worker
@@ -14,18 +14,12 @@ export interface Agent {
   exited: Promise<number>
 }
 
-const SOURCE = new URL('../fixtures/worker-agent.ts', import.meta.url)
-const BUILT = new URL('../../dist/test/fixtures/worker-agent.js', import.meta.url)
-
 /**
- * Run the agent from the build (`npm test` builds first) in a plain worker: starting a worker under tap's
- * TypeScript loader costs seconds, a plain one milliseconds. Without a fresh build, fall back to the source.
+ * Run the agent from the build in a plain worker: starting a worker under a TypeScript loader costs seconds,
+ * a plain one milliseconds. When the test itself runs from source, fall back to the source.
  */
 function agentEntry (): { url: URL, execArgv: string[] } {
-  try {
-    if (statSync(BUILT).mtimeMs >= statSync(SOURCE).mtimeMs) return { url: BUILT, execArgv: [] }
-  } catch {}
-  return { url: SOURCE, execArgv: process.execArgv }
+  return { url: moduleUrl('test/fixtures/worker-agent'), execArgv: BUILT ? [] : process.execArgv }
 }
 
 export async function startAgent (server: PixelportServer, options: { execArgv?: string[] } = {}): Promise<Agent> {

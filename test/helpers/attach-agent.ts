@@ -1,13 +1,13 @@
 /**
- * Drive a real separate Node.js process running test/fixtures/attach-agent.ts (through tsx: quick to start;
- * no coverage is measured in it).
+ * Drive a real separate Node.js process running test/fixtures/attach-agent (built JS, or the source through
+ * tsx; no coverage is measured in it).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
-import { plainEnv, tsNodeArgs } from './shm.js'
+import { childArgs, plainEnv } from './shm.js'
 
-const AGENT = new URL('../fixtures/attach-agent.ts', import.meta.url)
+const AGENT = 'test/fixtures/attach-agent'
 
 export interface AttachAgent {
   child: ChildProcess
@@ -22,7 +22,7 @@ export interface AttachAgent {
 }
 
 export async function startAttachAgent (t: Test, url: string): Promise<AttachAgent> {
-  const child = spawn(process.execPath, [...tsNodeArgs(AGENT), url], { stdio: ['pipe', 'pipe', 'pipe'], env: plainEnv() })
+  const child = spawn(process.execPath, [...childArgs(AGENT), url], { stdio: ['pipe', 'pipe', 'pipe'], env: plainEnv() })
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])))

@@ -3,11 +3,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { CLI, ROOT } from './paths.js'
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const CLI = fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url))
+export { CLI, ROOT }
 
 export interface Served { child: ChildProcess, url: string, output: () => string }
 

@@ -8,9 +8,10 @@ import { readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { loadShmAddon, SHM_DIR, type ShmAddon } from '../../server/memory/native.js'
+import { BUILT, modulePath, repoPath } from './paths.js'
 
-export const ADDON_CHILD = new URL('../fixtures/shm-addon-child.mjs', import.meta.url)
-export const STORE_CHILD = new URL('../fixtures/shm-store-child.ts', import.meta.url)
+export const ADDON_CHILD = repoPath('test/fixtures/shm-addon-child.mjs')
+export const STORE_CHILD = 'test/fixtures/shm-store-child'
 
 /**
  * The addon, or null after skipping `t` with the reason it is unavailable. PIXELPORT_REQUIRE_SHM=1 turns
@@ -75,13 +76,14 @@ export function plainEnv (): NodeJS.ProcessEnv {
 
 /** Run the plain-JS addon child (`test/fixtures/shm-addon-child.mjs`) with one command. */
 export function runAddonChild (addonPath: string, args: string[]): Promise<ChildResult> {
-  return runChild(process.execPath, [ADDON_CHILD.pathname, addonPath, ...args], { env: plainEnv() })
+  return runChild(process.execPath, [ADDON_CHILD, addonPath, ...args], { env: plainEnv() })
 }
 
 /**
- * Node arguments that run a TypeScript child entry through tsx (much faster to start than the test
- * runner's loader). Use with `plainEnv()`: coverage measured through tsx would be wrong.
+ * Node arguments that run one of our modules (`test/fixtures/shm-store-child`, no extension) as a child
+ * process: its build when the tests run built, else its source through tsx (much faster to start than the
+ * test runner's loader). Use with `plainEnv()`: coverage measured through tsx would be wrong.
  */
-export function tsNodeArgs (entry: URL): string[] {
-  return ['--import', 'tsx', entry.pathname]
+export function childArgs (name: string): string[] {
+  return BUILT ? [modulePath(name)] : ['--import', 'tsx', modulePath(name)]
 }

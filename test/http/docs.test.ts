@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { repoPath } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const
@@ -34,7 +35,7 @@ t.test('/docs/json is an OpenAPI 3 document of every HTTP route', async (t) => {
 
   // The document's own structure (OpenAPI 3.0: the fields every document and operation must have).
   t.match(doc.openapi, /^3\.\d+\.\d+$/)
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string }
   t.match(doc.info, { title: 'Pixelport', version: pkg.version })
   t.type(doc.paths, 'object')
   const declaredTags = new Set((doc.tags as Array<{ name: string }>).map((tag) => tag.name))

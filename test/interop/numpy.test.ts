@@ -3,13 +3,13 @@
  * creates, lists, reads (also a view, by strides and offset) and deletes images, byte-exact.
  */
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { repoPath } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 
 // Debian's interpreter, which has python3-numpy; `python3` on PATH may be another one without it.
 const PYTHON = '/usr/bin/python3'
-const SCRIPT = fileURLToPath(new URL('./numpy_client.py', import.meta.url))
+const SCRIPT = repoPath('test/interop/numpy_client.py')
 
 interface Run { code: number, stdout: string, stderr: string }
 

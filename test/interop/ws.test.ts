@@ -4,9 +4,9 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { repoPath } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 
 const run = promisify(execFile)
@@ -33,7 +33,7 @@ t.test('the Python client speaks the protocol', async (t) => {
   const grayBytes = new Uint8Array(gray.buffer)
   server.store.create({ id: 'ts/gray16', width: 30, height: 20, mode: 'I;16' }, grayBytes)
 
-  const script = fileURLToPath(new URL('./ws_client.py', import.meta.url))
+  const script = repoPath('test/interop/ws_client.py')
   const { stdout } = await run(PYTHON, [script, url.replace(/^http/, 'ws') + '/ws'], { timeout: 60_000 })
   const out = JSON.parse(stdout.trim().split('\n').at(-1)!)
 

@@ -6,6 +6,8 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
 import { ShmBlockProvider } from '../../server/memory/shm-provider.js'
 import { shmPath } from '../../server/memory/shm-names.js'
+import { settle } from '../helpers/atomics.js'
+import { repoPath } from '../helpers/paths.js'
 import { ADDON_CHILD, plainEnv, runAddonChild, runChild, shmAddon, testPrefix } from '../helpers/shm.js'
 
 const loaded = shmAddon(t)
@@ -41,7 +43,7 @@ if (loaded !== null) {
     const block = provider.allocate(64 * 1024)
     const view = new Int32Array(block.buffer)
     const ownName = `/${provider.prefix}-worker-own`
-    const worker = new Worker(new URL('../fixtures/shm-worker.mjs', import.meta.url), {
+    const worker = new Worker(repoPath('test/fixtures/shm-worker.mjs'), {
       workerData: { addonPath, sab: block.buffer, name: block.name, ownName },
       execArgv: [], // a plain-JS worker: skip the test runner's TypeScript loader
     })
@@ -51,7 +53,7 @@ if (loaded !== null) {
       worker.once('message', resolve)
       worker.once('error', reject)
     })
-    t.equal(await (woke.async ? woke.value : Promise.resolve(woke.value)), 'ok', 'Atomics.notify from the worker woke the main thread')
+    t.equal(await settle(woke), 'ok', 'Atomics.notify from the worker woke the main thread')
     t.equal(Atomics.load(view, 0), 5, 'the worker\'s Atomics.add on the posted buffer')
     t.equal(Atomics.load(view, 1), 99, 'the worker\'s write through its own mapping by name')
     t.equal(message.seenByName, 5, 'the worker\'s mapping by name sees the posted buffer\'s writes')
@@ -142,7 +144,7 @@ if (loaded !== null) {
     t.teardown(() => provider.close())
     const block = provider.allocate(4096)
     const view = new Int32Array(block.buffer)
-    const child = spawn(process.execPath, [ADDON_CHILD.pathname, addonPath, 'wait', block.name as string, '0', 'Infinity'], { stdio: 'ignore', env: plainEnv() })
+    const child = spawn(process.execPath, [ADDON_CHILD, addonPath, 'wait', block.name as string, '0', 'Infinity'], { stdio: 'ignore', env: plainEnv() })
     await until(view, READY, 1)
     const exited = new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
     child.kill('SIGKILL')

@@ -6,7 +6,7 @@ import { Arena } from '../../server/memory/arena.js'
 import { HeapBlockProvider } from '../../server/memory/block-provider.js'
 import { ownerMarkerName, readOwnerMarker, shmPath } from '../../server/memory/shm-names.js'
 import { createBlockProvider, ShmBlockProvider } from '../../server/memory/shm-provider.js'
-import { plainEnv, runChild, shmAddon, shmFiles, STORE_CHILD, testPrefix, tsNodeArgs } from '../helpers/shm.js'
+import { plainEnv, runChild, shmAddon, shmFiles, STORE_CHILD, testPrefix, childArgs } from '../helpers/shm.js'
 
 const loaded = shmAddon(t)
 
@@ -129,7 +129,7 @@ if (loaded !== null) {
 
   t.test('a process that exits without close() still unlinks its segments', async (t) => {
     const prefix = testPrefix(t)
-    const child = await runChild(process.execPath, [...tsNodeArgs(STORE_CHILD), 'exit', prefix, '2'], { env: plainEnv() })
+    const child = await runChild(process.execPath, [...childArgs(STORE_CHILD), 'exit', prefix, '2'], { env: plainEnv() })
     t.equal(child.code, 0, child.stderr)
     t.same(shmFiles(prefix), [])
   })
@@ -155,7 +155,7 @@ if (loaded !== null) {
       { addon: join(dir, 'broken.node'), reason: /does not load: .*invalid ELF header/ },
     ]
     for (const c of cases) {
-      const child = await runChild(process.execPath, [...tsNodeArgs(STORE_CHILD), 'choose', prefix], {
+      const child = await runChild(process.execPath, [...childArgs(STORE_CHILD), 'choose', prefix], {
         env: { ...plainEnv(), PIXELPORT_SHM_ADDON: c.addon },
       })
       t.equal(child.code, 0, child.stderr)

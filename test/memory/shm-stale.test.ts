@@ -7,7 +7,7 @@ import {
   cleanStaleSegments, currentOwner, newStoreId, ownerMarkerName, ownerState, parseShmFileName, segmentName, shmPath,
 } from '../../server/memory/shm-names.js'
 import { ShmBlockProvider } from '../../server/memory/shm-provider.js'
-import { plainEnv, shmAddon, shmFiles, STORE_CHILD, testPrefix, tsNodeArgs } from '../helpers/shm.js'
+import { plainEnv, shmAddon, shmFiles, STORE_CHILD, testPrefix, childArgs } from '../helpers/shm.js'
 
 const loaded = shmAddon(t)
 
@@ -46,7 +46,7 @@ t.test('ownerState: this process is alive; a reused pid, an exited pid are dead;
 if (loaded !== null) {
   t.test('a killed store\'s segments are removed at the next start; a live store\'s are kept', async (t) => {
     const prefix = testPrefix(t)
-    const child = spawn(process.execPath, [...tsNodeArgs(STORE_CHILD), 'store', prefix, '3'], { stdio: ['pipe', 'pipe', 'inherit'], env: plainEnv() })
+    const child = spawn(process.execPath, [...childArgs(STORE_CHILD), 'store', prefix, '3'], { stdio: ['pipe', 'pipe', 'inherit'], env: plainEnv() })
     t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
     const [line] = await once(child.stdout.setEncoding('utf8'), 'data') as [string]
     const store = JSON.parse(line) as { pid: number, storeId: string, names: string[] }

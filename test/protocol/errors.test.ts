@@ -3,10 +3,12 @@
  * every code documented for users.
  */
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import { ERRORS, errorFromBody, isPixelportError, PixelportError, pxpError, type ErrorCode } from '../../protocol/errors.js'
+import { ROOT } from '../helpers/paths.js'
 
-const root = new URL('../../', import.meta.url)
+const root = pathToFileURL(ROOT + '/')
 const codes = Object.keys(ERRORS) as ErrorCode[]
 
 t.test('every code has a status, a close code and a message', async (t) => {

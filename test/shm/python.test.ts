@@ -5,16 +5,15 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import { startAgent } from '../helpers/agent.js'
+import { ROOT, repoPath } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 import { plainEnv, runChild, shmAddon, testPrefix } from '../helpers/shm.js'
 
 const PYTHON = '/usr/bin/python3'
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const MODULE_DIR = fileURLToPath(new URL('../../clients/python', import.meta.url))
+const MODULE_DIR = repoPath('clients/python')
 
 /** Run a Python snippet with the module importable; `argv` follows the script. */
 async function python (script: string, ...argv: string[]): Promise<{ code: number | null, out: any, stderr: string }> {

@@ -14,9 +14,9 @@ import { shmPath } from '../../server/memory/shm-names.js'
 import { serveCli } from '../helpers/cli.js'
 import { startAttachAgent, bytesOf } from '../helpers/attach-agent.js'
 import { startServer } from '../helpers/server.js'
-import { plainEnv, runChild, shmAddon, shmFiles, testPrefix, tsNodeArgs } from '../helpers/shm.js'
+import { plainEnv, runChild, shmAddon, shmFiles, testPrefix, childArgs } from '../helpers/shm.js'
 
-const CHILD = new URL('../fixtures/shm-server-child.ts', import.meta.url)
+const CHILD = 'test/fixtures/shm-server-child'
 
 if (shmAddon(t) !== null) {
   t.jobs = 2
@@ -59,7 +59,7 @@ if (shmAddon(t) !== null) {
 
   t.test('a fresh start after a crash removes the dead store\'s segments, socket and all', async (t) => {
     const prefix = testPrefix(t)
-    const child = spawn(process.execPath, [...tsNodeArgs(CHILD), prefix], { stdio: ['pipe', 'pipe', 'inherit'], env: plainEnv() })
+    const child = spawn(process.execPath, [...childArgs(CHILD), prefix], { stdio: ['pipe', 'pipe', 'inherit'], env: plainEnv() })
     t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
     const [line] = await once(child.stdout.setEncoding('utf8'), 'data') as [string]
     const crashed = JSON.parse(line)

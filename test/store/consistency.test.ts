@@ -11,6 +11,7 @@ import type { ImageStore } from '../../server/store/image-store.js'
 import type { Pieces } from '../../server/store/pixels.js'
 import type { SeqlockWriterData } from '../fixtures/seqlock-writer.js'
 import { settle } from '../helpers/atomics.js'
+import { moduleUrl } from '../helpers/paths.js'
 import { newStore } from '../helpers/store.js'
 
 const CONTROL = { STOP: 0, FRAMES: 1 } as const
@@ -25,8 +26,7 @@ function uniform (bytes: Uint8Array): boolean {
 
 /** The fixture is .ts under tap's loader (the worker inherits it) and .js when the tests are built. */
 function fixtureUrl (): URL {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
-  return new URL(`../fixtures/seqlock-writer${ext}`, import.meta.url)
+  return moduleUrl('test/fixtures/seqlock-writer')
 }
 
 interface Writer {

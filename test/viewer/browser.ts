@@ -4,12 +4,12 @@
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { Test } from 'tap'
+import { ROOT } from '../helpers/paths.js'
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export { ROOT }
 const BUILT_PAGE = path.join(ROOT, 'dist/viewer/index.html')
 
 function newest (dir: string): number {

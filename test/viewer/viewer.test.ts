@@ -4,7 +4,6 @@
  * isolated, list the images with thumbnails, and draw exactly the pixels the server published, generation
  * after generation. (With tokens: viewer-auth.test.ts.)
  */
-import { statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Page } from 'playwright-core'
@@ -12,6 +11,7 @@ import t from 'tap'
 import { RemoteClient } from '../../client/remote/index.js'
 import { addDemoImages } from '../../server/demo/demo-images.js'
 import type { PixelportServer } from '../../server/server.js'
+import { BUILT, moduleUrl } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 import { ensureViewerBuilt, launch, skip, watchErrors } from './browser.js'
 
@@ -19,18 +19,12 @@ const WIDTH = 320
 const HEIGHT = 240
 
 /**
- * The demo producer, from the build when it is fresh (a plain worker starts in milliseconds), else from
- * source. Smaller and slower than `--demo`'s (640×480 at 30 fps): the test machine is shared.
+ * The demo producer (built when the tests run built: a plain worker starts in milliseconds). Smaller and
+ * slower than `--demo`'s (640×480 at 30 fps): the test machine is shared.
  */
 function startProducer (server: PixelportServer): void {
-  const source = new URL('../../server/demo/pattern-worker.ts', import.meta.url)
-  const built = new URL('../../dist/server/demo/pattern-worker.js', import.meta.url)
-  let fresh = false
-  try {
-    fresh = statSync(built).mtimeMs >= statSync(source).mtimeMs
-  } catch {}
   const workerData = { width: WIDTH, height: HEIGHT, fps: 15 }
-  server.spawnWorker(fresh ? built : source, fresh ? { workerData } : { workerData, execArgv: process.execArgv })
+  server.spawnWorker(moduleUrl('server/demo/pattern-worker'), BUILT ? { workerData } : { workerData, execArgv: process.execArgv })
 }
 
 /** The canvas's pixels (RGBA, base64) and the generation drawn, read in one go so they belong together. */

@@ -10,14 +10,14 @@ import t, { type Test } from 'tap'
 import type { PixelportServer } from '../../server/server.js'
 import type { SeqlockWriterData } from '../fixtures/seqlock-writer.js'
 import { settle } from '../helpers/atomics.js'
+import { moduleUrl } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from './wire-client.js'
 
 const CONTROL = { STOP: 0, FRAMES: 1 } as const
 
 function fixtureUrl (): URL {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
-  return new URL(`../fixtures/seqlock-writer${ext}`, import.meta.url)
+  return moduleUrl('test/fixtures/seqlock-writer')
 }
 
 function uniform (bytes: Buffer): boolean {
