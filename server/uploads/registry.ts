@@ -157,6 +157,13 @@ export class UploadRegistry extends EventEmitter<UploadRegistryEvents> {
     return { uploads: this.active.size, bytes: this.budget.bytes, maxBytes: this.budget.maxBytes }
   }
 
+  /** Staging bytes held by the uploads of one transport (`http`, `ws`). */
+  bytesOf (transport: string): number {
+    let bytes = 0
+    for (const ticket of this.active) if (ticket.info.transport === transport) bytes += ticket.bytes
+    return bytes
+  }
+
   /**
    * Shutdown: refuse new uploads and abort every one in progress with PXP_ERR_CLOSED. Returns what was
    * aborted (uploads whose body was complete are left to finish: they are the server's own work now).

@@ -29,7 +29,7 @@ export interface WebSocketEndpointInfo {
   readonly connections: number
   /** The server side of every open connection (for diagnostics: bufferedAmount, readyState). */
   sockets (): WebSocket[]
-  /** Bytes of the server's upload staging budget in use (every transport's uploads). */
+  /** Bytes of the server's staging budget held by this endpoint's uploads (`server.uploads` has every transport's). */
   readonly stagingBytes: number
   /** The `ws` server (emits 'connection' for each new socket). */
   readonly server: WebSocketServer
@@ -62,7 +62,7 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
     limits,
     get connections () { return connections.size },
     sockets: () => [...connections].map((c) => c.socket),
-    get stagingBytes () { return shared.uploads.budget.bytes },
+    get stagingBytes () { return shared.uploads.bytesOf('ws') },
     get server () { return wss! },
   })
 

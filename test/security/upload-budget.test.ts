@@ -35,7 +35,7 @@ t.test('stalled uploads on every path share one budget; the next is refused at o
   ws.send({ op: 'chunk', req: wsReq, offset: 0, data: new Uint8Array(1000) })
   await until(() => server.uploads.stats().uploads === 4, 'four uploads in progress')
   t.same(server.uploads.stats(), { uploads: 4, bytes: 4 * MiB, maxBytes: 4 * MiB }, 'each holds its share')
-  t.equal(server.app.pixelportWebSocket.stagingBytes, 4 * MiB, 'the WebSocket endpoint sees the same budget')
+  t.equal(server.app.pixelportWebSocket.stagingBytes, MiB, 'the WebSocket put holds its share of the same budget')
 
   // The next upload on every path: refused before its body is read.
   const put = await within(rawRequest(url, { method: 'PUT', path: '/images/a/data', headers: { 'content-type': OCTETS, 'content-length': MiB }, body: new Uint8Array(10) }), 5000, 'PUT refused')
