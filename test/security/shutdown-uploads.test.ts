@@ -6,7 +6,9 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
+import { SHUTDOWN_GRACE_MS } from '../../server/server.js'
 import { serveCli } from '../helpers/cli.js'
+import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
 import { stallUpload, within } from './stalled-upload.js'
 
@@ -59,4 +61,17 @@ t.test('SIGTERM with stalled uploads: aborted with a named error, logged, exit 0
   t.match(log, /SIGTERM: aborted upload PUT \/images\/cam%2F1\/data from 127\.0\.0\.1 \(1000 of 1048576 bytes received\): PXP_ERR_CLOSED/, 'the log names the PUT')
   t.match(log, /SIGTERM: aborted upload POST \/images from 127\.0\.0\.1 \(2000 of 1048576 bytes received\): PXP_ERR_CLOSED/, 'the POST')
   t.match(log, /SIGTERM: aborted upload put req=\d+ id="cam\/1" from 127\.0\.0\.1 \(3000 of 1048576 bytes received\): PXP_ERR_CLOSED/, 'and the WebSocket put')
+})
+
+t.test('close() ends in bounded time even when a request that is no upload never finishes its body', async (t) => {
+  const { server, url } = await startServer(t)
+  const arrived = once(server.app.server, 'request')
+  // A JSON body is buffered by fastify before any handler runs: no upload ticket covers it.
+  const stalled = await stallUpload(t, url, { method: 'POST', path: '/images', contentType: 'application/json', length: 100, send: Buffer.from('{"width":') })
+  await within(arrived, 5000, 'the request to arrive')
+  const started = Date.now()
+  await within(server.close(), SHUTDOWN_GRACE_MS + 5000, 'close()')
+  const ms = Date.now() - started
+  t.ok(ms >= SHUTDOWN_GRACE_MS - 50 && ms < SHUTDOWN_GRACE_MS + 2000, `closed after ${ms} ms (grace ${SHUTDOWN_GRACE_MS} ms)`)
+  await within(stalled.answer, 2000, 'the stalled connection to be closed')
 })
