@@ -174,7 +174,7 @@ export class UploadRegistry extends EventEmitter<UploadRegistryEvents> {
     for (const ticket of [...this.active]) {
       if (!ticket.inProgress || ticket.signal.aborted) continue
       aborted.push(ticket.report())
-      ticket.abort(pxpError('PXP_ERR_CLOSED', 'server (shutting down: the upload was aborted)'))
+      ticket.abort(pxpError('PXP_ERR_CLOSED', 'server'))
     }
     return aborted
   }

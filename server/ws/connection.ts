@@ -15,12 +15,12 @@ import {
 import { Principal } from '../auth/tokens.js'
 import { describeRemote, notOwner } from '../cluster/remote-ops.js'
 import type { ServerContext } from '../context.js'
+import type { UploadRegistry } from '../uploads/registry.js'
 import { openFrame } from './frames.js'
 import { Outbound } from './outbound.js'
 import { errorReply } from './replies.js'
 import { sendFrame, StreamLane } from './streams.js'
 import { Subscription, type SubscriptionHost } from './subscription.js'
-import type { UploadRegistry } from '../uploads/registry.js'
 import { startUpload, type Upload } from './uploads.js'
 import type { MessageValidator } from './validate.js'
 
