@@ -59,6 +59,9 @@ export const ERRORS = {
   PXP_ERR_CLUSTER_UNAVAILABLE: { status: 503, closeCode: 4503, message: 'The cluster catalog is unavailable: %s' },
   PXP_ERR_PEER_UNREACHABLE: { status: 502, closeCode: 4502, message: 'Node %q at %s, owner of image %q, did not answer: %s' },
   PXP_ERR_NOT_OWNER: { status: 421, closeCode: 4421, message: 'Image %q is owned by node %q at %s: %s' },
+  // Uploads (server/uploads): the staging budget shared by every upload path, and the body timeouts.
+  PXP_ERR_STAGING_FULL: { status: 503, closeCode: 4503, message: 'Upload staging is full: %s' },
+  PXP_ERR_UPLOAD_TIMEOUT: { status: 408, closeCode: 4408, message: 'Upload aborted: %s' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -38,6 +38,13 @@ Options (environment variable in brackets):
                          WebSocket connections one address may hold (default 64)
   --max-event-loop-delay MS
                          above this, /ready and the API answer 503 PXP_ERR_OVERLOADED (default 1000, 0 off)
+  --staging-budget SIZE  bytes all uploads in progress may hold together (default 256M); beyond it an
+                         upload is refused with 503 PXP_ERR_STAGING_FULL [PIXELPORT_STAGING_BUDGET]
+  --upload-idle-timeout MS
+                         abort an upload whose body sends nothing for MS (default 30000)
+                         [PIXELPORT_UPLOAD_IDLE_TIMEOUT]
+  --upload-deadline MS   abort an upload whose body is not complete after MS (default 600000)
+                         [PIXELPORT_UPLOAD_DEADLINE]
   --cluster URL          join the cluster coordinated by the Redis at URL (redis://HOST:PORT): catalog,
                          heartbeats and events in Redis; pixels stay on their node [PIXELPORT_CLUSTER]
   --advertise URL        this node's base URL as the other nodes reach it, e.g. http://10.0.0.5:8080
@@ -95,6 +102,9 @@ async function serve (argv: string[]): Promise<void> {
       cors: { type: 'string', multiple: true },
       'max-connections-per-client': { type: 'string' },
       'max-event-loop-delay': { type: 'string' },
+      'staging-budget': { type: 'string' },
+      'upload-idle-timeout': { type: 'string' },
+      'upload-deadline': { type: 'string' },
       cluster: { type: 'string' },
       advertise: { type: 'string' },
       'node-id': { type: 'string' },
@@ -135,6 +145,14 @@ async function serve (argv: string[]): Promise<void> {
   if (cors.length > 0) options.corsOrigins = cors
   if (values['max-connections-per-client'] !== undefined) options.maxConnectionsPerClient = parseCount('max-connections-per-client', values['max-connections-per-client'])
   if (values['max-event-loop-delay'] !== undefined) options.maxEventLoopDelayMs = parseCount('max-event-loop-delay', values['max-event-loop-delay'])
+  {
+    const budget = values['staging-budget'] ?? process.env.PIXELPORT_STAGING_BUDGET
+    const idle = values['upload-idle-timeout'] ?? process.env.PIXELPORT_UPLOAD_IDLE_TIMEOUT
+    const deadline = values['upload-deadline'] ?? process.env.PIXELPORT_UPLOAD_DEADLINE
+    if (budget !== undefined && budget !== '') options.stagingBudgetBytes = parseSize('staging-budget', budget)
+    if (idle !== undefined && idle !== '') options.uploadIdleTimeoutMs = parseCount('upload-idle-timeout', idle)
+    if (deadline !== undefined && deadline !== '') options.uploadDeadlineMs = parseCount('upload-deadline', deadline)
+  }
   const clusterRedis = values.cluster ?? process.env.PIXELPORT_CLUSTER
   if (clusterRedis !== undefined && clusterRedis !== '') {
     options.cluster = { redis: clusterRedis }
@@ -188,6 +206,10 @@ async function serve (argv: string[]): Promise<void> {
     if (stopping) return
     stopping = true
     process.stdout.write(`${signal}: shutting down\n`)
+    // Say what shutdown cuts short: uploads still receiving their body are aborted (PXP_ERR_CLOSED).
+    server.uploads.on('aborted', (u, err) => {
+      process.stdout.write(`${signal}: aborted upload ${u.what} from ${u.client} (${u.received} of ${u.bytes} bytes received): ${err.code}\n`)
+    })
     const force = setTimeout(() => process.exit(1), 10_000)
     force.unref()
     server.close().then(() => process.exit(0), () => process.exit(1))

@@ -80,6 +80,18 @@ export interface ServerOptions {
   maxUploads?: number
   /** WebSocket: largest event queue a subscription may ask for. Default 4096. */
   maxQueue?: number
+  // ---- uploads (server/uploads) ----
+  /**
+   * Bytes all uploads in progress may hold at once, on every path together (HTTP PUT staging, raw POST
+   * reservations, picture files and their pixels, WebSocket chunked puts). An upload that does not fit is
+   * refused with 503 PXP_ERR_STAGING_FULL; one larger than the whole budget can never be uploaded.
+   * Default 256 MiB.
+   */
+  stagingBudgetBytes?: number
+  /** Abort an upload whose body sends no byte for this many ms (408 PXP_ERR_UPLOAD_TIMEOUT). Default 30000. */
+  uploadIdleTimeoutMs?: number
+  /** Abort an upload whose body is not complete this many ms after it started. Default 600000 (10 min). */
+  uploadDeadlineMs?: number
   /**
    * Join a cluster of nodes coordinated through Redis (catalog, heartbeats, events; pixels stay here).
    * Default: none, a single node. See server/cluster/options.ts.
@@ -162,8 +174,25 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     maxUploads: positiveInt('maxUploads', o.maxUploads ?? 4),
     maxQueue: positiveInt('maxQueue', o.maxQueue ?? 4096),
     evict: evictionPolicy(o.evict),
+    ...uploadOptions(o),
     cluster: resolveClusterOptions(o.cluster, host),
   }
+}
+
+/** The upload budget and clocks (server/uploads). */
+function uploadOptions (o: ServerOptions): Pick<ResolvedOptions, 'stagingBudgetBytes' | 'uploadIdleTimeoutMs' | 'uploadDeadlineMs'> {
+  return {
+    stagingBudgetBytes: positiveInt('stagingBudgetBytes', o.stagingBudgetBytes ?? 256 * MiB),
+    uploadIdleTimeoutMs: timerMs('uploadIdleTimeoutMs', o.uploadIdleTimeoutMs ?? 30_000),
+    uploadDeadlineMs: timerMs('uploadDeadlineMs', o.uploadDeadlineMs ?? 600_000),
+  }
+}
+
+/** A timer delay: setTimeout fires at once for anything above 2^31 - 1 ms (about 24.8 days). */
+function timerMs (name: string, value: unknown): number {
+  const ms = positiveInt(name, value)
+  if (ms > 0x7fffffff) throw pxpError('PXP_ERR_VALIDATION', `option ${name} must be at most ${0x7fffffff} ms, got ${ms}`)
+  return ms
 }
 
 function evictionPolicy (value: unknown): EvictionPolicy {

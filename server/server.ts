@@ -22,6 +22,7 @@ import { ServerMetrics } from './metrics/metrics.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
 import { ImageStore } from './store/image-store.js'
 import { SnapshotCache } from './store/snapshots.js'
+import { uploadsOf, type UploadRegistry, type UploadReport } from './uploads/registry.js'
 import { WorkerBridge } from './workers/bridge.js'
 import { websocketEndpoint } from './ws/plugin.js'
 
@@ -34,8 +35,13 @@ export interface PixelportServer {
   listen (): Promise<string>
   /** The base URL once listening. */
   readonly url: string
-  /** Stop accepting, end connections and release all memory. Idempotent. */
+  /**
+   * Stop accepting, abort uploads still receiving their body (PXP_ERR_CLOSED, each logged and emitted as
+   * `uploads` 'aborted'), end connections and release all memory. Idempotent.
+   */
   close (): Promise<void>
+  /** Uploads in progress on every transport: the staging budget, the body clocks, 'aborted' events. */
+  readonly uploads: UploadRegistry
   /**
    * A MessagePort for a worker thread: pass it in `workerData` with a `transferList` and call
    * `connect(port)` from `pixelport/worker` there.
@@ -54,6 +60,9 @@ export interface PixelportServer {
   /** Cluster membership (`cluster` option), joined at listen(); null for a single node. */
   readonly cluster: ClusterNode | null
 }
+
+/** How long close() lets requests in progress finish before it closes their connections. */
+export const SHUTDOWN_GRACE_MS = 3000
 
 export async function createServer (options: ServerOptions = {}): Promise<PixelportServer> {
   const resolved = resolveOptions(options)
@@ -103,6 +112,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   // Worker threads here that open another node's image get a local read-only replica.
   const replicas = cluster === null ? null : attachReplicas({ store, workers }, cluster)
   const ctx: ServerContext = { store, snapshots, options: resolved, metrics, cluster }
+  const uploads = uploadsOf(ctx)
 
   const app = Fastify({
     logger: resolved.logger as boolean,
@@ -112,6 +122,11 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     frameworkErrors,
   })
   installErrorHandler(app)
+  const countAborted = metrics.observeUploads(() => uploads.stats())
+  uploads.on('aborted', (u: UploadReport, err) => {
+    countAborted(err.code)
+    app.log.warn({ upload: u, code: err.code }, `upload aborted: ${err.message}`)
+  })
   store.on('evicted', (d, why) => app.log.info({ id: d.id, bytes: d.view === null ? d.byteLength : 0, reason: why.code, for: why.for }, 'image evicted to make room'))
   try {
     await installEdge(app, resolved)
@@ -143,6 +158,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     metrics,
     workerChannel: () => workers.channel(),
     spawnWorker: (file, opts) => workers.spawn(file, opts),
+    uploads,
     shm,
     attach,
     cluster,
@@ -158,7 +174,17 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
         // Leave the cluster first, so the other nodes stop sending requests here.
         replicas?.close()
         await cluster?.close()
-        await app.close()
+        // A stalled upload would hold its connection, and so app.close(), open for as long as its client
+        // likes: abort them first (each answered PXP_ERR_CLOSED, its memory given back).
+        uploads.abortAll()
+        // Anything else that keeps a connection busy (a request body that never ends, a download to a
+        // client that stopped reading) is cut after a grace period, so shutdown ends in bounded time.
+        const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS)
+        try {
+          await app.close()
+        } finally {
+          clearTimeout(cut)
+        }
         // Attached processes and workers first (their claims are recovered into the store), then the store,
         // whose provider unlinks every segment: a clean shutdown leaves nothing in /dev/shm.
         await attach?.close()

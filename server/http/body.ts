@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { pxpError } from '../../protocol/errors.js'
+import type { UploadTicket } from '../uploads/registry.js'
 
 export const OCTET_STREAM = 'application/octet-stream'
 
@@ -50,9 +51,11 @@ function noop (): void {}
  * Read `stream` to its end, handing every chunk to `sink` as it arrives. Exactly `expected` bytes must come:
  * more or fewer is PXP_ERR_BYTE_COUNT; a client that goes away first is PXP_ERR_ABORTED. On failure the
  * stream is left paused and unread (the response then closes the connection, see `closeUnreadBody`).
+ * `ticket`: the upload's clocks, told of every byte; its abort (a timeout, shutdown) ends the read with
+ * its reason.
  */
-export async function receiveExactly (stream: Readable, expected: number, sink: (chunk: Buffer) => void): Promise<void> {
-  await receive(stream, sink, `${expected} bytes`,
+export async function receiveExactly (stream: Readable, expected: number, sink: (chunk: Buffer) => void, ticket?: UploadTicket): Promise<void> {
+  await receive(stream, sink, ticket, `${expected} bytes`,
     (received) => received > expected ? pxpError('PXP_ERR_BYTE_COUNT', expected, `more than ${expected}`) : null,
     (received) => received === expected ? null : pxpError('PXP_ERR_BYTE_COUNT', expected, received))
 }
@@ -61,14 +64,17 @@ export async function receiveExactly (stream: Readable, expected: number, sink: 
  * Read a whole body (a picture file) into one buffer, refusing it with PXP_ERR_BODY_TOO_LARGE as soon as it
  * passes `limit` bytes. `length` is the declared Content-Length, if any (already checked against the limit):
  * the body must then be exactly that long. Memory grows with what arrives, not with what was declared.
+ * `ticket` as for receiveExactly; without a `length` it was begun with no bytes and grows with the body
+ * (PXP_ERR_STAGING_FULL when the budget has no more room).
  */
-export async function receiveAll (stream: Readable, limit: number, length?: number): Promise<Buffer> {
+export async function receiveAll (stream: Readable, limit: number, length?: number, ticket?: UploadTicket): Promise<Buffer> {
   const chunks: Buffer[] = []
   let total = 0
   await receive(stream, (chunk) => {
+    if (length === undefined) ticket?.grow(chunk.byteLength)
     chunks.push(chunk)
     total += chunk.byteLength
-  }, length === undefined ? 'the body' : `${length} bytes`,
+  }, ticket, length === undefined ? 'the body' : `${length} bytes`,
   (received) => {
     if (length !== undefined && received > length) return pxpError('PXP_ERR_BYTE_COUNT', length, `more than ${length}`)
     return received > limit ? pxpError('PXP_ERR_BODY_TOO_LARGE', `more than ${limit}`, limit) : null
@@ -81,11 +87,14 @@ export async function receiveAll (stream: Readable, limit: number, length?: numb
 async function receive (
   stream: Readable,
   sink: (chunk: Buffer) => void,
+  ticket: UploadTicket | undefined,
   what: string,
   tooMuch: (received: number) => Error | null,
   atEnd: (received: number) => Error | null,
 ): Promise<void> {
   if (stream.destroyed) throw pxpError('PXP_ERR_ABORTED', `the client went away before sending ${what}`)
+  const signal = ticket?.signal
+  if (signal?.aborted === true) throw signal.reason
   return await new Promise<void>((resolve, reject) => {
     let received = 0
     const detach = (): void => {
@@ -93,6 +102,7 @@ async function receive (
       stream.off('end', onEnd)
       stream.off('error', onGone)
       stream.off('close', onGone)
+      signal?.removeEventListener('abort', onAbort)
       // A disconnect after we stopped listening still emits 'error'; unheard, it would crash the process.
       stream.on('error', noop)
     }
@@ -103,6 +113,7 @@ async function receive (
     }
     function onData (chunk: Buffer): void {
       received += chunk.byteLength
+      ticket?.progress(chunk.byteLength)
       const over = tooMuch(received)
       if (over !== null) {
         fail(over)
@@ -116,6 +127,7 @@ async function receive (
     }
     function onEnd (): void {
       detach()
+      ticket?.bodyDone()
       const wrong = atEnd(received)
       if (wrong === null) resolve()
       else reject(wrong)
@@ -123,7 +135,11 @@ async function receive (
     function onGone (): void {
       fail(pxpError('PXP_ERR_ABORTED', `the client went away after ${received} bytes, before ${what} had come`))
     }
+    function onAbort (): void {
+      fail(signal!.reason)
+    }
     stream.on('data', onData)
+    signal?.addEventListener('abort', onAbort, { once: true })
     stream.once('end', onEnd)
     stream.once('error', onGone)
     stream.once('close', onGone)

@@ -11,6 +11,7 @@ import { etagOf, ifRangeAllows, matchesIfNoneMatch, parseRange } from './range.j
 import { meterDownload } from './meter.js'
 import { binaryBody, dataHeaders, descriptorSchema, errorResponses, idParams, notModified } from './schemas.js'
 import { StagingPool } from './staging.js'
+import { withUploadTicket } from './upload-ticket.js'
 
 interface DataHeaders {
   'if-none-match'?: string
@@ -120,21 +121,25 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
     declaredLength(request, options.maxImageBytes, expected)
     const body = request.body
     if (!isStream(body)) throw pxpError('PXP_ERR_BYTE_COUNT', expected, 0)
-    // Stage the upload outside shared memory: a slow client must not hold the image's write lock.
-    const buffer = staging.take(expected)
-    try {
-      let at = 0
-      await receiveExactly(body, expected, (chunk) => {
-        buffer.set(chunk, at)
-        at += chunk.byteLength
-      })
-      const descriptor = await store.write(id, buffer)
-      ctx.metrics?.addBytesReceived('http', expected)
-      void reply.header('etag', etagOf(descriptor.generation))
-      return descriptor
-    } finally {
-      // receiveExactly has detached from the stream and store.write has copied: nothing touches it now.
-      staging.give(buffer)
-    }
+    // Stage the upload outside shared memory: a slow client must not hold the image's write lock. The
+    // staging buffer is charged to the upload budget before it is taken; a stalled body is aborted by the
+    // ticket's clocks, and the image keeps its bytes and generation.
+    return await withUploadTicket(ctx, request, reply, expected, async (ticket) => {
+      const buffer = staging.take(expected)
+      try {
+        let at = 0
+        await receiveExactly(body, expected, (chunk) => {
+          buffer.set(chunk, at)
+          at += chunk.byteLength
+        }, ticket)
+        const descriptor = await store.write(id, buffer)
+        ctx.metrics?.addBytesReceived('http', expected)
+        void reply.header('etag', etagOf(descriptor.generation))
+        return descriptor
+      } finally {
+        // receiveExactly has detached from the stream and store.write has copied: nothing touches it now.
+        staging.give(buffer)
+      }
+    })
   })
 }

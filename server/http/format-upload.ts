@@ -14,6 +14,7 @@ import type { Layout } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
 import { decodePixels, planDecode } from '../formats/decode.js'
 import { IMAGE_MEDIA_TYPES } from '../formats/formats.js'
+import type { UploadTicket } from '../uploads/registry.js'
 import { receiveAll } from './body.js'
 
 export interface PictureQuery {
@@ -49,15 +50,18 @@ export function acceptPictureBodies (app: FastifyInstance): void {
  * Create an image from the picture file in `body` (`length`: its declared Content-Length, already checked
  * against pictureBodyLimit). Throws PXP_ERR_BAD_IMAGE for anything undecodable, PXP_ERR_TOO_LARGE /
  * PXP_ERR_BAD_SHAPE for an image over the limits (checked from the header, before decoding).
+ * `ticket` holds the file's bytes in the staging budget (growing with a body of unknown length) and, once
+ * the header is read, the decoded pixels' too: PXP_ERR_STAGING_FULL when they do not fit.
  */
-export async function createFromPicture (ctx: ServerContext, query: PictureQuery, body: Readable, length: number | undefined): Promise<ImageDescriptor> {
+export async function createFromPicture (ctx: ServerContext, query: PictureQuery, body: Readable, length: number | undefined, ticket?: UploadTicket): Promise<ImageDescriptor> {
   const given = FROM_FILE.filter((k) => query[k] !== undefined)
   if (given.length > 0) {
     throw pxpError('PXP_ERR_VALIDATION', `a picture carries its own size and mode: drop ${given.join(', ')} (id, layout, readonly and frames apply)`)
   }
   const { store, options } = ctx
-  const file = await receiveAll(body, pictureBodyLimit(options.maxImageBytes), length)
+  const file = await receiveAll(body, pictureBodyLimit(options.maxImageBytes), length, ticket)
   const plan = await planDecode(file, store.limits)
+  ticket?.grow(plan.spec.byteLength)
   const pending = store.beginCreate({ ...plan.request, id: query.id, layout: query.layout, readonly: query.readonly, frames: query.frames })
   try {
     pending.write(await decodePixels(file, plan))

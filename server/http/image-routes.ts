@@ -2,7 +2,7 @@
  * The image catalog over HTTP: create (zero-filled from JSON, or from a raw upload), list, describe, delete.
  */
 import type { Readable } from 'node:stream'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { specFromRequest, type CreateRequest, type Layout } from '../../protocol/spec.js'
@@ -11,6 +11,7 @@ import { formatOfMediaType, IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import { negotiatePicture } from '../formats/negotiate.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
 import { acceptPictureBodies, createFromPicture, pictureBodyLimit } from './format-upload.js'
+import { withUploadTicket } from './upload-ticket.js'
 import { picturesOf } from './pictures.js'
 import { etagOf, matchesIfNoneMatch } from './range.js'
 import {
@@ -54,21 +55,24 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
 
   /**
    * Stream a raw upload into reserved shared memory. Everything that can be refused is refused before the
-   * memory is reserved; once it is, any failure (short body, disconnect) gives it all back.
+   * memory is reserved (the spec, the byte count, the staging budget); once it is, any failure (short body,
+   * disconnect, a stalled body timing out, shutdown) gives it all back.
    */
-  async function createFromUpload (request: CreateRequest, body: Readable, length: number | undefined): Promise<ImageDescriptor> {
+  async function createFromUpload (http: FastifyRequest, reply: FastifyReply, request: CreateRequest, body: Readable, length: number | undefined): Promise<ImageDescriptor> {
     const spec = specFromRequest(request, store.limits)
     if (length !== undefined && length !== spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', spec.byteLength, length)
-    const pending = store.beginCreate(request)
-    try {
-      await receiveExactly(body, spec.byteLength, (chunk) => pending.write(chunk))
-      const descriptor = pending.commit()
-      ctx.metrics?.addBytesReceived('http', spec.byteLength)
-      return descriptor
-    } catch (err) {
-      pending.abort()
-      throw err
-    }
+    return await withUploadTicket(ctx, http, reply, spec.byteLength, async (ticket) => {
+      const pending = store.beginCreate(request)
+      try {
+        await receiveExactly(body, spec.byteLength, (chunk) => pending.write(chunk), ticket)
+        const descriptor = pending.commit()
+        ctx.metrics?.addBytesReceived('http', spec.byteLength)
+        return descriptor
+      } catch (err) {
+        pending.abort()
+        throw err
+      }
+    })
   }
 
   // Create an image: zero-filled from JSON, from raw C-order bytes with the fields as query parameters, or
@@ -95,10 +99,10 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     if (isStream(body)) {
       if (formatOfMediaType(request.headers['content-type']) !== null) {
         const length = declaredLength(request, pictureBodyLimit(options.maxImageBytes))
-        return created(reply, await createFromPicture(ctx, request.query, body, length))
+        return created(reply, await withUploadTicket(ctx, request, reply, length ?? 0, async (ticket) => await createFromPicture(ctx, request.query, body, length, ticket)))
       }
       const length = declaredLength(request, options.maxImageBytes)
-      return created(reply, await createFromUpload(requestFromQuery(request.query), body, length))
+      return created(reply, await createFromUpload(request, reply, requestFromQuery(request.query), body, length))
     }
     if (body === undefined || body === null) {
       throw pxpError('PXP_ERR_VALIDATION', 'body is required: JSON { width, height, mode } or { shape, typestr }, or raw bytes')

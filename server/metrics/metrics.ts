@@ -174,6 +174,19 @@ export class ServerMetrics implements TransportMetrics {
     return await this.registry.metrics()
   }
 
+  /**
+   * Uploads in progress on every transport and the staging bytes they hold (server/uploads), read at scrape
+   * time; `aborted` counts uploads cut short by a timeout or shutdown, by error code.
+   */
+  observeUploads (read: () => { uploads: number, bytes: number, maxBytes: number }): (code: string) => void {
+    const registers = [this.registry]
+    void new Gauge({ name: 'pixelport_uploads_in_progress', help: 'Uploads receiving their body, all transports', registers, collect () { this.set(read().uploads) } })
+    void new Gauge({ name: 'pixelport_upload_staging_bytes', help: 'Bytes the uploads in progress hold of the staging budget', registers, collect () { this.set(read().bytes) } })
+    void new Gauge({ name: 'pixelport_upload_staging_max_bytes', help: 'The staging budget', registers, collect () { this.set(read().maxBytes) } })
+    const aborted = new Counter({ name: 'pixelport_uploads_aborted_total', help: 'Uploads aborted by a timeout or by shutdown', labelNames: ['code'], registers })
+    return (code) => aborted.inc({ code })
+  }
+
   get contentType (): string {
     return this.registry.contentType
   }

@@ -15,12 +15,13 @@ import {
 import { Principal } from '../auth/tokens.js'
 import { describeRemote, notOwner } from '../cluster/remote-ops.js'
 import type { ServerContext } from '../context.js'
+import type { UploadRegistry } from '../uploads/registry.js'
 import { openFrame } from './frames.js'
 import { Outbound } from './outbound.js'
 import { errorReply } from './replies.js'
 import { sendFrame, StreamLane } from './streams.js'
 import { Subscription, type SubscriptionHost } from './subscription.js'
-import { startUpload, type StagingBudget, type Upload } from './uploads.js'
+import { startUpload, type Upload } from './uploads.js'
 import type { MessageValidator } from './validate.js'
 
 /** What every connection of one endpoint shares. */
@@ -28,7 +29,8 @@ export interface EndpointShared {
   readonly ctx: ServerContext
   readonly limits: ServerLimits
   readonly validator: MessageValidator
-  readonly staging: StagingBudget
+  /** The server's uploads in progress: the staging budget and clocks every transport shares. */
+  readonly uploads: UploadRegistry
   /** Log unexpected failures (they are answered with PXP_ERR_INTERNAL). */
   readonly log: (err: unknown, what: string) => void
 }
@@ -93,6 +95,18 @@ export class Connection implements SubscriptionHost {
     if (this.closed) return
     this.out.send(errorReply(req, err, sub !== undefined ? { sub } : {}))
     this.shutdown(ERRORS[err.code].closeCode, err.code)
+  }
+
+  /**
+   * The server is shutting down: every get and upload still in flight is answered with PXP_ERR_CLOSED
+   * (a get already streaming with its stream number, §6.1), then the connection closes with 1001.
+   */
+  goingAway (): void {
+    if (this.closed) return
+    const err = pxpError('PXP_ERR_CLOSED', 'server')
+    for (const { req, stream } of this.lane.inFlight()) this.send(errorReply(req, err, stream !== null ? { stream } : {}))
+    for (const req of this.uploads.keys()) this.send(errorReply(req, err))
+    this.shutdown(ERRORS.PXP_ERR_CLOSED.closeCode, 'PXP_ERR_CLOSED')
   }
 
   /** Close with `code` (reason: an error code or empty), terminating after a grace period. */
@@ -280,7 +294,7 @@ export class Connection implements SubscriptionHost {
     let upload: Upload
     try {
       if (chunked && this.uploads.size >= limits.maxUploads) throw pxpError('PXP_ERR_TOO_MANY_UPLOADS', limits.maxUploads)
-      upload = startUpload(this.ctx, msg, this.shared.staging)
+      upload = startUpload(this.ctx, msg, this.shared.uploads, this.clientAddress)
     } catch (err) {
       // The chunks that follow a refused header are dropped quietly instead of each being answered.
       if (chunked) this.rememberFailed(msg.req)
@@ -288,6 +302,13 @@ export class Connection implements SubscriptionHost {
     }
     if (chunked) {
       this.uploads.set(msg.req, upload)
+      // Chunks stopped coming (idle timeout, deadline) or the server is shutting down: the client hears
+      // why once, the upload gives back what it held, and its late chunks are dropped.
+      upload.signal?.addEventListener('abort', () => {
+        if (this.uploads.get(msg.req) !== upload) return
+        this.failUpload(msg.req, upload)
+        this.send(errorReply(msg.req, upload.signal!.reason))
+      }, { once: true })
       return
     }
     try {
@@ -348,6 +369,11 @@ export class Connection implements SubscriptionHost {
         this.replyError(req, err)
       },
     )
+  }
+
+  /** The client's address, for the log lines about its uploads. */
+  private get clientAddress (): string {
+    return (this.socket as unknown as { _socket?: { remoteAddress?: string } })._socket?.remoteAddress ?? 'unknown'
   }
 
   // ---- subscriptions ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import type { EventType, ServerLimits } from '../../protocol/messages.js'
 import type { ServerContext } from '../context.js'
 import { Connection, type EndpointShared } from './connection.js'
 import { resolveLimits, type ConnectionLimits } from './limits.js'
-import { StagingBudget } from './uploads.js'
+import { uploadsOf } from '../uploads/registry.js'
 import { MessageValidator } from './validate.js'
 
 export interface WebSocketEndpointOptions extends ServerContext {
@@ -29,7 +29,7 @@ export interface WebSocketEndpointInfo {
   readonly connections: number
   /** The server side of every open connection (for diagnostics: bufferedAmount, readyState). */
   sockets (): WebSocket[]
-  /** Bytes of upload staging memory in use. */
+  /** Bytes of the server's staging budget held by this endpoint's uploads (`server.uploads` has every transport's). */
   readonly stagingBytes: number
   /** The `ws` server (emits 'connection' for each new socket). */
   readonly server: WebSocketServer
@@ -52,8 +52,8 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
     ctx,
     limits,
     validator: new MessageValidator(),
-    // Overwrites are staged off shared memory; they get as much room as remote readers' snapshots.
-    staging: new StagingBudget(ctx.options.snapshotBytes),
+    // One staging budget for every upload of the server, HTTP's included.
+    uploads: uploadsOf(ctx),
     log: (err, what) => app.log.error({ err }, what),
   }
 
@@ -62,7 +62,7 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
     limits,
     get connections () { return connections.size },
     sockets: () => [...connections].map((c) => c.socket),
-    get stagingBytes () { return shared.staging.bytes },
+    get stagingBytes () { return shared.uploads.bytesOf('ws') },
     get server () { return wss! },
   })
 
@@ -143,7 +143,7 @@ export const websocketEndpoint = endpoint
 async function closeAll (connections: Set<Connection>): Promise<void> {
   const closing = [...connections].map((c) => new Promise<void>((resolve) => {
     c.out.onClose(resolve)
-    c.shutdown(ERRORS.PXP_ERR_CLOSED.closeCode, 'PXP_ERR_CLOSED')
+    c.goingAway()
   }))
   let timer: NodeJS.Timeout | undefined
   const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_GRACE_MS) })

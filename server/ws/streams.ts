@@ -23,6 +23,8 @@ export interface StreamTarget {
 /** Set `reason` to stop a stream before its next chunk. */
 export interface StreamAbort {
   reason: PixelportError | null
+  /** Set by sendFrame once the `frame` header is out: the client knows the stream's number from then on. */
+  announced?: boolean
 }
 
 /**
@@ -65,6 +67,7 @@ export async function sendFrame (
       byteLength: total,
       chunks: chunkCount(total, chunkSize),
     })
+    abort.announced = true
     for (let offset = 0; offset < total; offset += chunkSize) {
       if (!await out.writable()) throw pxpError('PXP_ERR_CLOSED', 'connection')
       if (abort.reason !== null) throw abort.reason
@@ -96,6 +99,7 @@ interface Job {
 export class StreamLane {
   private readonly queue: Job[] = []
   private active: Job | null = null
+  private activeStream = 0
   private nextStream = 1
   private closed = false
 
@@ -104,6 +108,16 @@ export class StreamLane {
     let n = this.active !== null && this.active.req !== null ? 1 : 0
     for (const job of this.queue) if (job.req !== null) n++
     return n
+  }
+
+  /** The gets queued or streaming, the active one first, with its stream number once its frame is out. */
+  inFlight (): Array<{ req: RequestId, stream: number | null }> {
+    const gets: Array<{ req: RequestId, stream: number | null }> = []
+    if (this.active !== null && this.active.req !== null) {
+      gets.push({ req: this.active.req, stream: this.active.abort.announced === true ? this.activeStream : null })
+    }
+    for (const job of this.queue) if (job.req !== null) gets.push({ req: job.req, stream: null })
+    return gets
   }
 
   /** True when a get with this request id is queued or streaming. */
@@ -153,6 +167,7 @@ export class StreamLane {
     if (job === undefined) return
     this.active = job
     const stream = this.nextStream
+    this.activeStream = stream
     this.nextStream = this.nextStream >= 0xffffffff ? 1 : this.nextStream + 1
     job.run(stream, job.abort).then(() => job.done(), (err: unknown) => job.done(err ?? new Error('stream failed'))).finally(() => {
       this.active = null

@@ -4,8 +4,10 @@
  * - A new image is reserved at once (`store.beginCreate`: id taken, memory allocated, invisible) and the
  *   chunks land straight in its shared memory; `end` publishes it, a failure or disconnect gives it all back.
  * - An existing image is overwritten as one new generation: its chunks are staged in a private buffer and
- *   written under the write lock in one copy at `end`, so a slow uploader never holds the lock. Staging
- *   memory comes from a budget shared by every connection of the endpoint.
+ *   written under the write lock in one copy at `end`, so a slow uploader never holds the lock.
+ * - A chunked upload holds a ticket (server/uploads): its bytes, reserved or staged, count against the
+ *   server's staging budget, shared with HTTP uploads, and its clocks abort it when chunks stop coming
+ *   (`Upload.signal`). A `put` with inline `data` needs none: its bytes are already in the message.
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
@@ -13,28 +15,7 @@ import type { PutMessage } from '../../protocol/messages.js'
 import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
 import type { PendingImage } from '../store/image-store.js'
-
-/** Bytes of staging memory all uploads of one endpoint may hold at once. */
-export class StagingBudget {
-  private used = 0
-  constructor (readonly maxBytes: number) {}
-
-  get bytes (): number {
-    return this.used
-  }
-
-  /** Reserve `n` bytes or throw PXP_ERR_QUEUE_FULL. */
-  reserve (n: number): void {
-    if (this.used + n > this.maxBytes) {
-      throw pxpError('PXP_ERR_QUEUE_FULL', `upload staging budget of ${this.maxBytes} bytes is in use by other uploads`)
-    }
-    this.used += n
-  }
-
-  release (n: number): void {
-    this.used -= n
-  }
-}
+import type { UploadInfo, UploadRegistry, UploadTicket } from '../uploads/registry.js'
 
 const SPEC_FIELDS = ['width', 'height', 'mode', 'shape', 'typestr', 'layout', 'readonly', 'frames'] as const
 
@@ -55,49 +36,72 @@ export interface Upload {
   finish (): Promise<ImageDescriptor>
   /** Give everything back. Idempotent. */
   abort (): void
+  /** Aborted (reason: a PixelportError) when the upload timed out or the server is shutting down; null inline. */
+  readonly signal: AbortSignal | null
 }
 
 /**
  * Start the upload a `put` header describes. Validates everything it can before any bytes arrive: spec,
- * byte count, read-only images, capacity, the staging budget.
+ * byte count, read-only images, the staging budget, capacity. `client` names the connection in the log.
  */
-export function startUpload (ctx: ServerContext, msg: PutMessage, budget: StagingBudget): Upload {
+export function startUpload (ctx: ServerContext, msg: PutMessage, uploads: UploadRegistry, client: string): Upload {
   const fields = specFields(msg)
   const declared = msg.byteLength ?? msg.data?.byteLength
   if (declared === undefined) throw pxpError('PXP_ERR_VALIDATION', 'put: give data, or byteLength followed by chunks')
   if (msg.data !== undefined && msg.byteLength !== undefined && msg.byteLength !== msg.data.byteLength) {
     throw pxpError('PXP_ERR_BYTE_COUNT', msg.byteLength, msg.data.byteLength)
   }
-  if (msg.id !== undefined && ctx.store.has(msg.id)) return overwrite(ctx, msg.id, fields, declared, budget, msg.data)
-  const pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) })
+  const info: UploadInfo = { transport: 'ws', what: `put req=${JSON.stringify(msg.req)} id=${JSON.stringify(msg.id ?? null)}`, client, bytes: declared }
+  if (msg.id !== undefined && ctx.store.has(msg.id)) return overwrite(ctx, msg.id, fields, declared, () => uploads.begin(info, declared), msg.data)
+  // Reserved before the store memory is: a crowd of stalled creates cannot hold more than the budget.
+  const ticket = msg.data === undefined ? uploads.begin(info, declared) : null
+  let pending: PendingImage
+  try {
+    pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) })
+  } catch (err) {
+    ticket?.end()
+    throw err
+  }
   if (declared !== pending.byteLength) {
     pending.abort()
+    ticket?.end()
     throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, declared)
   }
-  return createUpload(pending)
+  return createUpload(pending, ticket)
 }
 
-function createUpload (pending: PendingImage): Upload {
+function createUpload (pending: PendingImage, ticket: UploadTicket | null): Upload {
+  const abort = (): void => {
+    pending.abort()
+    ticket?.end()
+  }
   return {
     id: pending.id,
     byteLength: pending.byteLength,
     get received () { return pending.bytesWritten },
+    signal: ticket?.signal ?? null,
     write (offset, data) {
       checkOffset(pending.id, offset, pending.bytesWritten)
       pending.write(data)
+      ticket?.progress(data.byteLength)
     },
     async finish () {
-      if (pending.bytesWritten !== pending.byteLength) {
-        pending.abort()
-        throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, pending.bytesWritten)
+      ticket?.bodyDone()
+      try {
+        if (pending.bytesWritten !== pending.byteLength) {
+          pending.abort()
+          throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, pending.bytesWritten)
+        }
+        return pending.commit()
+      } finally {
+        ticket?.end()
       }
-      return pending.commit()
     },
-    abort: () => pending.abort(),
+    abort,
   }
 }
 
-function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, declared: number, budget: StagingBudget, inline?: Uint8Array): Upload {
+function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, declared: number, begin: () => UploadTicket, inline?: Uint8Array): Upload {
   const current = ctx.store.describe(id)
   const { layout: _layout, readonly: _readonly, frames: _frames, ...shapeFields } = fields
   if (Object.keys(shapeFields).length > 0) {
@@ -120,20 +124,29 @@ function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, decla
       write () { throw pxpError('PXP_ERR_BAD_REQUEST', `upload of ${JSON.stringify(id)} was sent inline; no chunks may follow`) },
       finish: async () => await ctx.store.write(id, inline),
       abort () {},
+      signal: null,
     }
   }
-  budget.reserve(declared)
-  let staging: Buffer | null = Buffer.allocUnsafeSlow(declared)
+  // Charged to the budget before the buffer is allocated.
+  const ticket = begin()
+  let staging: Buffer | null
+  try {
+    staging = Buffer.allocUnsafeSlow(declared)
+  } catch (err) {
+    ticket.end()
+    throw err
+  }
   let received = 0
   const release = (): void => {
     if (staging === null) return
     staging = null
-    budget.release(declared)
+    ticket.end()
   }
   return {
     id,
     byteLength: declared,
     get received () { return received },
+    signal: ticket.signal,
     write (offset, data) {
       if (staging === null) throw pxpError('PXP_ERR_CLOSED', 'upload')
       checkOffset(id, offset, received)
@@ -144,9 +157,11 @@ function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, decla
       }
       staging.set(data, received)
       received += data.byteLength
+      ticket.progress(data.byteLength)
     },
     async finish () {
       if (staging === null) throw pxpError('PXP_ERR_CLOSED', 'upload')
+      ticket.bodyDone()
       if (received !== declared) {
         release()
         throw pxpError('PXP_ERR_BYTE_COUNT', declared, received)
