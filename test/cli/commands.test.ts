@@ -1,7 +1,7 @@
 /**
  * The client commands of the built `pixelport` CLI, run as child processes against a real in-process server.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -28,13 +28,15 @@ async function run (url: string, args: string[], onStderr?: (text: string) => vo
   return { code, stdout, stderr }
 }
 
-/** A loopback port nobody listens on. */
-async function closedPort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
+/**
+ * A loopback port where no server answers: a listener of ours that resets every connection at once. Held
+ * for the whole test, so no other process can take the port meanwhile (a port closed again would be).
+ */
+async function deadPort (t: Test): Promise<number> {
+  const server = net.createServer((socket) => socket.resetAndDestroy()).listen(0, '127.0.0.1')
   await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  return (server.address() as net.AddressInfo).port
 }
 
 const WIDTH = 16
@@ -139,12 +141,12 @@ t.test('errors: refused 1, usage 2, unreachable 3', async (t) => {
     t.match(help.stdout, new RegExp(`^Usage: pixelport ${commands[i]}`))
   })
 
-  const dead = `http://127.0.0.1:${await closedPort()}`
+  const dead = `http://127.0.0.1:${await deadPort(t)}`
   const unreachable = [['ls'], ['rm', 'x'], ['watch']]
   const results = await Promise.all(unreachable.map(async (args) => await run(dead, args)))
   for (const [i, r] of results.entries()) {
     const args = unreachable[i]
-    t.equal(r.code, 3, `${args[0]} against a closed port`)
+    t.equal(r.code, 3, `${args[0]} against a port where no server answers`)
     t.match(r.stderr, /cannot reach the server/)
     t.match(r.stderr, /npm start/)
   }

@@ -9,6 +9,7 @@ import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { startServer, type Started } from '../helpers/server.js'
 import { WireClient, type Msg } from '../ws/wire-client.js'
+import { until } from '../helpers/until.js'
 
 // A short heartbeat keeps the tests quick; the TTL leaves room for a loaded machine's stalls (a node
 // whose heartbeat lapses is dropped by the others until its next beat).
@@ -23,17 +24,6 @@ async function node (t: Test, redis: TestRedis, nodeId: string, extra: ServerOpt
 async function json<T = unknown> (url: string, init?: RequestInit): Promise<{ status: number, body: T, headers: Headers }> {
   const res = await fetch(url, init)
   return { status: res.status, body: await res.json() as T, headers: res.headers }
-}
-
-/** Poll `check` until it returns a value (not undefined); the cluster is eventually consistent by design. */
-async function eventually<T> (what: string, check: () => Promise<T | undefined>, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 async function clusterIds (url: string): Promise<string[]> {
@@ -56,10 +46,10 @@ t.test('three nodes: one catalog, listed from any node; membership in GET /clust
   b.server.store.create({ id: 'cam/b1', width: 2, height: 2, mode: 'RGB' })
   const want = ['node-a:cam/a1', 'node-b:cam/b1']
   for (const n of [a, b, c]) {
-    t.same(await eventually('every image listed', async () => {
+    t.same(await until(async () => {
       const ids = await clusterIds(n.url)
       return JSON.stringify(ids) === JSON.stringify(want) ? ids : undefined
-    }), want, `${n.server.cluster!.nodeId} lists both nodes' images`)
+    }, { what: 'every image listed' }), want, `${n.server.cluster!.nodeId} lists both nodes' images`)
   }
   const { body } = await json<{ images: ClusterDescriptor[], partial: boolean }>(`${c.url}/images?scope=cluster`)
   t.equal(body.partial, false)
@@ -135,7 +125,7 @@ t.test('reads and writes through a node that does not own the image are streamed
   const bytes = pixels(W * H * 3, 7)
   a.server.store.create({ id: 'big', width: W, height: H, mode: 'RGB' }, bytes)
   b.server.store.create({ id: 'mine', width: 1, height: 1, mode: 'L' })
-  await eventually('B knows the owner', async () => (await b.server.cluster!.locate('big')) ?? undefined)
+  await until(async () => (await b.server.cluster!.locate('big')) ?? undefined, { what: 'B knows the owner' })
 
   const data = await fetch(`${b.url}/images/big/data`)
   t.equal(data.status, 200)
@@ -172,7 +162,7 @@ t.test('reads and writes through a node that does not own the image are streamed
   const ws = await WireClient.connect(t, b.url)
   const d = await ws.request({ op: 'describe', id: 'big' })
   t.equal(d.descriptor.node, 'node-a')
-  await eventually('B mirrors the catalog', async () => b.server.cluster!.ownerOf('big') ?? undefined)
+  await until(async () => b.server.cluster!.ownerOf('big') ?? undefined, { what: 'B mirrors the catalog' })
   const get = await ws.request({ op: 'get', id: 'big' })
   t.equal(get.code, 'PXP_ERR_NOT_OWNER')
   t.match(get.message, a.url)
@@ -187,7 +177,7 @@ t.test('reads and writes through a node that does not own the image are streamed
   // The owner stops answering (its HTTP side closed; its heartbeat and catalog are still in Redis):
   // a forwarded request fails at once with PXP_ERR_PEER_UNREACHABLE instead of hanging.
   a.server.store.create({ id: 'x', width: 2, height: 2, mode: 'L' })
-  await eventually('B knows x', async () => (await b.server.cluster!.locate('x')) ?? undefined)
+  await until(async () => (await b.server.cluster!.locate('x')) ?? undefined, { what: 'B knows x' })
   await a.server.app.close()
   const unreachable = await json<{ code: string, message: string }>(`${b.url}/images/x/data`)
   t.equal(unreachable.status, 502)

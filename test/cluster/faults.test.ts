@@ -12,6 +12,7 @@ import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { childArgs } from '../helpers/shm.js'
 import { WireClient } from '../ws/wire-client.js'
+import { until } from '../helpers/until.js'
 
 const CHILD = 'test/fixtures/cluster-node-child'
 const HEARTBEAT_MS = 100
@@ -22,16 +23,6 @@ t.jobs = 2
 async function json<T> (url: string): Promise<{ status: number, body: T }> {
   const res = await fetch(url)
   return { status: res.status, body: await res.json() as T }
-}
-
-async function eventually<T> (what: string, check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 async function clusterImages (url: string): Promise<{ images: ClusterDescriptor[], partial: boolean, error?: { code: string } }> {
@@ -54,14 +45,14 @@ t.test('a node killed with SIGKILL leaves the catalog within its TTL; subscriber
 
   const ws = await WireClient.connect(t, b.url)
   const sub = await ws.request({ op: 'subscribe', scope: 'cluster' })
-  await eventually('B lists the child\'s image', async () => (await clusterImages(b.url)).images.find((d) => d.id === 'node-k/img'))
+  await until(async () => (await clusterImages(b.url)).images.find((d) => d.id === 'node-k/img'), { what: 'B lists the child\'s image' })
   t.equal((await fetch(`${b.url}/images/node-k%2Fimg/data`)).status, 200, 'B reads it from the child')
   const down = once(b.server.cluster!, 'node-down')
 
   child.kill('SIGKILL')
   await once(child, 'exit')
   const killedAt = Date.now()
-  await eventually('the image leaves B\'s listing', async () => (await clusterImages(b.url)).images.some((d) => d.node === 'node-k') ? undefined : true)
+  await until(async () => (await clusterImages(b.url)).images.some((d) => d.node === 'node-k') ? undefined : true, { what: 'the image leaves B\'s listing' })
   const gone = Date.now() - killedAt
   // Bounded: the TTL, plus one heartbeat of the key's last refresh, plus generous slack for a loaded machine.
   t.ok(gone <= TTL_MS + HEARTBEAT_MS + 3000, `gone from the listing ${gone} ms after the kill (TTL ${TTL_MS} ms)`)
@@ -83,13 +74,13 @@ t.test('Redis restarts empty: nodes serve on, then rejoin, republish, and delive
   const bytes = new Uint8Array(64).fill(3)
   a.server.store.create({ id: 'a1', width: 8, height: 8, mode: 'L' })
   b.server.store.create({ id: 'b1', width: 1, height: 1, mode: 'L' })
-  await eventually('B lists a1', async () => (await clusterImages(b.url)).images.find((d) => d.id === 'a1'))
-  await eventually('B mirrors a1', async () => b.server.cluster!.ownerOf('a1') ?? undefined)
+  await until(async () => (await clusterImages(b.url)).images.find((d) => d.id === 'a1'), { what: 'B lists a1' })
+  await until(async () => b.server.cluster!.ownerOf('a1') ?? undefined, { what: 'B mirrors a1' })
   const ws = await WireClient.connect(t, b.url)
   const sub = await ws.request({ op: 'subscribe', scope: 'cluster', ids: ['a1'], policy: 'all' })
 
   await redis.stop()
-  await eventually('B sees Redis gone', async () => b.server.cluster!.redisReady ? undefined : true)
+  await until(async () => b.server.cluster!.redisReady ? undefined : true, { what: 'B sees Redis gone' })
   const during = await clusterImages(b.url)
   t.equal(during.partial, true, 'cluster listing says it is partial')
   t.equal(during.error?.code, 'PXP_ERR_CLUSTER_UNAVAILABLE')
@@ -107,10 +98,10 @@ t.test('Redis restarts empty: nodes serve on, then rejoin, republish, and delive
   t.equal((await ws2.request({ op: 'list', scope: 'cluster' })).partial, true, 'WebSocket list says partial too')
 
   await redis.start()
-  const after = await eventually('both nodes listed again', async () => {
+  const after = await until(async () => {
     const l = await clusterImages(b.url)
     return !l.partial && l.images.some((d) => d.id === 'a1' && d.generation === 1) ? l : undefined
-  })
+  }, { what: 'both nodes listed again' })
   t.same(after.images.map((d) => `${d.node}:${d.id}`).sort(), ['node-a:a1', 'node-b:b1'], 'catalog republished after the restart')
   const event = await ws.next((m) => m.op === 'event' && m.sub === sub.sub && m.id === 'a1')
   t.equal(event.type, 'updated', 'the commit made during the outage reaches B\'s subscriber')

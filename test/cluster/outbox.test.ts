@@ -9,6 +9,7 @@ import { EVENTS_KEY } from '../../server/cluster/keys.js'
 import { Outbox, type CatalogOp } from '../../server/cluster/outbox.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
+import { until } from '../helpers/until.js'
 
 function d (id: string, generation: number): ImageDescriptor {
   return { id, generation } as unknown as ImageDescriptor
@@ -59,15 +60,12 @@ t.test('a fast writer does not flood Redis: commits coalesce, the last generatio
   const image = a.server.store.create({ id: 'fast', width: 4, height: 4, mode: 'L' })
   const COMMITS = 100
   for (let g = 1; g <= COMMITS; g++) await a.server.store.write(image.id, new Uint8Array(16).fill(g))
-  const deadline = Date.now() + 10_000
   let entries: Array<[string, string[]]> = []
-  for (;;) {
+  await until(async () => {
     entries = await client.xrange(EVENTS_KEY, '-', '+')
     const last = entries.at(-1)?.[1]
-    if (last !== undefined && last[last.indexOf('g') + 1] === String(COMMITS)) break
-    if (Date.now() > deadline) throw new Error('the last commit never reached the stream')
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+    return last !== undefined && last[last.indexOf('g') + 1] === String(COMMITS)
+  }, { what: 'the last commit to reach the stream', interval: 20 })
   const generations = entries.map(([, f]) => Number(f[f.indexOf('g') + 1]))
   t.ok(entries.length < COMMITS / 2, `${COMMITS} commits became ${entries.length} stream entries`)
   t.ok(generations.every((g, i) => i === 0 || g > generations[i - 1]), 'in commit order')

@@ -5,6 +5,7 @@
 import type { Test } from 'tap'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { PixelportServer } from '../../server/server.js'
+import { until } from '../helpers/until.js'
 
 export interface ChangeEvent { type: 'created' | 'updated' | 'deleted', id: string, generation: number }
 
@@ -47,13 +48,10 @@ async function codeOf (p: Promise<unknown>): Promise<string> {
   return 'NO_ERROR'
 }
 
-async function until (t: Test, take: () => Promise<ChangeEvent[]>, done: (all: ChangeEvent[]) => boolean): Promise<ChangeEvent[]> {
+/** Take events until `done` holds for all taken so far (fails with what arrived if it never does). */
+async function takeUntil (take: () => Promise<ChangeEvent[]>, done: (all: ChangeEvent[]) => boolean): Promise<ChangeEvent[]> {
   let all: ChangeEvent[] = []
-  for (let i = 0; i < 400 && !done(all); i++) {
-    all = all.concat(await take())
-    if (!done(all)) await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  t.ok(done(all), 'expected events arrived')
+  await until(async () => done(all = all.concat(await take())), { what: () => `the expected events; arrived: ${JSON.stringify(all)}` })
   return all
 }
 
@@ -121,7 +119,7 @@ export function conformance (tap: Test, transport: Transport): void {
     await server.store.write('ev', new Uint8Array(4).fill(2))
     await c.write('ev', new Uint8Array(4).fill(3))
     await c.delete('ev')
-    const events = (await until(t, watch.take, (all) => all.some((e) => e.type === 'deleted'))).filter((e) => e.id === 'ev')
+    const events = (await takeUntil(watch.take, (all) => all.some((e) => e.type === 'deleted'))).filter((e) => e.id === 'ev')
     await watch.stop()
     t.same(events[0], { type: 'created', id: 'ev', generation: 0 }, 'created first')
     t.same(events.at(-1), { type: 'deleted', id: 'ev', generation: 3 }, 'deleted last')

@@ -13,8 +13,9 @@ import t from 'tap'
 import type { PixelportServer } from '../../server/server.js'
 import { recordEvents } from '../helpers/store.js'
 import { startServer } from '../helpers/server.js'
-import { download, randomBytes, until, upload } from '../http/http-helpers.js'
+import { download, randomBytes, upload } from '../http/http-helpers.js'
 import { nextServerSocket, WireClient } from '../ws/wire-client.js'
+import { until } from '../helpers/until.js'
 
 const SIZE = 256 * 256 * 4
 
@@ -48,7 +49,7 @@ async function cutHttpUpload (server: PixelportServer, url: string, method: 'POS
   const req = http.request(url + path, { method, agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': SIZE } })
   req.on('error', () => {})
   req.write(sent)
-  await until(started, `the ${method} to reach the server`)
+  await until(started, { what: `the ${method} to reach the server` })
   req.destroy()
   await closed
 }
@@ -70,7 +71,7 @@ t.test('HTTP: a cut POST or PUT body is seen by no one and changes nothing', asy
   server.app.server.once('request', () => { arrived = true })
   await cutHttpUpload(server, url, 'PUT', '/images/kept/data', randomBytes(SIZE - 1), () => arrived)
 
-  await until(() => server.store.stats().used === usedBefore, 'the reservation to come back')
+  await until(() => server.store.stats().used === usedBefore, { what: 'the reservation to come back' })
   t.same(observable(server), before, 'list, memory and generations as they were')
   t.same(events.events, [], 'the store announced nothing')
   const back = await download(url, 'kept')
@@ -78,7 +79,7 @@ t.test('HTTP: a cut POST or PUT body is seen by no one and changes nothing', asy
   t.ok(Buffer.from(back.bytes).equals(original), 'the overwritten image keeps its pixels')
   // The next writer is not blocked by anything the cut PUT held; its event is the first anyone sees.
   t.equal((await server.store.write('kept', randomBytes(SIZE))).generation, 1)
-  await until(() => sub.seen().length > 0, 'the subscriber to see the real write')
+  await until(() => sub.seen().length > 0, { what: 'the subscriber to see the real write' })
   t.same(sub.seen(), ['updated:kept:1'], 'subscribers saw only the completed write')
 })
 
@@ -103,8 +104,8 @@ t.test('WebSocket: a cut chunked create or overwrite is seen by no one; staging 
     const bytes = randomBytes(SIZE)
     // All but the last chunk: the upload is one chunk short of complete when the client vanishes.
     for (let off = 0; off < SIZE - chunk; off += chunk) c.send({ op: 'chunk', req, offset: off, data: bytes.subarray(off, off + chunk) })
-    if (target === 'create') await until(() => server.store.stats().used > usedBefore, 'the create to reserve memory')
-    else await until(() => server.app.pixelportWebSocket.stagingBytes === SIZE, 'the overwrite to be staged')
+    if (target === 'create') await until(() => server.store.stats().used > usedBefore, { what: 'the create to reserve memory' })
+    else await until(() => server.app.pixelportWebSocket.stagingBytes === SIZE, { what: 'the overwrite to be staged' })
     t.equal(server.store.has('partial'), false, `${target}: invisible while in progress`)
     t.equal(server.store.generation('kept'), 0, `${target}: nothing committed while in progress`)
     const gone = once(serverSocket, 'close')
@@ -115,6 +116,6 @@ t.test('WebSocket: a cut chunked create or overwrite is seen by no one; staging 
   t.same(events.events, [], 'the store announced nothing')
   t.ok(Buffer.from((await server.store.read('kept')).bytes).equals(original), 'the overwritten image keeps its pixels')
   t.equal((await server.store.write('kept', randomBytes(SIZE))).generation, 1, 'the next writer gets the lock')
-  await until(() => sub.seen().length > 0, 'the subscriber to see the real write')
+  await until(() => sub.seen().length > 0, { what: 'the subscriber to see the real write' })
   t.same(sub.seen(), ['updated:kept:1'], 'subscribers saw only the completed write')
 })

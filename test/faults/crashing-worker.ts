@@ -8,7 +8,7 @@ import { SLOT, slotBase } from '../../protocol/layout.js'
 import type { PixelportServer } from '../../server/server.js'
 import { startAgent, type Agent } from '../helpers/agent.js'
 import { BUILT, moduleUrl } from '../helpers/paths.js'
-import { until } from '../http/http-helpers.js'
+import { until } from '../helpers/until.js'
 
 export { SLOT }
 
@@ -87,7 +87,7 @@ export function word (server: PixelportServer, id: string, field: number): numbe
 
 /** The crashed worker's connection is gone once the bridge counts only the bystanders. */
 export async function recovered (server: PixelportServer, connections: number): Promise<void> {
-  await until(() => server.workers.stats().connections === connections, 'the crashed worker to be recovered')
+  await until(() => server.workers.stats().connections === connections, { what: 'the crashed worker to be recovered' })
 }
 
 /**

@@ -8,8 +8,8 @@
 import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
 import { startServer } from '../helpers/server.js'
-import { until } from '../http/http-helpers.js'
 import { BYSTANDER_FRAMES, bystanders, holdDoomed, recovered, SLOT, startCrashingWorker, word } from './crashing-worker.js'
+import { until } from '../helpers/until.js'
 
 for (const how of ['exit', 'throw', 'terminate'] as const) {
   t.test(`a worker that dies by ${how} holding a pin and a loan gives both back`, async (t) => {
@@ -46,7 +46,7 @@ for (const how of ['exit', 'throw', 'terminate'] as const) {
     t.equal(await survivor.call('writeFrames', 'victim', 4), 5, 'the survivor publishes through every buffer')
     t.same(await survivor.call('readUniform', 'victim'), [4, 4])
 
-    await until(() => server.store.stats().retired === 0, 'the deleted image to be freed')
+    await until(() => server.store.stats().retired === 0, { what: 'the deleted image to be freed' })
     t.equal(server.store.stats().used, baseline, 'the deleted image\'s memory is back')
     const { torn, last } = await traffic
     t.equal(torn, 0, 'the bystander reader never saw a torn frame')

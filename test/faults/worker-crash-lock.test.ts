@@ -9,8 +9,8 @@
 import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
 import { startServer } from '../helpers/server.js'
-import { until } from '../http/http-helpers.js'
 import { BYSTANDER_FRAMES, bystanders, holdDoomed, recovered, SLOT, startCrashingWorker, word } from './crashing-worker.js'
+import { until } from '../helpers/until.js'
 
 for (const how of ['exit', 'terminate'] as const) {
   t.test(`a worker that dies by ${how} inside write() frees the lock at once`, async (t) => {
@@ -45,7 +45,7 @@ for (const how of ['exit', 'terminate'] as const) {
     t.same(await survivor.call('readUniform', 'victim'), [5, 5])
     t.equal((await server.store.write('victim', new Uint8Array(1024).fill(6))).generation, 4, 'so does the server')
 
-    await until(() => server.store.stats().retired === 0, 'the deleted image to be freed')
+    await until(() => server.store.stats().retired === 0, { what: 'the deleted image to be freed' })
     t.equal(server.store.stats().used, baseline, 'the deleted image\'s memory is back')
     const { torn, last } = await traffic
     t.equal(torn, 0, 'the bystander reader never saw a torn frame')

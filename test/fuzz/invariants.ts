@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { ERRORS } from '../../protocol/errors.js'
 import type { PixelportServer } from '../../server/server.js'
 import type { ServerOptions } from '../../server/options.js'
-import { until } from '../http/http-helpers.js'
+import { until } from '../helpers/until.js'
 
 const KiB = 1024
 
@@ -68,7 +68,7 @@ export async function checkNoLeaks (t: Test, server: PixelportServer): Promise<v
       ws.connections === 0 && ws.stagingBytes === 0
   }
   try {
-    await until(settled, 'the server to give everything back', 10_000)
+    await until(settled, { what: 'the server to give everything back', timeout: 10_000 })
   } catch {
     // Reported field by field below.
   }

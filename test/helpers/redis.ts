@@ -1,23 +1,29 @@
 /**
- * A real redis-server for one test: free loopback port, no persistence, its own directory; stopped at
- * teardown. `restart()` stops it and starts an empty one on the same port (what a Redis restart without
+ * A real redis-server for one test: a loopback port of its own, no persistence, its own directory; stopped
+ * at teardown. `restart()` stops it and starts an empty one on the same port (what a Redis restart without
  * persistence looks like to the nodes).
+ *
+ * Redis cannot listen on port 0 and report the port it got, so a port is chosen and then bound, and that
+ * leaves a window in which another process may take it. The server runs in the foreground as our child, so
+ * we know for certain whether *it* bound the port ("Ready to accept connections") or failed to (it exits);
+ * on failure another port is tried. A test never talks to a Redis that is not its own.
  */
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import type { Test } from 'tap'
 
-const run = promisify(execFile)
 export const REDIS_SERVER = '/usr/bin/redis-server'
+const START_ATTEMPTS = 5
+const START_TIMEOUT_MS = 10_000
 
 export interface TestRedis {
   readonly port: number
   readonly url: string
-  /** Stop (SIGTERM) and wait until the port is closed. */
+  /** Stop (SIGTERM) and wait until the process is gone. */
   stop (): Promise<void>
   /** Start again on the same port, empty. */
   start (): Promise<void>
@@ -25,7 +31,8 @@ export interface TestRedis {
   restart (): Promise<void>
 }
 
-export async function freePort (): Promise<number> {
+/** A loopback port that was free a moment ago (see the comment at the top for why that is enough here). */
+async function candidatePort (): Promise<number> {
   const server = net.createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as net.AddressInfo
@@ -33,56 +40,56 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-async function canConnect (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
+/** Run redis-server on `port`; resolves with the child once it accepts connections, rejects if it exits. */
+async function launch (dir: string, port: number): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--daemonize', 'no', '--dir', dir, '--logfile', ''], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`redis-server on port ${port} not ready within ${START_TIMEOUT_MS} ms:\n${output}`)) }, START_TIMEOUT_MS)
+    const onData = (b: Buffer): void => {
+      output += b.toString()
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer)
+        child.stdout!.off('data', onData)
+        child.stdout!.resume()
+        resolve(child)
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', (b: Buffer) => { output += b.toString() })
+    child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`redis-server on port ${port} exited (${code ?? signal}):\n${output}`)) })
   })
-}
-
-async function until (what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`redis-server: ${what} within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 /** Start redis-server for test `t` (stopped and its directory removed at teardown). */
 export async function startRedis (t: Test): Promise<TestRedis> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pxp-redis-'))
-  const port = await freePort()
-  const pidfile = path.join(dir, 'redis.pid')
-  let running = false
-
-  async function start (): Promise<void> {
-    await run(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--daemonize', 'yes', '--dir', dir, '--pidfile', pidfile, '--logfile', path.join(dir, 'redis.log')])
-    running = true
-    await until('not accepting connections', () => canConnect(port))
+  let child: ChildProcess | null = null
+  let port = 0
+  for (let attempt = 1; child === null; attempt++) {
+    port = await candidatePort()
+    try {
+      child = await launch(dir, port)
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS) throw err
+    }
   }
 
   async function stop (): Promise<void> {
-    if (!running) return
-    running = false
-    let pid = 0
-    await until('no pidfile', async () => {
-      try {
-        pid = Number(readFileSync(pidfile, 'utf8').trim())
-        return pid > 0
-      } catch {
-        return false
-      }
-    })
-    try { process.kill(pid, 'SIGTERM') } catch {}
-    await until('still accepting connections', async () => !await canConnect(port))
-    await until('still running', async () => {
-      try { process.kill(pid, 0); return false } catch { return true }
-    })
+    const running = child
+    child = null
+    if (running === null || running.exitCode !== null || running.signalCode !== null) return
+    const exited = once(running, 'exit')
+    running.kill('SIGTERM')
+    await exited
   }
 
-  await start()
+  async function start (): Promise<void> {
+    if (child !== null) return
+    child = await launch(dir, port)
+  }
+
   t.teardown(async () => {
     await stop()
     rmSync(dir, { recursive: true, force: true })

@@ -6,8 +6,8 @@
 export interface UntilOptions {
   /** Give up after this many milliseconds (default 10 s: generous for a loaded 2-core machine). */
   timeout?: number
-  /** What is waited for, for the failure message (default: the condition's source). */
-  what?: string
+  /** What is waited for, for the failure message (default: the condition's source); a function is asked at the end. */
+  what?: string | (() => string)
   /** Milliseconds between checks (default 5). */
   interval?: number
 }
@@ -23,7 +23,7 @@ export async function until<T> (condition: () => T | Promise<T>, options: UntilO
     const value = await condition()
     if (value !== undefined && value !== null && value !== false && value !== 0 && value !== '') return value as NonNullable<T>
     if (Date.now() >= deadline) {
-      const what = options.what ?? condition.toString().replace(/\s+/g, ' ').slice(0, 200)
+      const what = typeof options.what === 'function' ? options.what() : options.what ?? condition.toString().replace(/\s+/g, ' ').slice(0, 200)
       throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
     }
     await new Promise((resolve) => setTimeout(resolve, interval))

@@ -6,7 +6,8 @@ import http from 'node:http'
 import t from 'tap'
 import type { PixelportServer } from '../../server/server.js'
 import { startServer } from '../helpers/server.js'
-import { call, download, put, randomBytes, storeState, until, upload } from './http-helpers.js'
+import { call, download, put, randomBytes, storeState, upload } from './http-helpers.js'
+import { until } from '../helpers/until.js'
 
 /** The next request the server receives: when it arrived, and when the server closed its response. */
 function nextRequest (server: PixelportServer): { arrived: Promise<void>, closed: Promise<void> } {
@@ -40,13 +41,13 @@ t.test('a client that disconnects mid-upload leaves nothing behind', async (t) =
     const { closed } = nextRequest(server)
     const req = partialUpload(url, 'POST', '/images?width=512&height=512&mode=RGB&id=cam%2Fhalf', randomBytes(size / 2), declared)
     // The server has reserved the memory and is receiving into it...
-    await until(() => server.store.stats().used > before.stats.used, 'the upload to start')
+    await until(() => server.store.stats().used > before.stats.used, { what: 'the upload to start' })
     t.equal(server.store.has('cam/half'), false, 'an upload in progress is invisible')
     t.equal((await call(url, 'POST', '/images', { width: 2, height: 2, mode: 'L', id: 'cam/half' })).status, 409, 'its id is taken meanwhile')
     // ...when the client vanishes.
     req.destroy()
     await closed
-    await until(() => server.store.stats().used === before.stats.used, 'the reservation to be returned')
+    await until(() => server.store.stats().used === before.stats.used, { what: 'the reservation to be returned' })
     t.same(storeState(server), before, `${declared === undefined ? 'chunked' : 'Content-Length'}: store as it was`)
   }
   const again = await upload(url, { width: 512, height: 512, mode: 'RGB', id: 'cam/half' }, randomBytes(size))

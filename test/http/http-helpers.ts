@@ -100,18 +100,6 @@ export async function rawRequest (url: string, options: { method: string, path: 
   })
 }
 
-/**
- * Wait for a condition the server reaches on its own (e.g. memory returned after a client vanished).
- * Checks on every turn of the event loop and fails the test after `timeoutMs`.
- */
-export async function until (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-}
-
 /** The bytes of a strided region (numpy's rule: element [i, j, ...] at offset + sum(index * stride)). */
 export function stridedCopy (base: Uint8Array, shape: readonly number[], strides: readonly number[], offset: number, itemSize: number): Uint8Array {
   const count = shape.reduce((a, b) => a * b, 1)

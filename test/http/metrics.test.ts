@@ -7,7 +7,8 @@ import { startAgent } from '../helpers/agent.js'
 import { startServer } from '../helpers/server.js'
 import { encodeWithSharp, pattern } from '../formats/files.js'
 import { postPicture } from '../formats/http.js'
-import { call, download, put, until, upload } from './http-helpers.js'
+import { call, download, put, upload } from './http-helpers.js'
+import { until } from '../helpers/until.js'
 
 /** Prometheus text → `name{labels}` → value. Checks the exposition's shape on the way. */
 async function scrape (url: string): Promise<Map<string, number>> {
@@ -26,17 +27,12 @@ async function scrape (url: string): Promise<Map<string, number>> {
 
 /**
  * Scrape until `key` reads `expected` (counts that land when a response finishes or a commit is announced,
- * a moment after the client saw it); fails after 5 s. Returns the last value read.
+ * a moment after the client saw it); fails with the last value read if it never does.
  */
-async function settled (url: string, key: string, expected: number): Promise<number | undefined> {
-  const deadline = Date.now() + 5000
+async function settled (url: string, key: string, expected: number): Promise<number> {
   let value: number | undefined
-  while (Date.now() < deadline) {
-    value = (await scrape(url)).get(key)
-    if (value === expected) break
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-  return value
+  await until(async () => (value = (await scrape(url)).get(key)) === expected, { what: () => `${key} to read ${expected} (last read: ${String(value)})`, interval: 2 })
+  return value!
 }
 
 t.test('figures after activity: images, memory, bytes streamed and received, generations, leases, connections', async (t) => {
@@ -94,7 +90,7 @@ t.test('figures after activity: images, memory, bytes streamed and received, gen
   t.equal(m.get('pixelport_leases'), 1, 'the worker holds the image')
   const generation = await agent.call<number>('writeFrames', 'raw', 200)
   t.equal(generation, 203)
-  await until(() => server.store.describe('raw').generation === 203, 'the commits')
+  await until(() => server.store.describe('raw').generation === 203, { what: 'the commits' })
   t.equal(await settled(url, 'pixelport_generations_committed_total', 203), 203, '3 PUTs + 200 worker frames')
   await agent.call('release', 'raw')
   t.equal((await scrape(url)).get('pixelport_leases'), 0, 'lease given back')

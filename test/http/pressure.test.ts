@@ -4,6 +4,7 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
+import { until } from '../helpers/until.js'
 
 function blockEventLoop (ms: number): void {
   const end = Date.now() + ms
@@ -12,12 +13,8 @@ function blockEventLoop (ms: number): void {
 
 t.test('under pressure: /ready and the API shed load, /healthz stays up, then recover', async (t) => {
   const { url } = await startServer(t, { maxEventLoopDelayMs: 50, pressureSampleMs: 100 })
-  let ready = false
-  for (let i = 0; i < 100 && !ready; i++) {
-    ready = (await fetch(url + '/ready')).status === 200
-    if (!ready) await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  t.ok(ready, 'ready when idle')
+  await until(async () => (await fetch(url + '/ready')).status === 200, { what: '/ready to answer 200 when idle', interval: 50 })
+  t.pass('ready when idle')
   // Stall the loop for several sample windows, then ask while the last sample is still the bad one.
   await new Promise<void>((resolve) => setImmediate(() => { blockEventLoop(600); resolve() }))
   const [notReady, api, health] = await Promise.all([fetch(url + '/ready'), fetch(url + '/images'), fetch(url + '/healthz')])
@@ -28,12 +25,8 @@ t.test('under pressure: /ready and the API shed load, /healthz stays up, then re
   t.match(body.message, /eventLoopDelay/)
   t.equal(api.headers.get('retry-after'), '1')
   t.equal(health.status, 200, 'liveness is not load-shed')
-  let recovered = false
-  for (let i = 0; i < 100 && !recovered; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    recovered = (await fetch(url + '/ready')).status === 200
-  }
-  t.ok(recovered, 'ready again once the loop is free')
+  await until(async () => (await fetch(url + '/ready')).status === 200, { what: '/ready to recover once the loop is free', interval: 50 })
+  t.pass('ready again once the loop is free')
   t.equal((await fetch(url + '/images')).status, 200)
 })
 

@@ -9,6 +9,7 @@ import { shmPath } from '../../server/memory/shm-names.js'
 import { settle } from '../helpers/atomics.js'
 import { repoPath } from '../helpers/paths.js'
 import { ADDON_CHILD, plainEnv, runAddonChild, runChild, shmAddon, testPrefix } from '../helpers/shm.js'
+import { until } from '../helpers/until.js'
 
 const loaded = shmAddon(t)
 // The subtests mostly wait for child processes to start; each has its own segments, so run a few at once.
@@ -20,15 +21,6 @@ const WORD = 0
 const READY = 1
 const GO = 2
 const STAMP = 2 // BigInt64 index
-
-/** Poll a word until it holds `value`: another process cannot Atomics.notify us. Bounded by `ms`. */
-async function until (view: Int32Array, index: number, value: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Atomics.load(view, index) !== value) {
-    if (Date.now() > deadline) throw new Error(`slot ${index} never became ${value}`)
-    await tick()
-  }
-}
 
 function parse (stdout: string): Record<string, unknown> {
   return JSON.parse(stdout.trim().split('\n').pop() as string)
@@ -81,7 +73,7 @@ if (loaded !== null) {
     const view = new Int32Array(block.buffer)
     const times = 1_000_000
     const child = runAddonChild(addonPath, ['count', block.name as string, String(times)])
-    await until(view, READY, 1)
+    await until(() => Atomics.load(view, READY) === 1, { what: 'the child to be ready' })
     Atomics.store(view, GO, 1)
     for (let i = 0; i < times; i++) Atomics.add(view, WORD, 1)
     const done = await child
@@ -96,7 +88,7 @@ if (loaded !== null) {
     const view = new Int32Array(block.buffer)
     const stamps = new BigInt64Array(block.buffer)
     const child = runAddonChild(addonPath, ['wait', block.name as string, '0', '20000'])
-    await until(view, READY, 1)
+    await until(() => Atomics.load(view, READY) === 1, { what: 'the child to be ready' })
     // The child may not be inside the wait yet: wake until the kernel reports it woke someone. The word
     // never changes, so 'ok' can only come from a wake, never from 'not-equal'.
     let woken = 0
@@ -145,7 +137,7 @@ if (loaded !== null) {
     const block = provider.allocate(4096)
     const view = new Int32Array(block.buffer)
     const child = spawn(process.execPath, [ADDON_CHILD, addonPath, 'wait', block.name as string, '0', 'Infinity'], { stdio: 'ignore', env: plainEnv() })
-    await until(view, READY, 1)
+    await until(() => Atomics.load(view, READY) === 1, { what: 'the child to be ready' })
     const exited = new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
     child.kill('SIGKILL')
     t.equal(await exited, 'SIGKILL')

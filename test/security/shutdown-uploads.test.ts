@@ -11,18 +11,15 @@ import { serveCli } from '../helpers/cli.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
 import { stallUpload, within } from './stalled-upload.js'
+import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024
 
-/** Poll /metrics until the server reports `n` uploads in progress; fails after a timeout. */
+/** Poll /metrics (the server is another process) until it reports `n` uploads in progress. */
 async function uploadsInProgress (url: string, n: number): Promise<void> {
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const text = await (await fetch(url + '/metrics')).text()
-    if (new RegExp(`^pixelport_uploads_in_progress ${n}$`, 'm').test(text)) return
-    if (Date.now() > deadline) throw new Error(`pixelport_uploads_in_progress never reached ${n}:\n${text.split('\n').filter((l) => l.includes('upload')).join('\n')}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  let text = ''
+  await until(async () => new RegExp(`^pixelport_uploads_in_progress ${n}$`, 'm').test(text = await (await fetch(url + '/metrics')).text()),
+    { what: () => `pixelport_uploads_in_progress to reach ${n}:\n${text.split('\n').filter((l) => l.includes('upload')).join('\n')}`, interval: 20 })
 }
 
 t.test('SIGTERM with stalled uploads: aborted with a named error, logged, exit 0 quickly', async (t) => {

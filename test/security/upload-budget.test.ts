@@ -6,10 +6,11 @@
  */
 import t from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
-import { rawRequest, until } from '../http/http-helpers.js'
+import { rawRequest } from '../http/http-helpers.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
 import { stallUpload, within, type StalledUpload } from './stalled-upload.js'
+import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024
 const OCTETS = 'application/octet-stream'
@@ -33,7 +34,7 @@ t.test('stalled uploads on every path share one budget; the next is refused at o
   const wsReq = ws.req()
   ws.send({ op: 'put', req: wsReq, id: 'w', byteLength: MiB })
   ws.send({ op: 'chunk', req: wsReq, offset: 0, data: new Uint8Array(1000) })
-  await until(() => server.uploads.stats().uploads === 4, 'four uploads in progress')
+  await until(() => server.uploads.stats().uploads === 4, { what: 'four uploads in progress' })
   t.same(server.uploads.stats(), { uploads: 4, bytes: 4 * MiB, maxBytes: 4 * MiB }, 'each holds its share')
   t.equal(server.app.pixelportWebSocket.stagingBytes, MiB, 'the WebSocket put holds its share of the same budget')
 
@@ -57,7 +58,7 @@ t.test('stalled uploads on every path share one budget; the next is refused at o
   // The clients vanish: everything they held comes back, and the images are as they were.
   for (const s of stalled) s.socket.destroy()
   ws.ws.terminate()
-  await until(() => server.uploads.stats().uploads === 0, 'every upload to end')
+  await until(() => server.uploads.stats().uploads === 0, { what: 'every upload to end' })
   t.same(server.uploads.stats(), { uploads: 0, bytes: 0, maxBytes: 4 * MiB }, 'budget back to zero')
   t.equal(server.store.stats().used, usedBefore, 'store memory back to baseline')
   t.equal(server.store.generation('a'), 0, 'the overwritten image kept its generation')
@@ -82,7 +83,7 @@ t.test('16 stalled PUTs cannot grow the server past the budget', async (t) => {
     const s = await stallUpload(t, url, { method: 'PUT', path: `/images/img${i}/data`, contentType: OCTETS, length: SIZE, send: payload })
     answers.push(s.answer.then((a) => { if (a.json?.code === 'PXP_ERR_STAGING_FULL') refused++ }))
   }
-  await until(() => server.uploads.stats().uploads === 2 && refused === 14, 'two uploads staged and fourteen refused', 10_000)
+  await until(() => server.uploads.stats().uploads === 2 && refused === 14, { what: 'two uploads staged and fourteen refused', timeout: 10_000 })
   const grown = process.memoryUsage().arrayBuffers - before
   t.ok(grown < 8 * SIZE, `staging memory grew by ${(grown / MiB).toFixed(1)} MiB, not by 16 × ${SIZE / MiB} MiB`)
   t.equal(server.uploads.stats().bytes, 2 * SIZE)
@@ -100,11 +101,11 @@ t.test('an upload larger than the whole budget is refused for good; a chunked pi
 
   // No Content-Length: the picture's share grows as its bytes arrive, and is refused when it passes the budget.
   const s = await stallUpload(t, url, { method: 'POST', path: '/images?id=pic', contentType: 'image/png', send: new Uint8Array(MiB / 2) })
-  await until(() => server.uploads.stats().bytes === MiB / 2, 'half the budget held')
+  await until(() => server.uploads.stats().bytes === MiB / 2, { what: 'half the budget held' })
   s.write(new Uint8Array(MiB))
   const answer = await within(s.answer, 5000, 'chunked picture refused')
   t.equal(answer.status, 503)
   t.equal(answer.json?.code, 'PXP_ERR_STAGING_FULL')
-  await until(() => server.uploads.stats().uploads === 0, 'the refused picture to end')
+  await until(() => server.uploads.stats().uploads === 0, { what: 'the refused picture to end' })
   t.equal(server.uploads.stats().bytes, 0)
 })

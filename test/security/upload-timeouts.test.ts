@@ -6,10 +6,10 @@
  */
 import t from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
-import { until } from '../http/http-helpers.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
 import { stallUpload, within } from './stalled-upload.js'
+import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024
 const OCTETS = 'application/octet-stream'
@@ -32,7 +32,7 @@ t.test('HTTP: a stalled body is aborted after the idle timeout and the store is 
     { name: 'chunked picture POST', method: 'POST', path: '/images?id=d', contentType: 'image/png', send: Buffer.from('\x89PNG\r\n\x1a\n', 'latin1') },
   ]
   const stalled = await Promise.all(cases.map(async (c) => ({ c, s: await stallUpload(t, url, c) })))
-  await until(() => server.uploads.stats().uploads === cases.length, 'every upload in progress')
+  await until(() => server.uploads.stats().uploads === cases.length, { what: 'every upload in progress' })
   for (const { c, s } of stalled) {
     const answer = await within(s.answer, 10 * IDLE_MS + 5000, `${c.name}: the server to answer and close`)
     t.equal(answer.status, 408, `${c.name}: 408`)
@@ -77,7 +77,7 @@ t.test('HTTP: an upload that keeps sending is not cut by the idle timeout, howev
     if (++sent === 4) clearInterval(pace)
   }, IDLE_MS / 2)
   t.teardown(() => clearInterval(pace))
-  await until(() => server.store.generation('a') === 1, 'the upload to commit', 10_000)
+  await until(() => server.store.generation('a') === 1, { what: 'the upload to commit', timeout: 10_000 })
   t.same(aborted, [], 'never aborted')
   t.equal((await server.store.read('a')).bytes[0], 9)
 })
@@ -94,7 +94,7 @@ t.test('WebSocket: a chunked put whose chunks stop is aborted with an error, and
     const req = c.req()
     c.send({ op: 'put', req, ...(target === 'overwrite' ? { id: 'a' } : { id: 'b', ...SPEC }), byteLength: MiB })
     c.send({ op: 'chunk', req, offset: 0, data: new Uint8Array(MiB / 2).fill(1) })
-    await until(() => server.uploads.stats().uploads === 1, `${target}: in progress`)
+    await until(() => server.uploads.stats().uploads === 1, { what: `${target}: in progress` })
     const error = await within(c.next((m) => m.req === req), 10 * IDLE_MS + 5000, `${target}: the server to give up`)
     t.match(error, { op: 'error', req, code: 'PXP_ERR_UPLOAD_TIMEOUT' }, `${target}: told why`)
     t.same(server.uploads.stats().bytes, 0, `${target}: staging given back`)

@@ -6,10 +6,10 @@
  */
 import t from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
-import { until } from '../http/http-helpers.js'
 import { startServer } from '../helpers/server.js'
 import { serverSockets, WireClient } from '../ws/wire-client.js'
 import { within } from './stalled-upload.js'
+import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024
 
@@ -24,7 +24,7 @@ t.test('shutdown: gets streaming and queued, and uploads in progress, get PXP_ER
   const upload = c.req()
   c.send({ op: 'put', req: upload, id: 'small', byteLength: 64 * 64 * 4 })
   c.send({ op: 'chunk', req: upload, offset: 0, data: new Uint8Array(100) })
-  await until(() => server.uploads.stats().uploads === 1, 'the upload to be in progress')
+  await until(() => server.uploads.stats().uploads === 1, { what: 'the upload to be in progress' })
 
   // Stop reading: the get's stream parks once the server's send buffer is full, the second get waits behind it.
   c.pause()
@@ -32,7 +32,7 @@ t.test('shutdown: gets streaming and queued, and uploads in progress, get PXP_ER
   const queued = c.req()
   c.send({ op: 'get', req: streaming, id: 'big' })
   c.send({ op: 'get', req: queued, id: 'small' })
-  await until(() => serverSockets(server).some((s) => s.bufferedAmount > 0), 'the stream to fill the send buffer', 10_000)
+  await until(() => serverSockets(server).some((s) => s.bufferedAmount > 0), { what: 'the stream to fill the send buffer', timeout: 10_000 })
 
   const closing = server.close()
   c.resume()

@@ -8,6 +8,7 @@ import { attach, type AttachedStore } from '../../client/attach/index.js'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import { startServer } from '../helpers/server.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
+import { until } from '../helpers/until.js'
 
 if (shmAddon(t) !== null) {
   t.test('the store over the attach socket: create, view, describe, list, delete, events', async (t) => {
@@ -60,9 +61,7 @@ if (shmAddon(t) !== null) {
     const waits = images.map(async (image) => await image.waitForChange(0, { timeout: 10_000 }))
     // Every wait has registered (helpers for 16, short polls for the rest) before the writes land.
     const words = server.store.table.words
-    for (let spins = 0; ids.some((id) => words[slotBase(server.store.slotOf(id)) + SLOT.FUTEX_WAITERS] === 0 && spins < 1000); spins++) {
-      await new Promise((resolve) => setTimeout(resolve, 1))
-    }
+    await until(() => ids.every((id) => words[slotBase(server.store.slotOf(id)) + SLOT.FUTEX_WAITERS] !== 0), { what: 'every wait to register', interval: 1 })
     for (const id of ids) await server.store.write(id, new Uint8Array(4).fill(1))
     t.same(await Promise.all(waits), ids.map(() => 1), 'all 20 waits saw generation 1')
 
@@ -110,8 +109,8 @@ if (shmAddon(t) !== null) {
     const image = await attach(server.store.describe('one'))
     t.equal(server.attach!.connectionCount, 1)
     image.release()
-    for (let i = 0; i < 200 && server.attach!.connectionCount > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-    t.equal(server.attach!.connectionCount, 0, 'released: detached')
+    await until(() => server.attach!.connectionCount === 0, { what: 'the released handle to detach' })
+    t.pass('released: detached')
     await t.rejects(attach({ ...server.store.describe('one'), id: 'not-there' }), { code: 'PXP_ERR_NOT_FOUND' })
     await t.rejects(attach({ id: 'x' } as never), { code: 'PXP_ERR_VALIDATION' })
 
@@ -126,7 +125,7 @@ if (shmAddon(t) !== null) {
     await t.rejects(open.read(() => 0), { code: 'PXP_ERR_NOT_LEASED' })
     await t.rejects(waiting, { code: 'PXP_ERR_CLOSED' }, 'a pending wait ends')
     open.release()
-    for (let i = 0; i < 200 && server.attach!.connectionCount > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    await until(() => server.attach!.connectionCount === 0, { what: 'the closed store to detach' })
     t.equal(server.store.table.leases(server.store.slotOf('one')), 0, 'the server took the lease back')
     await server.close()
     await t.rejects(attach(url), 'nobody listens any more')

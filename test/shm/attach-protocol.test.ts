@@ -8,6 +8,7 @@ import net from 'node:net'
 import { HEADER, LAYOUT_VERSION, LOCK_TOKEN, SLOT, slotBase } from '../../protocol/layout.js'
 import { startServer } from '../helpers/server.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
+import { until } from '../helpers/until.js'
 import type { PixelportServer } from '../../server/server.js'
 
 interface Reply { result?: any, error?: { code: string, message: string } }
@@ -101,7 +102,7 @@ if (shmAddon(t) !== null) {
     t.equal(store.stats().retired, 1)
     c.socket.destroy()
     await c.closed
-    for (let i = 0; i < 500 && server.attach!.connectionCount > 0; i++) await new Promise((resolve) => setTimeout(resolve, 2))
+    await until(() => server.attach!.connectionCount === 0, { what: 'the server to drop the connection' })
     t.equal(words[slotBase(plain.slot) + SLOT.WRITE_LOCK], 0, 'the lock came back')
     t.equal(words[slotBase(plain.slot) + SLOT.SEQ] & 1, 0, 'the seqlock is closed')
     t.equal(store.generation('plain'), 2, 'what was begun is committed')
@@ -119,7 +120,7 @@ if (shmAddon(t) !== null) {
     t.equal((await c.ask('describe', { id: 'e/v' })).result.base, 'e')
     await server.store.write('e', new Uint8Array(4))
     await c.ask('delete', { id: 'e' })
-    for (let i = 0; i < 500 && !c.events.some((e) => e.type === 'deleted'); i++) await new Promise((resolve) => setTimeout(resolve, 2))
+    await until(() => c.events.some((e) => e.type === 'deleted'), { what: 'the deleted event' })
     t.same(c.events.map((e) => `${e.type} ${e.descriptor.id}`).slice(0, 2), ['created e', 'created e/v'])
     t.ok(c.events.some((e) => e.type === 'updated' && e.descriptor.id === 'e'))
     await c.ask('watch', { on: false })

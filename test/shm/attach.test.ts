@@ -14,15 +14,7 @@ import { startAgent } from '../helpers/agent.js'
 import { agentPool, bytesOf, startAttachAgent } from '../helpers/attach-agent.js'
 import { startServer } from '../helpers/server.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
-
-/** Poll `check` until it is true, at most `ms`: another process's effect has no event to await here. */
-async function until (what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await sleep(2)
-  }
-}
+import { until } from '../helpers/until.js'
 
 async function download (url: string, id: string): Promise<{ generation: number, bytes: Uint8Array }> {
   const res = await fetch(`${url}/images/${encodeURIComponent(id)}/data`)
@@ -57,7 +49,7 @@ if (shmAddon(t) !== null) {
     const woken = worker.call('waitForChange', 'cam/1', 1, 10_000)
     t.equal(await other.call('fill', 'cam/1', 17), 2, 'the other process commits generation 2')
     t.equal(await woken, 2, 'the worker\'s waitForChange woke for a commit made in another process')
-    await until('the server announced generation 2', () => server.store.describe('cam/1').generation === 2)
+    await until(() => server.store.describe('cam/1').generation === 2, { what: 'the server announced generation 2' })
     const http = await download(url, 'cam/1')
     t.equal(http.generation, 2)
     t.ok(uniform(http.bytes, 17), 'HTTP downloads the pixels the other process wrote')
@@ -151,7 +143,7 @@ if (shmAddon(t) !== null) {
     t.equal(server.store.stats().retired, 1, 'deleted, but its memory is kept for the lease')
     agent.child.kill('SIGKILL')
     t.same(await agent.exited, [null, 'SIGKILL'])
-    await until('the attach connection is gone', () => server.attach!.connectionCount === 0)
+    await until(() => server.attach!.connectionCount === 0, { what: 'the attach connection is gone' })
     t.equal(server.store.stats().retired, 0, 'the lease came back and the memory was reused')
     t.same([0, 1, 2].map((f) => server.store.table.word(frameSlot, SLOT.PINS + f)), [0, 0, 0], 'pin and loan given back')
     t.equal(server.store.table.leases(frameSlot), 0)

@@ -13,6 +13,7 @@ import { addDemoImages } from '../../server/demo/demo-images.js'
 import type { PixelportServer } from '../../server/server.js'
 import { BUILT, moduleUrl } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
+import { until } from '../helpers/until.js'
 import { ensureViewerBuilt, launch, skip, watchErrors } from './browser.js'
 
 const WIDTH = 320
@@ -131,9 +132,8 @@ t.test('the live viewer shows the demo images and follows the producer', { skip 
     const shown = await readCanvas(page)
     seen = shown.generation
     // The reference client may be a moment behind the page.
-    for (let wait = 0; !published.has(shown.generation) && (published.size === 0 || Math.max(...published.keys()) < shown.generation) && wait < 100; wait++) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    await until(() => published.has(shown.generation) || (published.size > 0 && Math.max(...published.keys()) >= shown.generation),
+      { what: `the reference client to reach generation ${shown.generation}`, interval: 20 })
     const theirs = published.get(shown.generation)
     if (theirs === undefined) continue
     t.equal(`${shown.width}×${shown.height}`, `${WIDTH}×${HEIGHT}`, 'the canvas has the image\'s size')

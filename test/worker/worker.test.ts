@@ -2,6 +2,7 @@ import t from 'tap'
 import { startServer } from '../helpers/server.js'
 import { startAgent } from '../helpers/agent.js'
 import { SLOT, slotBase } from '../../protocol/layout.js'
+import { until } from '../helpers/until.js'
 
 t.test('opening an image in an already-mapped block sends no message', async (t) => {
   const { server } = await startServer(t)
@@ -86,8 +87,8 @@ t.test('deleting an image a worker holds keeps its memory until release', async 
   t.equal((await w.fail('open', 'held')).code, 'PXP_ERR_NOT_FOUND', 'no new handles on a deleted image')
   await w.call('release', 'held')
   // The release notice is asynchronous: wait for the server to process it.
-  for (let i = 0; i < 100 && store.stats().retired !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-  t.equal(store.stats().retired, 0, 'freed after release')
+  await until(() => store.stats().retired === 0, { what: 'the released image to be freed' })
+  t.pass('freed after release')
   t.equal(store.stats().used, usedWhileHeld, 'the freed memory went back (other image uses the same amount)')
 })
 
@@ -100,8 +101,8 @@ t.test('a worker killed mid-write does not wedge the image; its leases come back
   const slot = store.slotOf('victim')
   t.equal((await w.fail('crashWhileWriting', 'victim')).code, 'EXITED')
   t.equal(await w.exited, 3)
-  for (let i = 0; i < 100 && store.table.leases(slot) !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-  t.equal(store.table.leases(slot), 0, 'leases recovered')
+  await until(() => store.table.leases(slot) === 0, { what: 'the dead worker\'s leases to be recovered' })
+  t.pass('leases recovered')
   t.equal(Atomics.load(store.table.words, slotBase(slot) + SLOT.WRITE_LOCK), 0, 'lock recovered')
   t.equal(Atomics.load(store.table.words, slotBase(slot) + SLOT.SEQ) & 1, 0, 'seqlock closed')
   t.equal(store.generation('victim'), 1, 'the interrupted write became a generation')
@@ -120,8 +121,7 @@ t.test('a worker that exits holding handles gives them back', async (t) => {
   await w.call('exit')
   await w.exited
   const slot = server.store.slotOf('x')
-  for (let i = 0; i < 100 && server.store.table.leases(slot) !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-  t.equal(server.store.table.leases(slot), 0)
+  await until(() => server.store.table.leases(slot) === 0, { what: 'the exited worker\'s leases to come back' })
   t.equal(server.workers.stats().connections, 0)
 })
 
@@ -202,10 +202,7 @@ t.test('change events reach workers in order', async (t) => {
   await a.call('delete', 'ev')
   await b.call('list')
   let events: any[] = []
-  for (let i = 0; i < 200 && events.at(-1)?.type !== 'deleted'; i++) {
-    events = events.concat(await b.call('events'))
-    if (events.at(-1)?.type !== 'deleted') await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await until(async () => (events = events.concat(await b.call('events'))).at(-1)?.type === 'deleted', { what: 'the deleted event to reach the other worker' })
   // Commits made through shared memory are announced latest-wins: updates may be conflated, never reordered.
   t.same(events[0], { type: 'created', id: 'ev', generation: 0 })
   t.same(events.at(-1), { type: 'deleted', id: 'ev', generation: 2 })
