@@ -34,20 +34,28 @@ function pruneStale (dir) {
   }
 }
 
-/** `test/x/y.test.ts` → `dist/test/x/y.test.js`; `test/x` → `dist/test/x`; anything else as it is. */
+/** `test/x/y.test.ts` → `dist/test/x/y.test.js`; `test/x` → its built test files; anything else as it is. */
 function toBuilt (arg) {
-  if (arg.startsWith('-')) return arg
+  if (arg.startsWith('-')) return [arg]
   const rel = path.relative(root, path.resolve(arg))
-  if (rel !== 'test' && !rel.startsWith('test' + path.sep)) return arg
+  if (rel !== 'test' && !rel.startsWith('test' + path.sep)) return [arg]
   const built = path.join('dist', rel.replace(/\.ts$/, '.js'))
   if (!existsSync(path.join(root, built))) {
     console.error(`${arg}: no build at ${built} (npm run build:test builds the tests)`)
     process.exit(2)
   }
-  return statSync(path.join(root, built)).isDirectory() ? built + path.sep : built
+  return statSync(path.join(root, built)).isDirectory() ? testFiles(built) : [built]
+}
+
+/** The built test files under a folder (tap given the folder itself would also run its helper modules). */
+function testFiles (dir) {
+  return readdirSync(path.join(root, dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.test.js'))
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+    .sort()
 }
 
 pruneStale(builtTests)
 const tap = path.join(root, 'node_modules', '.bin', 'tap')
-const result = spawnSync(tap, process.argv.slice(2).map(toBuilt), { cwd: root, stdio: 'inherit' })
+const result = spawnSync(tap, process.argv.slice(2).flatMap(toBuilt), { cwd: root, stdio: 'inherit' })
 process.exit(result.status ?? 1)

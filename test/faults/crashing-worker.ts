@@ -7,6 +7,7 @@ import type { Test } from 'tap'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import type { PixelportServer } from '../../server/server.js'
 import { startAgent, type Agent } from '../helpers/agent.js'
+import { commandClient } from '../helpers/command-client.js'
 import { BUILT, moduleUrl } from '../helpers/paths.js'
 import { until } from '../helpers/until.js'
 
@@ -33,31 +34,18 @@ export async function startCrashingWorker (server: PixelportServer): Promise<Cra
   worker.on('error', () => {})
   // Not events.once: it would reject on the 'error' event of a worker that dies by an exception.
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve))
-  let next = 1
-  const pending = new Map<number, (msg: any) => void>()
+  const client = commandClient((request) => worker.postMessage(request), exited.then((code) => `worker exited with ${code}`))
   let signalInside!: () => void
   const inside = new Promise<void>((resolve) => { signalInside = resolve })
   const ready = new Promise<void>((resolve) => {
     worker.on('message', (msg) => {
       if (msg.ready === true) resolve()
       else if (msg.inside !== undefined) signalInside()
-      else { pending.get(msg.id)?.(msg); pending.delete(msg.id) }
+      else client.deliver(msg)
     })
   })
   await Promise.race([ready, exited.then((code) => { throw new Error(`fault agent exited with ${code} before it was ready`) })])
-  return {
-    worker,
-    inside,
-    exited,
-    async call (cmd, ...args) {
-      const id = next++
-      const reply = new Promise<any>((resolve) => pending.set(id, resolve))
-      worker.postMessage({ id, cmd, args })
-      const r = await Promise.race([reply, exited.then((code) => ({ ok: false, error: { message: `worker exited with ${code}` } }))])
-      if (!r.ok) throw new Error(r.error.message)
-      return r.result
-    },
-  }
+  return { worker, inside, exited, call: client.call }
 }
 
 export const BYSTANDER_FRAMES = 200

@@ -4,6 +4,7 @@
 import { once } from 'node:events'
 import type { Worker } from 'node:worker_threads'
 import type { PixelportServer } from '../../server/server.js'
+import { commandClient } from './command-client.js'
 import { BUILT, moduleUrl } from './paths.js'
 
 export interface Agent {
@@ -26,35 +27,13 @@ export async function startAgent (server: PixelportServer, options: { execArgv?:
   const entry = agentEntry()
   const worker = server.spawnWorker(entry.url, { execArgv: [...entry.execArgv, ...(options.execArgv ?? [])] })
   const exited = once(worker, 'exit').then(([code]) => code as number)
-  let next = 1
-  const pending = new Map<number, { resolve: (v: any) => void }>()
-  worker.on('message', (msg) => {
-    if (msg.ready === true) return
-    pending.get(msg.id)?.resolve(msg)
-    pending.delete(msg.id)
-  })
+  const client = commandClient((request) => worker.postMessage(request), exited.then((code) => `worker exited with ${code}`))
   await new Promise<void>((resolve, reject) => {
     worker.once('error', reject)
-    worker.on('message', function ready (msg) { if (msg.ready === true) { worker.off('message', ready); resolve() } })
+    worker.on('message', (msg) => {
+      if (msg.ready === true) resolve()
+      else client.deliver(msg)
+    })
   })
-  const send = async (cmd: string, args: unknown[]): Promise<any> => {
-    const id = next++
-    const reply = new Promise<any>((resolve) => pending.set(id, { resolve }))
-    worker.postMessage({ id, cmd, args })
-    return await Promise.race([reply, exited.then((code) => ({ ok: false, error: { code: 'EXITED', message: `worker exited with ${code}` } }))])
-  }
-  return {
-    worker,
-    exited,
-    async call (cmd, ...args) {
-      const r = await send(cmd, args)
-      if (!r.ok) throw Object.assign(new Error(r.error.message), { code: r.error.code })
-      return r.result
-    },
-    async fail (cmd, ...args) {
-      const r = await send(cmd, args)
-      if (r.ok) throw new Error(`${cmd} succeeded but was expected to fail`)
-      return r.error
-    },
-  }
+  return { worker, exited, call: client.call, fail: client.fail }
 }

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
+import { commandClient } from './command-client.js'
 import { childArgs, plainEnv } from './shm.js'
 
 const AGENT = 'test/fixtures/attach-agent'
@@ -32,10 +33,10 @@ export async function startAttachAgent (t: Test, url: string): Promise<AttachAge
       await exited
     }
   })
-  const pending = new Map<number, (reply: any) => void>()
   const events: Array<Record<string, unknown>> = []
   const eventWaiters: Array<(e: Record<string, unknown>) => void> = []
-  let next = 1
+  const client = commandClient((request) => { child.stdin!.write(JSON.stringify(request) + '\n') },
+    exited.then(([code, signal]) => `${code ?? signal}:\n${stderr}`))
   let pid = 0
   const ready = new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! })
@@ -49,33 +50,18 @@ export async function startAttachAgent (t: Test, url: string): Promise<AttachAge
         if (waiter !== undefined) waiter(msg)
         else events.push(msg)
       } else {
-        pending.get(msg.id)?.(msg)
-        pending.delete(msg.id)
+        client.deliver(msg)
       }
     })
     void exited.then(([code, signal]) => reject(new Error(`attach agent exited (${code ?? signal}) before it was ready:\n${stderr}`)))
   })
   await ready
-  const send = async (cmd: string, args: unknown[]): Promise<any> => {
-    const id = next++
-    const reply = new Promise<any>((resolve) => pending.set(id, resolve))
-    child.stdin!.write(JSON.stringify({ id, cmd, args }) + '\n')
-    return await Promise.race([reply, exited.then(([code, signal]) => ({ ok: false, error: { code: 'EXITED', message: `agent exited (${code ?? signal}):\n${stderr}` } }))])
-  }
   return {
     child,
     pid,
     exited,
-    async call (cmd, ...args) {
-      const r = await send(cmd, args)
-      if (!r.ok) throw Object.assign(new Error(r.error.message), { code: r.error.code })
-      return r.result
-    },
-    async fail (cmd, ...args) {
-      const r = await send(cmd, args)
-      if (r.ok) throw new Error(`${cmd} succeeded but was expected to fail`)
-      return r.error
-    },
+    call: client.call,
+    fail: client.fail,
     async nextEvent () {
       const e = events.shift()
       if (e !== undefined) return e

@@ -15,6 +15,7 @@ import { serveCli } from '../helpers/cli.js'
 import { startAttachAgent, bytesOf } from '../helpers/attach-agent.js'
 import { startServer } from '../helpers/server.js'
 import { plainEnv, runChild, shmAddon, shmFiles, testPrefix, childArgs } from '../helpers/shm.js'
+import { until } from '../helpers/until.js'
 
 const CHILD = 'test/fixtures/shm-server-child'
 
@@ -72,8 +73,10 @@ if (shmAddon(t) !== null) {
     await once(child, 'exit')
     const left = shmFiles(prefix)
     t.same(left, [...crashed.files, `${prefix}-${crashed.shm.storeId}-a0`].sort(), 'kill -9 leaves the segments behind (with the attached process\'s claims)')
-    // The attached process lost its server: its handles refuse further use, and nothing crashes (no SIGBUS:
-    // segments are never truncated, and its mappings outlive the names).
+    // The attached process lost its server: once it has noticed (the socket's end reaches it a moment later),
+    // its handles refuse further use, and nothing crashes (no SIGBUS: segments are never truncated, and its
+    // mappings outlive the names).
+    await until(async () => await agent.call<boolean>('isClosed'), { what: 'the attached process to notice the server is gone' })
     t.equal((await agent.fail('read', 'left-behind')).code, 'PXP_ERR_NOT_LEASED')
     t.equal((await agent.fail('list')).code, 'PXP_ERR_CLOSED')
     t.equal(await agent.call('pid'), agent.pid, 'the attached process lives on')
