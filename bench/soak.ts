@@ -1,6 +1,6 @@
 /**
- * `npm run soak -- --seconds 30 --http 8 --ws 8 --workers 4`: many HTTP and WebSocket clients and worker
- * writers against one loopback server for a bounded time, then the checks of bench/soak/checks.ts and the
+ * `npm run soak -- --seconds 30 --http 8 --ws 8 --workers 4 --hostile 2`: many HTTP and WebSocket clients,
+ * worker writers and hostile clients (bench/soak/hostile.ts) against one loopback server for a bounded time, then the checks of bench/soak/checks.ts and the
  * memory check. Prints requests served, errors by code and p50/p99 per operation; exits 1 on any violation.
  */
 import { parseArgs } from 'node:util'
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     http: { type: 'string', default: '8' },
     ws: { type: 'string', default: '8' },
     workers: { type: 'string', default: '4' },
+    hostile: { type: 'string', default: '2' },
     seed: { type: 'string', default: '1' },
   },
 })
@@ -31,6 +32,7 @@ const report = await runSoak({
   http: count('http', values.http, 0),
   ws: count('ws', values.ws, 0),
   workers: count('workers', values.workers, 0),
+  hostile: count('hostile', values.hostile, 0),
   seed: count('seed', values.seed, 0),
   log: (line) => console.log(line),
 })

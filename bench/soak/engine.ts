@@ -11,6 +11,7 @@ import { RemoteClient, type RemoteSubscription } from '../../client/remote/index
 import { createServer, type PixelportServer } from '../../server/server.js'
 import { Ledger, type Entry } from './checks.js'
 import { makeFrame } from './frames.js'
+import { hostileClient } from './hostile.js'
 import { errorCode, Meter, type SoakReport } from './report.js'
 
 export interface SoakOptions {
@@ -18,6 +19,8 @@ export interface SoakOptions {
   http: number
   ws: number
   workers: number
+  /** Hostile clients (bench/soak/hostile.ts): stalled uploads, cross-site upgrades, absolute-form targets, … (default 0). */
+  hostile?: number
   /** Seed for the clients' choices (default 1). */
   seed?: number
   /** Progress lines (default: none). */
@@ -28,6 +31,8 @@ export interface SoakOptions {
 const SIZES: Array<[number, number]> = [[64, 96], [128, 64], [256, 128]]
 const WORKER_SIZE: [number, number] = [128, 96]
 const CHUNK = 4096
+/** The server's upload idle timeout in the soak: short, so stalled uploads are ended many times over. */
+const UPLOAD_IDLE_MS = 500
 
 /** mulberry32: small, seeded, good enough to pick operations. */
 function seeded (seed: number): () => number {
@@ -68,6 +73,7 @@ async function failed (res: Response): Promise<HttpError> {
 interface Memory extends Record<string, number> {
   used: number, images: number, views: number, retired: number, slots: number,
   snapshots: number, snapshotBytes: number, wsStaging: number, wsConnections: number, workerConnections: number,
+  uploads: number, uploadStaging: number,
 }
 
 function memoryOf (server: PixelportServer): Memory {
@@ -84,6 +90,8 @@ function memoryOf (server: PixelportServer): Memory {
     wsStaging: server.app.pixelportWebSocket.stagingBytes,
     wsConnections: server.app.pixelportWebSocket.connections,
     workerConnections: server.workers.stats().connections,
+    uploads: server.uploads.stats().uploads,
+    uploadStaging: server.uploads.stats().bytes,
   }
 }
 
@@ -97,6 +105,7 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     chunkSize: CHUNK,
     // Load shedding would turn a busy loopback soak into 503s; it has its own test.
     maxEventLoopDelayMs: 0,
+    uploadIdleTimeoutMs: UPLOAD_IDLE_MS,
   })
   try {
     const base = await server.listen()
@@ -106,6 +115,7 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     const meter = new Meter()
     const expected = new Map<string, number>()
     const counters = { workerCommits: 0, events: 0 }
+    const attacks = new Map<string, number>()
     const deadline = performance.now() + options.seconds * 1000
     const running = (): boolean => performance.now() < deadline
 
@@ -319,12 +329,17 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
       }
     }
 
-    log(`soak: ${options.seconds} s against ${base} (${options.http} HTTP, ${options.ws} WebSocket, ${options.workers} workers)`)
+    log(`soak: ${options.seconds} s against ${base} (${options.http} HTTP, ${options.ws} WebSocket, ${options.workers} workers, ${options.hostile ?? 0} hostile)`)
     const progress = setInterval(() => log(`  ${meter.requests} requests, ${counters.workerCommits} worker commits, ${counters.events} events, ${ledger.violations.length} violations`), 5000)
     try {
       await Promise.all([
         ...Array.from({ length: options.http }, async (_, k) => await httpClient(k)),
         ...Array.from({ length: options.ws }, async (_, k) => await wsClient(k)),
+        ...Array.from({ length: options.hostile ?? 0 }, async (_, k) => await hostileClient(k, Number(new URL(base).port), UPLOAD_IDLE_MS, {
+          violation: (what) => ledger.violation(what),
+          count: (attack, outcome) => { const key = `${attack}: ${outcome}`; attacks.set(key, (attacks.get(key) ?? 0) + 1) },
+          running,
+        })),
       ])
     } finally {
       clearInterval(progress)
@@ -368,7 +383,8 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     await Promise.all(subscribers)
     let end = memoryOf(server)
     const settled = (m: Memory): boolean => m.used === start.used && m.images === start.images && m.views === start.views && m.retired === 0 &&
-      m.slots === start.slots && m.snapshots === 0 && m.snapshotBytes === 0 && m.wsStaging === 0 && m.wsConnections === 0 && m.workerConnections === 0
+      m.slots === start.slots && m.snapshots === 0 && m.snapshotBytes === 0 && m.wsStaging === 0 && m.wsConnections === 0 && m.workerConnections === 0 &&
+      m.uploads === 0 && m.uploadStaging === 0
     for (let i = 0; i < 500 && !settled(end); i++) {
       await new Promise((resolve) => setTimeout(resolve, 20))
       end = memoryOf(server)
@@ -377,7 +393,8 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
 
     const report: SoakReport = {
       seconds: options.seconds,
-      clients: { http: options.http, ws: options.ws, workers: options.workers },
+      clients: { http: options.http, ws: options.ws, workers: options.workers, hostile: options.hostile ?? 0 },
+      attacks: Object.fromEntries([...attacks].sort(([a], [b]) => a.localeCompare(b))),
       requests: meter.requests,
       operations: meter.summary(),
       errors: Object.fromEntries(meter.errors),

@@ -45,7 +45,9 @@ export function errorCode (err: unknown): string {
 
 export interface SoakReport {
   seconds: number
-  clients: { http: number, ws: number, workers: number }
+  clients: { http: number, ws: number, workers: number, hostile: number }
+  /** Hostile attempts by attack and answer (`stalled PUT: 408 PXP_ERR_UPLOAD_TIMEOUT` → count). */
+  attacks: Record<string, number>
   requests: number
   operations: Array<{ op: string, count: number, p50: number, p99: number }>
   errors: Record<string, number>
@@ -60,13 +62,14 @@ export interface SoakReport {
 
 export function formatReport (r: SoakReport): string {
   const lines: string[] = []
-  lines.push(`soak: ${r.seconds} s, ${r.clients.http} HTTP + ${r.clients.ws} WebSocket clients, ${r.clients.workers} worker writers (loopback)`)
+  lines.push(`soak: ${r.seconds} s, ${r.clients.http} HTTP + ${r.clients.ws} WebSocket clients, ${r.clients.workers} worker writers, ${r.clients.hostile} hostile clients (loopback)`)
   lines.push(`requests served: ${r.requests} (${Math.round(r.requests / r.seconds)}/s); worker commits: ${r.workerCommits}; subscription events: ${r.eventsReceived}`)
   lines.push(`frames verified: ${r.framesChecked}, torn: ${r.torn}`)
   lines.push('')
   lines.push(table(['operation', 'count', 'p50', 'p99'], r.operations.map((o) => [o.op, String(o.count), fmtTime(o.p50), fmtTime(o.p99)])))
   lines.push('')
   const codes = (m: Record<string, number>): string => Object.keys(m).length === 0 ? 'none' : Object.entries(m).map(([c, n]) => `${c} ×${n}`).join(', ')
+  if (Object.keys(r.attacks).length > 0) lines.push(`hostile attempts and their answers: ${codes(r.attacks)}`)
   lines.push(`errors by code: ${codes(r.errors)}`)
   lines.push(`  of which expected (reads racing their image's delete): ${codes(r.expectedErrors)}`)
   const mem = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')
