@@ -10,6 +10,7 @@ import { fetchList } from '../../client/remote/http.js'
 import { RemoteClient } from '../../client/remote/index.js'
 import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../../protocol/messages.js'
 import type { ImageStore } from '../../server/store/image-store.js'
+import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient, wsUrl } from '../ws/wire-client.js'
 
@@ -178,4 +179,42 @@ t.test('a page is cut by bytes too: descriptors of lines images list every row',
   t.ok(Math.max(...sizes) <= chunkSize + 48, `no list reply is larger than chunkSize + 48 (largest ${Math.max(...sizes)})`)
   const http = await getJson(`${url}/images`)
   t.equal(http.body.images.length, 12, 'HTTP pages are larger (8 MiB), all fit here')
+})
+
+t.test('scope=cluster pages the whole cluster\'s listing in (id, node) order', async (t) => {
+  const redis = await startRedis(t)
+  const cluster = { redis: redis.url, heartbeatMs: 100, ttlMs: 1500 }
+  const a = await startServer(t, { cluster: { ...cluster, nodeId: 'node-a' } })
+  const b = await startServer(t, { cluster: { ...cluster, nodeId: 'node-b' } })
+  for (let i = 0; i < 25; i++) a.server.store.create({ id: `a/${String(i).padStart(2, '0')}`, width: 1, height: 1, mode: 'L' })
+  for (let i = 0; i < 25; i++) b.server.store.create({ id: `b/${String(i).padStart(2, '0')}`, width: 1, height: 1, mode: 'L' })
+  const pageAll = async (cursorOf: (cursor: string | null) => Promise<PageLike & { partial?: boolean }>): Promise<string[]> => {
+    const seen: string[] = []
+    let cursor: string | null = null
+    for (let pages = 0; ; pages++) {
+      const page = await cursorOf(cursor)
+      t.notOk(page.partial, 'the catalog was reachable')
+      seen.push(...page.images.map((d) => d.id))
+      if (page.next === null) return seen
+      cursor = page.next
+      if (pages > 50) throw new Error('paging does not end')
+    }
+  }
+  // The catalog is eventually consistent: wait until node A lists all 50.
+  const deadline = Date.now() + 8000
+  while ((await getJson(`${a.url}/images?scope=cluster&limit=100`)).body.images.length < 50) {
+    if (Date.now() > deadline) throw new Error('node B\'s images never reached node A\'s listing')
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  const http = await pageAll(async (cursor) => (await getJson(`${a.url}/images?scope=cluster&limit=7${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`)).body)
+  t.equal(http.length, 50, 'HTTP: every image of both nodes, once')
+  t.same(http, [...http].sort())
+  const c = await WireClient.connect(t, a.url)
+  const ws = await pageAll(async (cursor) => await c.request({ op: 'list', scope: 'cluster', limit: 9, ...(cursor === null ? {} : { cursor }) }) as unknown as PageLike)
+  t.same(ws, http, 'WebSocket: the same')
+  // A local cursor is not a cluster cursor.
+  const local = (await getJson(`${a.url}/images?limit=1`)).body.next as string
+  const wrong = await getJson(`${a.url}/images?scope=cluster&cursor=${local}`)
+  t.equal(wrong.body.code, 'PXP_ERR_VALIDATION')
+  t.same(c.invalid, [])
 })
