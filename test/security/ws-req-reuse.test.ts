@@ -46,18 +46,22 @@ t.test('every new request reusing the req of a chunked upload in flight is refus
 })
 
 t.test('a request reusing the req of a get in flight is refused, and the get goes on', async (t) => {
-  const { server, url } = await startServer(t, { chunkSize: 4096 })
-  server.store.create({ id: 'big', width: 1024, height: 256, mode: 'L' })
+  const { server, url } = await startServer(t)
+  server.store.create({ id: 'big', width: 4096, height: 4096, mode: 'L' })
+  server.store.create({ id: 'small', width: 64, height: 4, mode: 'L' })
   const c = await WireClient.connect(t, url)
-  // Sent together, they arrive together: the get is queued or streaming when the list is read.
-  c.send({ op: 'get', req: 7, id: 'big' })
+  // Streams run one at a time: get 7 waits behind the 16 MiB of get 6, so it is surely in flight
+  // (queued) when the list, sent with them, is read.
+  c.send({ op: 'get', req: 6, id: 'big' })
+  c.send({ op: 'get', req: 7, id: 'small' })
   c.send({ op: 'list', req: 7 })
-  const refused = await c.next((m) => m.req === 7 && m.op === 'error')
-  t.equal(refused.code, 'PXP_ERR_BAD_REQUEST')
-  t.equal(refused.stream, undefined, 'the refusal is not the stream\'s end')
-  const frame = await c.next((m) => m.req === 7 && m.op === 'frame')
-  const { bytes } = await c.collect(frame as never)
-  t.equal(bytes.byteLength, 1024 * 256, 'the get streams to its end')
-  t.notOk(c.messages.some((m) => m.op === 'images'), 'the list was not answered')
+  const first = await c.next((m) => m.req === 7)
+  t.match(first, { op: 'error', code: 'PXP_ERR_BAD_REQUEST', message: /already in flight/ }, 'the list is refused')
+  t.equal(first.stream, undefined, 'the refusal is not a stream\'s end')
+  for (const [req, size] of [[6, 4096 * 4096], [7, 64 * 4]]) {
+    const frame = await c.next((m) => m.req === req && m.op === 'frame')
+    t.equal((await c.collect(frame as never)).bytes.byteLength, size, `get ${req} streams to its end`)
+  }
+  t.notOk(c.messages.some((m) => m.op === 'images'), 'the list was never answered')
   t.same(c.invalid, [])
 })
