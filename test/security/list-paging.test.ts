@@ -9,6 +9,7 @@ import t, { type Test } from 'tap'
 import { fetchList } from '../../client/remote/http.js'
 import { RemoteClient } from '../../client/remote/index.js'
 import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../../protocol/messages.js'
+import { decodeCursor, encodeCursor, KEY_SEPARATOR } from '../../server/listing/cursor.js'
 import type { ImageStore } from '../../server/store/image-store.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
@@ -217,4 +218,23 @@ t.test('scope=cluster pages the whole cluster\'s listing in (id, node) order', a
   const wrong = await getJson(`${a.url}/images?scope=cluster&cursor=${local}`)
   t.equal(wrong.body.code, 'PXP_ERR_VALIDATION')
   t.same(c.invalid, [])
+})
+
+t.test('any string as a cursor decodes to a key or is PXP_ERR_VALIDATION; our cursors round-trip', async (t) => {
+  const fc = (await import('fast-check')).default
+  for (const scope of ['local', 'cluster'] as const) {
+    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 700 }), fc.base64String({ maxLength: 600 }), fc.string({ unit: 'binary', maxLength: 100 })), (text) => {
+      try {
+        decodeCursor(scope, text)
+        return true
+      } catch (err) {
+        return (err as { code?: string }).code === 'PXP_ERR_VALIDATION'
+      }
+    }), { seed: 0x5eed, numRuns: 3000 })
+  }
+  for (const id of ['a', 'img/00001', 'x'.repeat(128), 'a/b/c.d_e-f']) {
+    t.equal(decodeCursor('local', encodeCursor('local', id)), id)
+    const key = `${id}${KEY_SEPARATOR}node-1`
+    t.equal(decodeCursor('cluster', encodeCursor('cluster', key)), key)
+  }
 })

@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr'
 import t from 'tap'
 import { decode as clientDecode } from '../../client/remote/codec.js'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
-import { MAX_NESTING } from '../../protocol/strict-msgpack.js'
+import { MAX_NESTING, scanMessagePack } from '../../protocol/strict-msgpack.js'
 import { startServer } from '../helpers/server.js'
 import { pack, WireClient } from '../ws/wire-client.js'
 
@@ -118,4 +118,22 @@ t.test('the client refuses extension types from a server', async (t) => {
   t.throws(() => clientDecode(dates.pack({ op: 'images', req: 1, images: [], next: new Date(0) })), { code: 'PXP_ERR_PROTOCOL' })
   t.throws(() => clientDecode(withRaw({ op: 'deleted', req: 1, id: MARKER }, [0xd4, 0x74, 0])), { code: 'PXP_ERR_PROTOCOL' })
   t.same(clientDecode(pack({ op: 'deleted', req: 1, id: 'a' })), { op: 'deleted', req: 1, id: 'a' }, 'plain messages still decode')
+})
+
+t.test('the strict walk: any bytes give a value or PXP_ERR_PROTOCOL; packed plain values pass', async (t) => {
+  const fc = (await import('fast-check')).default
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+    try {
+      scanMessagePack(bytes)
+    } catch (err) {
+      return (err as { code?: string }).code === 'PXP_ERR_PROTOCOL'
+    }
+    return true
+  }), { seed: 0x5eed, numRuns: 5000 })
+  const plain = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small', maxDepth: 4 }, fc.integer(), fc.string(), fc.boolean(), fc.constant(null),
+      fc.uint8Array({ maxLength: 8 }), fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 })),
+  })).value
+  fc.assert(fc.property(plain, (value) => scanMessagePack(pack(value)).floatPath === null), { seed: 0x5eed, numRuns: 2000 })
+  t.pass('properties hold')
 })
