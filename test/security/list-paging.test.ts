@@ -5,12 +5,15 @@
  * between pages, refuses hostile cursors and limits with PXP_ERR_VALIDATION, and the clients in the
  * repository follow the cursors.
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { fetchList } from '../../client/remote/http.js'
 import { RemoteClient } from '../../client/remote/index.js'
 import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../../protocol/messages.js'
 import { decodeCursor, encodeCursor, KEY_SEPARATOR } from '../../server/listing/cursor.js'
 import type { ImageStore } from '../../server/store/image-store.js'
+import { CLI, ROOT } from '../helpers/cli.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient, wsUrl } from '../ws/wire-client.js'
@@ -237,4 +240,15 @@ t.test('any string as a cursor decodes to a key or is PXP_ERR_VALIDATION; our cu
     const key = `${id}${KEY_SEPARATOR}node-1`
     t.equal(decodeCursor('cluster', encodeCursor('cluster', key)), key)
   }
+})
+
+t.test('pixelport ls follows the pages', async (t) => {
+  const { server, url } = await startServer(t, { maxImages: 4096 })
+  const ids = fill(server.store, LIST_DEFAULT_LIMIT + 250)
+  const child = spawn(process.execPath, [CLI, 'ls', '--json'], { cwd: ROOT, env: { ...process.env, PIXELPORT_URL: url, PIXELPORT_TOKEN: '' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
+  const [code] = await once(child, 'close') as [number | null]
+  t.equal(code, 0)
+  t.same((JSON.parse(stdout) as { images: Array<{ id: string }> }).images.map((d) => d.id), [...ids].sort(), 'every image, beyond the first page')
 })
