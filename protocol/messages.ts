@@ -68,7 +68,18 @@ export interface HelloMessage {
  * `node` and `url`, the owner's id and base URL). A server that is not in a cluster treats both alike.
  */
 export type Scope = 'local' | 'cluster'
-export interface ListMessage { op: 'list', req: RequestId, scope?: Scope }
+/**
+ * One page of images, in id order: at most `limit` (default LIST_DEFAULT_LIMIT, at most LIST_MAX_LIMIT),
+ * starting after `cursor` (the previous page's `next`).
+ */
+export interface ListMessage { op: 'list', req: RequestId, scope?: Scope, limit?: number, cursor?: string }
+
+/** Descriptors per `list` page when the request names no `limit`. */
+export const LIST_DEFAULT_LIMIT = 1000
+/** Largest `limit` of a `list` page; a larger one is refused (PXP_ERR_VALIDATION), not clamped. */
+export const LIST_MAX_LIMIT = 10000
+/** Longest `cursor` a server accepts. */
+export const LIST_MAX_CURSOR_LENGTH = 512
 export interface DescribeMessage { op: 'describe', req: RequestId, id: string }
 export interface CreateMessage extends SpecFields { op: 'create', req: RequestId, id?: string }
 /**
@@ -142,6 +153,8 @@ export interface ImagesMessage {
   op: 'images'
   req: RequestId
   images: ImageDescriptor[]
+  /** The `cursor` of the next page, or null when this page is the last. */
+  next: string | null
   /** `list { scope: 'cluster' }` only: true when the cluster catalog was unreachable and only this node's images are listed. */
   partial?: boolean
   /** With `partial`: why (PXP_ERR_CLUSTER_UNAVAILABLE). */
@@ -249,7 +262,12 @@ export const regionSchema: JsonSchema = {
 /** Schemas of every message a client may send, by op. */
 export const CLIENT_MESSAGE_SCHEMAS: Readonly<Record<ClientOp, JsonSchema>> = {
   hello: message('hello', { req: reqSchema, protocol: uint32, client: { type: 'string', maxLength: 256 }, fragmentSize: { type: 'integer', minimum: 1024, maximum: UINT32_MAX }, token: { type: 'string', minLength: 1, maxLength: 512 } }, ['req', 'protocol']),
-  list: message('list', { req: reqSchema, scope: { enum: ['local', 'cluster'] } }, ['req']),
+  list: message('list', {
+    req: reqSchema,
+    scope: { enum: ['local', 'cluster'] },
+    limit: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT },
+    cursor: { type: 'string', minLength: 1, maxLength: LIST_MAX_CURSOR_LENGTH },
+  }, ['req']),
   describe: message('describe', { req: reqSchema, id: idSchema }, ['req', 'id']),
   create: message('create', { req: reqSchema, id: idSchema, ...specProperties }, ['req']),
   put: message('put', { req: reqSchema, id: idSchema, ...specProperties, byteLength: positive, data: bin }, ['req']),
@@ -332,9 +350,10 @@ export const SERVER_MESSAGE_SCHEMAS: Readonly<Record<ServerOp, JsonSchema>> = {
   images: message('images', {
     req: reqSchema,
     images: { type: 'array', items: descriptorSchema },
+    next: { type: ['string', 'null'] },
     partial: { type: 'boolean' },
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
-  }, ['req', 'images']),
+  }, ['req', 'images', 'next']),
   descriptor: message('descriptor', { req: reqSchema, descriptor: descriptorSchema }, ['req', 'descriptor']),
   deleted: message('deleted', { req: reqSchema, id: idSchema }, ['req', 'id']),
   subscribed: message('subscribed', { req: reqSchema, sub: uint32 }, ['req', 'sub']),

@@ -228,9 +228,13 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
             }
           } else if (r < 0.95) {
             await meter.time('http list', async () => {
-              const res = await fetch(`${base}/images`)
-              if (res.status !== 200) throw await failed(res)
-              await res.json()
+              // Every page, as a client that wants the whole list does.
+              for (let cursor: string | null = null; ;) {
+                const res = await fetch(`${base}/images${cursor === null ? '' : `?cursor=${encodeURIComponent(cursor)}`}`)
+                if (res.status !== 200) throw await failed(res)
+                cursor = (await res.json() as { next: string | null }).next
+                if (cursor === null) break
+              }
             })
           } else {
             const e = ledger.pick(random)

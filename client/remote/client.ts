@@ -10,7 +10,7 @@ import type { TypedArray } from '../../protocol/dtypes.js'
 import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
 import {
   CHUNK_HEAD_BYTES, PROTOCOL_VERSION, readChunkHead, type ClientMessage, type ErrorMessage, type EventMessage, type FrameMessage, type Region, type RequestId,
-  type ServerLimits, type ServerMessage,
+  type ServerLimits, type ServerMessage, type ImagesMessage, type ListMessage, type Scope,
 } from '../../protocol/messages.js'
 import type { CreateRequest } from '../../protocol/spec.js'
 import { decode, encode, encodeUploadChunk } from './codec.js'
@@ -111,8 +111,26 @@ export class RemoteClient {
     return this.closedWith === null && this.socket.open
   }
 
-  async list (): Promise<ImageDescriptor[]> {
-    return (await this.request({ op: 'list', req: this.newReq() }, 'images')).images
+  /** Every image (and view) the server lists: follows the pages' cursors to the end. */
+  async list (options: { scope?: Scope } = {}): Promise<ImageDescriptor[]> {
+    const all: ImageDescriptor[] = []
+    let cursor: string | undefined
+    for (;;) {
+      const page = await this.listPage({ ...options, cursor })
+      all.push(...page.images)
+      // A server from before paging sends no `next`: its one reply is everything.
+      if (page.next == null) return all
+      cursor = page.next
+    }
+  }
+
+  /** One page of the listing: at most `limit` descriptors after `cursor` (a previous page's `next`). */
+  async listPage (options: { scope?: Scope, limit?: number, cursor?: string } = {}): Promise<ImagesMessage> {
+    const message: ListMessage = { op: 'list', req: this.newReq() }
+    if (options.scope !== undefined) message.scope = options.scope
+    if (options.limit !== undefined) message.limit = options.limit
+    if (options.cursor !== undefined) message.cursor = options.cursor
+    return await this.request(message, 'images')
   }
 
   async describe (id: string): Promise<ImageDescriptor> {

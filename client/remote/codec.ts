@@ -5,6 +5,7 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { pxpError } from '../../protocol/errors.js'
 import { encodeBinHead, WIRE_OPTIONS, type ClientMessage, type RequestId, type ServerMessage } from '../../protocol/messages.js'
+import { scanMessagePack } from '../../protocol/strict-msgpack.js'
 
 // Copies: msgpackr may keep state on the options object it is given.
 const packr = new Packr({ ...WIRE_OPTIONS })
@@ -14,12 +15,17 @@ export function encode (message: ClientMessage): Uint8Array {
   return packr.pack(message)
 }
 
-/** Decode a server message; anything that is not a map with an `op` is a protocol error. */
+/**
+ * Decode a server message; anything that is not a map with an `op` is a protocol error, and so is any
+ * extension type (msgpackr would turn a timestamp into a Date, its own types into typed arrays).
+ */
 export function decode (bytes: Uint8Array): ServerMessage {
   let value: unknown
   try {
+    scanMessagePack(bytes)
     value = unpackr.unpack(bytes)
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'PXP_ERR_PROTOCOL') throw err
     throw pxpError('PXP_ERR_PROTOCOL', `the server sent bytes that are not MessagePack (${(err as Error).message})`)
   }
   if (value === null || typeof value !== 'object' || typeof (value as { op?: unknown }).op !== 'string') {

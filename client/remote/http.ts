@@ -56,11 +56,20 @@ export async function fetchDescriptor (baseUrl: string, id: string, options: Htt
   return await (await call(imageUrl(baseUrl, id), options)).json() as ImageDescriptor
 }
 
-/** `GET /images`: every descriptor. */
+/** `GET /images`: every descriptor, following the pages' `next` cursors to the end. */
 export async function fetchList (baseUrl: string, options: HttpOptions = {}): Promise<ImageDescriptor[]> {
-  const res = await call(`${baseUrl.replace(/\/+$/, '')}/images`, options)
-  const body = await res.json() as ImageDescriptor[] | { images: ImageDescriptor[] }
-  return Array.isArray(body) ? body : body.images
+  const all: ImageDescriptor[] = []
+  let cursor: string | null = null
+  for (;;) {
+    const query = cursor === null ? '' : `?cursor=${encodeURIComponent(cursor)}`
+    const res = await call(`${baseUrl.replace(/\/+$/, '')}/images${query}`, options)
+    const body = await res.json() as ImageDescriptor[] | { images: ImageDescriptor[], next?: string | null }
+    if (Array.isArray(body)) return body
+    all.push(...body.images)
+    // A server from before paging sends no `next`: its one reply is everything.
+    if (body.next == null) return all
+    cursor = body.next
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { specFromRequest, type CreateRequest, type Layout } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
+import { clusterPage, DEFAULT_PAGE_SIZE, HTTP_PAGE_BYTES, localPage, MAX_PAGE_SIZE } from '../listing/pages.js'
 import { formatOfMediaType, IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import { negotiatePicture } from '../formats/negotiate.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
@@ -110,22 +111,25 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     return created(reply, store.create(body))
   })
 
-  // Every image and view
-  app.get<{ Querystring: { scope?: 'local' | 'cluster' } }>('/images', {
+  // Every image and view, a page at a time
+  app.get<{ Querystring: { scope?: 'local' | 'cluster', limit?: number, cursor?: string } }>('/images', {
     schema: {
       summary: 'List images and views',
-      description: 'scope=cluster: the images of every live node of the cluster, each with `node` (owner id) and `url` (owner base URL); ' +
+      description: `One page, in id order: at most \`limit\` descriptors (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}) and ` +
+        `about ${HTTP_PAGE_BYTES / 1024 / 1024} MiB of them; \`next\` is the cursor of the following page (null on the last). ` +
+        'scope=cluster: the images of every live node of the cluster, each with `node` (owner id) and `url` (owner base URL); ' +
         'without a cluster, the same as local.',
       tags: ['images'],
       querystring: listQuery,
       response: { 200: listSchema, ...errorResponses },
     },
   }, async (request) => {
-    if (request.query.scope === 'cluster' && ctx.cluster != null) {
+    const { scope, limit, cursor } = request.query
+    if (scope === 'cluster' && ctx.cluster != null) {
       const listing = await ctx.cluster.list()
-      return { ...listing, images: request.principal.visible(listing.images) }
+      return { ...listing, ...clusterPage(listing.images, request.principal, { limit, cursor }, HTTP_PAGE_BYTES) }
     }
-    return { images: request.principal.visible(store.list()) }
+    return localPage(store, request.principal, { limit, cursor }, HTTP_PAGE_BYTES)
   })
 
   // The descriptor of one image (ETag is its generation), or a picture of it when Accept asks for one

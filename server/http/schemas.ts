@@ -9,6 +9,8 @@ import { MAX_FRAMES, MAX_NDIM } from '../../protocol/layout.js'
 import { MAX_ID_LENGTH } from '../../protocol/ids.js'
 import { MODE_NAMES } from '../../protocol/modes.js'
 import type { ResolvedOptions } from '../options.js'
+import { MAX_CURSOR_LENGTH } from '../listing/cursor.js'
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../listing/pages.js'
 
 const integer = { type: 'integer' } as const
 const natural = { type: 'integer', minimum: 0 } as const
@@ -112,18 +114,26 @@ export const descriptorSchema = {
 
 export const listSchema = {
   type: 'object',
-  required: ['images'],
+  required: ['images', 'next'],
   properties: {
     images: { type: 'array', items: descriptorSchema },
+    next: { type: ['string', 'null'], description: 'Cursor of the next page (pass it as `cursor`), or null when this page is the last' },
     partial: { type: 'boolean', description: 'scope=cluster only: true when Redis is unreachable and only this node\'s images are listed' },
     error: { ...errorSchema, description: 'scope=cluster with partial: why (PXP_ERR_CLUSTER_UNAVAILABLE)' },
   },
 } as const
 
-/** `GET /images?scope=`: this node's images (default), or every live node's, each with `node` and `url`. */
+/**
+ * `GET /images?scope=&limit=&cursor=`: one page of this node's images (default), or of every live node's
+ * (each with `node` and `url`), in id order.
+ */
 export const listQuery = {
   type: 'object',
-  properties: { scope: { type: 'string', enum: ['local', 'cluster'], default: 'local' } },
+  properties: {
+    scope: { type: 'string', enum: ['local', 'cluster'], default: 'local' },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, description: `Descriptors per page (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}; more is refused)` },
+    cursor: { type: 'string', minLength: 1, maxLength: MAX_CURSOR_LENGTH, description: 'The `next` of the previous page' },
+  },
 } as const
 
 /** `:id` of every per-image route (decoded: `cam1%2Fframe` arrives as `cam1/frame`). */

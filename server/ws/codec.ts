@@ -9,6 +9,7 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { pxpError } from '../../protocol/errors.js'
 import { CHUNK_HEAD_BYTES, WIRE_OPTIONS, writeChunkHead, type ServerMessage } from '../../protocol/messages.js'
+import { scanMessagePack } from '../../protocol/strict-msgpack.js'
 
 const packr = new Packr(WIRE_OPTIONS)
 const unpackr = new Unpackr(WIRE_OPTIONS)
@@ -46,22 +47,25 @@ export function encode (message: ServerMessage): Buffer {
 
 /**
  * Decode one incoming message. Throws PXP_ERR_PROTOCOL for bytes that are not exactly one MessagePack
- * value (truncated, trailing bytes, nesting too deep to decode).
+ * value of the kinds the protocol uses (truncated, trailing bytes, 0xc1, any extension type, nesting
+ * deeper than MAX_NESTING). `floatPath` names the first float in it, if any (see strict-msgpack.ts).
  */
-export function decode (bytes: Uint8Array): unknown {
+export function decodeMessage (bytes: Uint8Array): { value: unknown, floatPath: string | null } {
+  // The strict walk first: msgpackr would decode extensions (a timestamp into a Date) and floats silently.
+  const { floatPath } = scanMessagePack(bytes)
   let value: unknown
   try {
     value = unpackr.unpack(bytes)
   } catch (err) {
     throw pxpError('PXP_ERR_PROTOCOL', `not a MessagePack message (${(err as Error).message.slice(0, 120)})`)
   }
-  // msgpackr turns the never-used byte 0xc1 and extension types into undefined or class instances;
-  // none of them is part of this protocol. (Nested ones fail schema validation instead.)
-  if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) &&
-      !ArrayBuffer.isView(value) && Object.getPrototypeOf(value) !== Object.prototype)) {
-    throw pxpError('PXP_ERR_PROTOCOL', 'not a plain MessagePack value (0xc1 or an extension type)')
-  }
-  return value
+  if (value === undefined) throw pxpError('PXP_ERR_PROTOCOL', 'not a plain MessagePack value')
+  return { value, floatPath }
+}
+
+/** decodeMessage's value alone. */
+export function decode (bytes: Uint8Array): unknown {
+  return decodeMessage(bytes).value
 }
 
 /** Bytes of a WebSocket frame header (unmasked) for a payload of `length`. */

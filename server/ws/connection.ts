@@ -15,6 +15,7 @@ import {
 import { Principal } from '../auth/tokens.js'
 import { describeRemote, notOwner } from '../cluster/remote-ops.js'
 import type { ServerContext } from '../context.js'
+import { clusterPage, localPage } from '../listing/pages.js'
 import type { UploadRegistry } from '../uploads/registry.js'
 import { openFrame } from './frames.js'
 import { Outbound } from './outbound.js'
@@ -37,6 +38,8 @@ export interface EndpointShared {
 
 /** How long a connection we are closing may take to answer the closing handshake before it is dropped. */
 const CLOSE_GRACE_MS = 2000
+/** Room left in a `list` reply for everything but its descriptors (req, next, cluster fields). */
+const LIST_ENVELOPE_BYTES = 4096
 /** Failed uploads whose late chunks are still recognised (older ones get PXP_ERR_BAD_REQUEST replies). */
 const FAILED_UPLOADS_REMEMBERED = 64
 
@@ -47,6 +50,8 @@ export class Connection implements SubscriptionHost {
   private readonly uploads = new Map<RequestId, Upload>()
   /** Uploads that failed before their `end`: their remaining chunks are dropped quietly (bounded, FIFO). */
   private readonly failedUploads = new Set<RequestId>()
+  /** Requests answered asynchronously (cluster list/describe, a put after its last byte) not yet answered. */
+  private readonly pending = new Set<RequestId>()
   /** Messages `ws` had already read when reading paused: handled, in order, once it resumes. */
   private held: Array<[Buffer, boolean]> = []
   private nextSub = 1
@@ -138,7 +143,10 @@ export class Connection implements SubscriptionHost {
   private handle (data: Buffer, isBinary: boolean): void {
     const parsed = this.shared.validator.parse(data, isBinary)
     if (!parsed.ok) {
-      if (parsed.fatal) this.fail(parsed.error, undefined, parsed.req)
+      // Before a valid hello with its token, nothing but that is accepted, and nothing else is explained:
+      // any other first message (garbage, unknown op, malformed hello) ends the connection at once.
+      if (this.authTimer !== null) this.fail(pxpError('PXP_ERR_UNAUTHORIZED'), undefined, parsed.req)
+      else if (parsed.fatal) this.fail(parsed.error, undefined, parsed.req)
       else this.send(errorReply(parsed.req, parsed.error))
       return
     }
@@ -157,6 +165,11 @@ export class Connection implements SubscriptionHost {
       this.fail(pxpError('PXP_ERR_UNAUTHORIZED'), undefined, msg.req)
       return
     }
+    // A new request may not take the id of one still in flight (its replies could not be told apart);
+    // chunk, end and cancel name the request they belong to on purpose.
+    if (msg.op !== 'chunk' && msg.op !== 'end' && msg.op !== 'cancel' && this.inFlight(msg.req)) {
+      throw pxpError('PXP_ERR_BAD_REQUEST', `req ${JSON.stringify(msg.req)} is already in flight`)
+    }
     switch (msg.op) {
       case 'hello':
         if (!this.authenticate(msg.token)) {
@@ -170,18 +183,22 @@ export class Connection implements SubscriptionHost {
         if (msg.fragmentSize !== undefined) this.out.fragmentSize = Math.min(msg.fragmentSize, this.chunkSize + CHUNK_HEAD_BYTES)
         this.send({ op: 'welcome', req: msg.req, protocol: PROTOCOL_VERSION, server: 'pixelport', limits: this.shared.limits, fragmentSize: this.out.fragmentSize })
         return
-      case 'list':
+      case 'list': {
         principal.assert('read')
+        const page = { limit: msg.limit, cursor: msg.cursor }
+        // A page stays within about one chunk's size, so no reply is larger than the largest chunk message.
+        const budget = Math.max(0, this.chunkSize - LIST_ENVELOPE_BYTES)
         if (msg.scope === 'cluster' && this.ctx.cluster != null) {
-          this.ctx.cluster.list().then((l) => this.send({ op: 'images', req: msg.req, ...l, images: principal.visible(l.images) }), (err: unknown) => this.replyError(msg.req, err))
+          this.track(msg.req, this.ctx.cluster.list().then((l) => this.send({ op: 'images', req: msg.req, ...l, ...clusterPage(l.images, principal, page, budget) })))
           return
         }
-        this.send({ op: 'images', req: msg.req, images: principal.visible(store.list()) })
+        this.send({ op: 'images', req: msg.req, ...localPage(store, principal, page, budget) })
         return
+      }
       case 'describe':
         principal.assert('read', msg.id)
         if (this.ctx.cluster != null && !store.has(msg.id)) {
-          describeRemote(this.ctx.cluster, msg.id).then((d) => this.send({ op: 'descriptor', req: msg.req, descriptor: d }), (err: unknown) => this.replyError(msg.req, err))
+          this.track(msg.req, describeRemote(this.ctx.cluster, msg.id).then((d) => this.send({ op: 'descriptor', req: msg.req, descriptor: d })))
           return
         }
         this.send({ op: 'descriptor', req: msg.req, descriptor: store.describe(msg.id) })
@@ -359,12 +376,15 @@ export class Connection implements SubscriptionHost {
   }
 
   private finishUpload (req: RequestId, upload: Upload): void {
+    this.pending.add(req)
     upload.finish().then(
       (descriptor) => {
+        this.pending.delete(req)
         this.ctx.metrics?.addBytesReceived('ws', upload.byteLength)
         this.send({ op: 'descriptor', req, descriptor })
       },
       (err: unknown) => {
+        this.pending.delete(req)
         upload.abort()
         this.replyError(req, err)
       },
@@ -399,6 +419,17 @@ export class Connection implements SubscriptionHost {
 
   private send (message: ServerMessage): void {
     this.out.send(message)
+  }
+
+  /** True while a request with this id is unanswered: a get, an upload, or an asynchronous reply. */
+  private inFlight (req: RequestId): boolean {
+    return this.pending.has(req) || this.uploads.has(req) || this.lane.has(req)
+  }
+
+  /** Keep `req` in flight until `work` settles; a failure is answered as that request's error. */
+  private track (req: RequestId, work: Promise<void>): void {
+    this.pending.add(req)
+    work.catch((err: unknown) => this.replyError(req, err)).finally(() => this.pending.delete(req))
   }
 
   private replyError (req: RequestId | null, err: unknown): void {

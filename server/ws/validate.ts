@@ -9,7 +9,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
 import { isValidId } from '../../protocol/ids.js'
 import { CLIENT_MESSAGE_SCHEMAS, CLIENT_OPS, type ClientMessage, type ClientOp, type RequestId } from '../../protocol/messages.js'
-import { decode } from './codec.js'
+import { decodeMessage } from './codec.js'
 
 export type Parsed =
   | { ok: true, message: ClientMessage }
@@ -37,8 +37,9 @@ export class MessageValidator {
       return { ok: false, error: pxpError('PXP_ERR_PROTOCOL', 'text frames are not part of the protocol; send binary MessagePack'), req: null, fatal: true }
     }
     let value: unknown
+    let floatPath: string | null
     try {
-      value = decode(data)
+      ({ value, floatPath } = decodeMessage(data))
     } catch (err) {
       return { ok: false, error: err as PixelportError, req: null, fatal: true }
     }
@@ -58,6 +59,11 @@ export class MessageValidator {
     if (badId !== null) return { ok: false, error: pxpError('PXP_ERR_BAD_ID', badId.slice(0, 200)), req, fatal: false }
     if (!validate(record)) {
       return { ok: false, error: pxpError('PXP_ERR_VALIDATION', `${op as string}: ${describe(validate.errors)}`), req, fatal: false }
+    }
+    // No field of the protocol is a float: one that got through the schema is a whole number in an
+    // integer field (msgpackr decodes 4.0 as 4), which the spec's "uint" does not allow.
+    if (floatPath !== null) {
+      return { ok: false, error: pxpError('PXP_ERR_VALIDATION', `${op as string}: ${floatPath} must be a MessagePack integer, not a float`), req, fatal: false }
     }
     return { ok: true, message: record as unknown as ClientMessage }
   }

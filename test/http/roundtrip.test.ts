@@ -79,7 +79,7 @@ t.test('every dtype: raw upload with shape + typestr, and a chunked upload, are 
 
 t.test('list, describe, delete', async (t) => {
   const { url } = await startServer(t)
-  t.same((await call(url, 'GET', '/images')).body, { images: [] })
+  t.same((await call(url, 'GET', '/images')).body, { images: [], next: null })
   await call(url, 'POST', '/images', { width: 2, height: 2, mode: 'L', id: 'a' })
   await call(url, 'POST', '/images', { width: 2, height: 2, mode: 'RGB', id: 'b' })
   const generated = await call(url, 'POST', '/images', { width: 2, height: 2, mode: 'L' })

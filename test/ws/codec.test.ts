@@ -56,7 +56,7 @@ t.test('control messages: integers as integers, undefined as nil, fixmaps, nothi
   t.equal(bytes[0], 0x83, 'fixmap')
   const undef = encode({ op: 'error', req: null, code: 'PXP_ERR_INTERNAL', message: 'x', stream: undefined } as never)
   t.notOk(undef.includes(0xd4), 'no fixext for undefined')
-  t.same(decode(encode({ op: 'images', req: 'r', images: [] })), { op: 'images', req: 'r', images: [] })
+  t.same(decode(encode({ op: 'images', req: 'r', images: [], next: null })), { op: 'images', req: 'r', images: [], next: null })
   t.throws(() => decode(Buffer.from([0xc1])), { code: 'PXP_ERR_PROTOCOL' })
 })
 

@@ -74,8 +74,9 @@ t.test('content errors are answered with the request id and the connection stays
     t.match(reply, { op: 'error', req, code, ...(text !== undefined ? { message: text } : {}) }, `${JSON.stringify(message).slice(0, 70)} → ${code}`)
   }
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
-  // 64-bit integers and extension types decode to values the schemas refuse, not to crashes.
-  c.sendRaw(Buffer.concat([Buffer.from([0x83, 0xa2, 0x6f, 0x70, 0xa4]), Buffer.from('list'), Buffer.from([0xa3]), Buffer.from('req'), Buffer.from([0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Buffer.from([0xa1, 0x78, 0xd6, 0xff, 0, 0, 0, 1])]))
+  // 64-bit integers decode to values the schemas refuse, not to crashes. (A nested extension type is a
+  // framing error: test/security/ws-strict-values.test.ts.)
+  c.sendRaw(Buffer.concat([Buffer.from([0x83, 0xa2, 0x6f, 0x70, 0xa4]), Buffer.from('list'), Buffer.from([0xa3]), Buffer.from('req'), Buffer.from([0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Buffer.from([0xa1, 0x78, 0x01])]))
   t.match(await c.next(), { op: 'error', code: 'PXP_ERR_VALIDATION' })
   t.equal((await c.request({ op: 'list' })).op, 'images', 'connection still open')
   t.same(c.invalid, [])

@@ -14,6 +14,11 @@ Options:
   --json           print the server's JSON instead of a table
 ${COMMON_HELP}`
 
+interface ListPage {
+  images: ImageDescriptor[]
+  next?: string | null
+}
+
 /** Rows of cells as left-aligned columns separated by two spaces. */
 export function formatTable (rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
@@ -28,7 +33,14 @@ export async function ls (argv: string[]): Promise<number> {
     return 0
   }
   if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`, 'ls')
-  const list = await requestJson<{ images: ImageDescriptor[] }>(connection, 'GET', '/images')
+  // The server lists a page at a time: follow `next` to the end.
+  const list: { images: ImageDescriptor[] } = { images: [] }
+  for (let cursor: string | null = null; ;) {
+    const page: ListPage = await requestJson<ListPage>(connection, 'GET', cursor === null ? '/images' : `/images?cursor=${encodeURIComponent(cursor)}`)
+    list.images.push(...page.images)
+    if (page.next == null) break
+    cursor = page.next
+  }
   if (values.json === true) {
     process.stdout.write(JSON.stringify(list, null, 2) + '\n')
     return 0
