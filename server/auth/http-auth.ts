@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
+import { assertImageAccess, type ViewBases } from './image-access.js'
 import { bearerToken, Principal, type Scope, type TokenRegistry } from './tokens.js'
 
 export type Access = Scope | 'public'
@@ -39,6 +40,24 @@ function requiredAccess (request: FastifyRequest): Access {
   // CORS preflights carry no credentials by design; the API documentation names no image.
   if (request.method === 'OPTIONS' || request.routeOptions.url?.startsWith('/docs') === true) return 'public'
   return request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write'
+}
+
+/**
+ * The view rule (server/auth/image-access.ts) for the routes of the HTTP API: a route naming a view needs
+ * its scope on the view's base too. Added by the API plugin, which knows the store; it runs after the root
+ * hook above, before any body is read. DELETE of a view touches no pixel and needs the view's id alone.
+ */
+export function viewAccessHook (store: ViewBases): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  return async (request, reply) => {
+    const access = requiredAccess(request)
+    const id = (request.params as { id?: unknown } | undefined)?.id
+    if (access === 'public' || typeof id !== 'string' || request.method === 'DELETE') return
+    try {
+      assertImageAccess(request.principal, access, id, store)
+    } catch (err) {
+      return deny(reply, err as PixelportError)
+    }
+  }
 }
 
 function deny (reply: FastifyReply, err: PixelportError): FastifyReply {

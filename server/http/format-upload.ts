@@ -12,6 +12,7 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import type { Layout } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
+import type { MayEvict } from '../store/image-store.js'
 import { decodePixels, planDecode } from '../formats/decode.js'
 import { IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import { receiveAll } from './body.js'
@@ -50,7 +51,7 @@ export function acceptPictureBodies (app: FastifyInstance): void {
  * against pictureBodyLimit). Throws PXP_ERR_BAD_IMAGE for anything undecodable, PXP_ERR_TOO_LARGE /
  * PXP_ERR_BAD_SHAPE for an image over the limits (checked from the header, before decoding).
  */
-export async function createFromPicture (ctx: ServerContext, query: PictureQuery, body: Readable, length: number | undefined): Promise<ImageDescriptor> {
+export async function createFromPicture (ctx: ServerContext, query: PictureQuery, body: Readable, length: number | undefined, mayEvict?: MayEvict): Promise<ImageDescriptor> {
   const given = FROM_FILE.filter((k) => query[k] !== undefined)
   if (given.length > 0) {
     throw pxpError('PXP_ERR_VALIDATION', `a picture carries its own size and mode: drop ${given.join(', ')} (id, layout, readonly and frames apply)`)
@@ -58,7 +59,7 @@ export async function createFromPicture (ctx: ServerContext, query: PictureQuery
   const { store, options } = ctx
   const file = await receiveAll(body, pictureBodyLimit(options.maxImageBytes), length)
   const plan = await planDecode(file, store.limits)
-  const pending = store.beginCreate({ ...plan.request, id: query.id, layout: query.layout, readonly: query.readonly, frames: query.frames })
+  const pending = store.beginCreate({ ...plan.request, id: query.id, layout: query.layout, readonly: query.readonly, frames: query.frames }, undefined, mayEvict)
   try {
     pending.write(await decodePixels(file, plan))
     const descriptor = pending.commit()

@@ -6,7 +6,9 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { specFromRequest, type CreateRequest, type Layout } from '../../protocol/spec.js'
+import { evictableBy } from '../auth/image-access.js'
 import type { ServerContext } from '../context.js'
+import type { MayEvict } from '../store/image-store.js'
 import { formatOfMediaType, IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import { negotiatePicture } from '../formats/negotiate.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
@@ -56,10 +58,10 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
    * Stream a raw upload into reserved shared memory. Everything that can be refused is refused before the
    * memory is reserved; once it is, any failure (short body, disconnect) gives it all back.
    */
-  async function createFromUpload (request: CreateRequest, body: Readable, length: number | undefined): Promise<ImageDescriptor> {
+  async function createFromUpload (request: CreateRequest, body: Readable, length: number | undefined, mayEvict: MayEvict): Promise<ImageDescriptor> {
     const spec = specFromRequest(request, store.limits)
     if (length !== undefined && length !== spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', spec.byteLength, length)
-    const pending = store.beginCreate(request)
+    const pending = store.beginCreate(request, undefined, mayEvict)
     try {
       await receiveExactly(body, spec.byteLength, (chunk) => pending.write(chunk))
       const descriptor = pending.commit()
@@ -95,15 +97,15 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     if (isStream(body)) {
       if (formatOfMediaType(request.headers['content-type']) !== null) {
         const length = declaredLength(request, pictureBodyLimit(options.maxImageBytes))
-        return created(reply, await createFromPicture(ctx, request.query, body, length))
+        return created(reply, await createFromPicture(ctx, request.query, body, length, evictableBy(request.principal)))
       }
       const length = declaredLength(request, options.maxImageBytes)
-      return created(reply, await createFromUpload(requestFromQuery(request.query), body, length))
+      return created(reply, await createFromUpload(requestFromQuery(request.query), body, length, evictableBy(request.principal)))
     }
     if (body === undefined || body === null) {
       throw pxpError('PXP_ERR_VALIDATION', 'body is required: JSON { width, height, mode } or { shape, typestr }, or raw bytes')
     }
-    return created(reply, store.create(body))
+    return created(reply, store.create(body, undefined, evictableBy(request.principal)))
   })
 
   // Every image and view

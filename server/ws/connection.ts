@@ -12,7 +12,9 @@ import {
   CHUNK_HEAD_BYTES, PROTOCOL_VERSION, type ClientMessage, type CreateMessage, type EventType, type GetMessage, type PutMessage,
   type RequestId, type ServerLimits, type ServerMessage, type SubscribeMessage, type UploadChunkMessage,
 } from '../../protocol/messages.js'
+import { assertImageAccess, evictableBy } from '../auth/image-access.js'
 import { Principal } from '../auth/tokens.js'
+import type { TokenConnections } from './token-connections.js'
 import { describeRemote, notOwner } from '../cluster/remote-ops.js'
 import type { ServerContext } from '../context.js'
 import { openFrame } from './frames.js'
@@ -31,6 +33,8 @@ export interface EndpointShared {
   readonly staging: StagingBudget
   /** Log unexpected failures (they are answered with PXP_ERR_INTERNAL). */
   readonly log: (err: unknown, what: string) => void
+  /** Connections per token (maxConnectionsPerToken); a `hello` with a token claims a place. */
+  readonly tokenConnections?: TokenConnections
 }
 
 /** How long a connection we are closing may take to answer the closing handshake before it is dropped. */
@@ -78,13 +82,13 @@ export class Connection implements SubscriptionHost {
 
   /** Deliver a store event to this connection's subscriptions. */
   offer (type: EventType, descriptor: ImageDescriptor): void {
-    if (!this.principal.mayTouch(descriptor.id)) return
+    if (!this.principal.maySee(descriptor)) return
     for (const s of this.subscriptions.values()) s.offer(type, descriptor)
   }
 
   /** Deliver another node's image event to this connection's cluster-scope subscriptions. */
   offerRemote (type: EventType, descriptor: ImageDescriptor): void {
-    if (!this.principal.mayTouch(descriptor.id)) return
+    if (!this.principal.maySee(descriptor)) return
     for (const s of this.subscriptions.values()) s.offer(type, descriptor, true)
   }
 
@@ -165,7 +169,7 @@ export class Connection implements SubscriptionHost {
         this.send({ op: 'images', req: msg.req, images: principal.visible(store.list()) })
         return
       case 'describe':
-        principal.assert('read', msg.id)
+        assertImageAccess(principal, 'read', msg.id, store)
         if (this.ctx.cluster != null && !store.has(msg.id)) {
           describeRemote(this.ctx.cluster, msg.id).then((d) => this.send({ op: 'descriptor', req: msg.req, descriptor: d }), (err: unknown) => this.replyError(msg.req, err))
           return
@@ -174,7 +178,7 @@ export class Connection implements SubscriptionHost {
         return
       case 'create':
         principal.assertMayCreate(msg.id)
-        this.send({ op: 'descriptor', req: msg.req, descriptor: store.create(createRequest(msg)) })
+        this.send({ op: 'descriptor', req: msg.req, descriptor: store.create(createRequest(msg), undefined, evictableBy(principal)) })
         return
       case 'delete':
         principal.assert('write', msg.id)
@@ -182,12 +186,14 @@ export class Connection implements SubscriptionHost {
         this.send({ op: 'deleted', req: msg.req, id: msg.id })
         return
       case 'get':
-        principal.assert('read', msg.id)
+        assertImageAccess(principal, 'read', msg.id, store)
         throwIf(notOwner(this.ctx.cluster, (id) => store.has(id), msg.id, 'WebSocket get streams local images only; GET /images/{id}/data on any node streams it from the owner'))
         this.get(msg)
         return
       case 'put':
         principal.assertMayCreate(msg.id)
+        // Overwriting a view writes its base's pixels.
+        if (msg.id !== undefined) assertImageAccess(principal, 'write', msg.id, store)
         {
           const refused = notOwner(this.ctx.cluster, (id) => store.has(id), msg.id, 'write to the owner, or PUT /images/{id}/data on any node (forwarded)')
           if (refused !== null) {
@@ -206,7 +212,7 @@ export class Connection implements SubscriptionHost {
         return
       case 'subscribe':
         principal.assert('read')
-        for (const id of msg.ids ?? []) principal.assert('read', id)
+        for (const id of msg.ids ?? []) assertImageAccess(principal, 'read', id, store)
         this.subscribe(msg)
         return
       case 'unsubscribe': {
@@ -232,6 +238,12 @@ export class Connection implements SubscriptionHost {
     if (token !== undefined && registry.enabled) {
       const principal = registry.authenticate(token)
       if (principal === null) return false
+      const full = this.shared.tokenConnections?.claim(this, principal) ?? null
+      if (full !== null) {
+        // Closed with 4429 and this error; the caller's own refusal then finds the connection closed.
+        this.fail(full)
+        return false
+      }
       this.principal = principal
     } else if (this.authTimer !== null) {
       return false
@@ -280,7 +292,7 @@ export class Connection implements SubscriptionHost {
     let upload: Upload
     try {
       if (chunked && this.uploads.size >= limits.maxUploads) throw pxpError('PXP_ERR_TOO_MANY_UPLOADS', limits.maxUploads)
-      upload = startUpload(this.ctx, msg, this.shared.staging)
+      upload = startUpload(this.ctx, msg, this.shared.staging, evictableBy(this.principal))
     } catch (err) {
       // The chunks that follow a refused header are dropped quietly instead of each being answered.
       if (chunked) this.rememberFailed(msg.req)

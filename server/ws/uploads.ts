@@ -12,6 +12,7 @@ import { pxpError } from '../../protocol/errors.js'
 import type { PutMessage } from '../../protocol/messages.js'
 import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
+import type { MayEvict } from '../store/image-store.js'
 import type { PendingImage } from '../store/image-store.js'
 
 /** Bytes of staging memory all uploads of one endpoint may hold at once. */
@@ -61,7 +62,7 @@ export interface Upload {
  * Start the upload a `put` header describes. Validates everything it can before any bytes arrive: spec,
  * byte count, read-only images, capacity, the staging budget.
  */
-export function startUpload (ctx: ServerContext, msg: PutMessage, budget: StagingBudget): Upload {
+export function startUpload (ctx: ServerContext, msg: PutMessage, budget: StagingBudget, mayEvict?: MayEvict): Upload {
   const fields = specFields(msg)
   const declared = msg.byteLength ?? msg.data?.byteLength
   if (declared === undefined) throw pxpError('PXP_ERR_VALIDATION', 'put: give data, or byteLength followed by chunks')
@@ -69,7 +70,7 @@ export function startUpload (ctx: ServerContext, msg: PutMessage, budget: Stagin
     throw pxpError('PXP_ERR_BYTE_COUNT', msg.byteLength, msg.data.byteLength)
   }
   if (msg.id !== undefined && ctx.store.has(msg.id)) return overwrite(ctx, msg.id, fields, declared, budget, msg.data)
-  const pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) })
+  const pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) }, undefined, mayEvict)
   if (declared !== pending.byteLength) {
     pending.abort()
     throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, declared)
