@@ -60,6 +60,23 @@ export function viewAccessHook (store: ViewBases): (request: FastifyRequest, rep
   }
 }
 
+/**
+ * The view rule for an image another node owns (cluster): the owner trusts this node's token, so this node
+ * checks the base from the owner's descriptor in the catalog before the request is forwarded. Tokens for
+ * every id cannot fail it and skip the catalog lookup.
+ */
+export function remoteViewAccessHook (locate: (id: string) => Promise<{ descriptor: { id: string, base?: string } } | null>, store: ViewBases & { has: (id: string) => boolean }): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  return async (request, reply) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id
+    if (typeof id !== 'string' || request.principal.everyId || request.method === 'DELETE' || store.has(id)) return
+    if (requiredAccess(request) === 'public') return
+    const entry = await locate(id)
+    if (entry !== null && !request.principal.maySee(entry.descriptor)) {
+      return deny(reply, pxpError('PXP_ERR_FORBIDDEN', `${id} is a view of an image outside this token's ids`))
+    }
+  }
+}
+
 function deny (reply: FastifyReply, err: PixelportError): FastifyReply {
   const status = err.code === 'PXP_ERR_UNAUTHORIZED' ? 401 : 403
   if (status === 401) void reply.header('www-authenticate', 'Bearer realm="pixelport"')

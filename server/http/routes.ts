@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertValidId } from '../../protocol/ids.js'
-import { viewAccessHook } from '../auth/http-auth.js'
+import { remoteViewAccessHook, viewAccessHook } from '../auth/http-auth.js'
 import { forwardToOwner } from '../cluster/forward.js'
 import { clusterRoutes } from '../cluster/routes.js'
 import type { ServerContext } from '../context.js'
@@ -36,7 +36,11 @@ export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   app.addHook('preValidation', checkIdParam)
   app.addHook('onSend', closeUnreadBody)
   // In a cluster, a per-image request for an image another node owns is streamed from/to that node.
-  if (ctx.cluster != null) app.addHook('preHandler', forwardToOwner(ctx.cluster, ctx.store))
+  if (ctx.cluster != null) {
+    const cluster = ctx.cluster
+    app.addHook('preHandler', remoteViewAccessHook(async (id) => await cluster.locate(id), ctx.store))
+    app.addHook('preHandler', forwardToOwner(cluster, ctx.store))
+  }
   await app.register(imageRoutes, ctx)
   await app.register(viewRoutes, ctx)
   await app.register(dataRoutes, ctx)

@@ -171,7 +171,10 @@ export class Connection implements SubscriptionHost {
       case 'describe':
         assertImageAccess(principal, 'read', msg.id, store)
         if (this.ctx.cluster != null && !store.has(msg.id)) {
-          describeRemote(this.ctx.cluster, msg.id).then((d) => this.send({ op: 'descriptor', req: msg.req, descriptor: d }), (err: unknown) => this.replyError(msg.req, err))
+          // Another node's view: the scope on its base is checked from the owner's descriptor.
+          describeRemote(this.ctx.cluster, msg.id).then((d) => principal.maySee(d)
+            ? this.send({ op: 'descriptor', req: msg.req, descriptor: d })
+            : this.replyError(msg.req, pxpError('PXP_ERR_FORBIDDEN', `${msg.id} is a view of an image outside this token's ids`)), (err: unknown) => this.replyError(msg.req, err))
           return
         }
         this.send({ op: 'descriptor', req: msg.req, descriptor: store.describe(msg.id) })

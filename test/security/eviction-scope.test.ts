@@ -4,7 +4,7 @@
  * is 507 and nothing is evicted. Every create path is covered: HTTP JSON, raw and picture uploads, views,
  * WebSocket create and put.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
@@ -14,7 +14,7 @@ import { ADMIN, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from './security-helpe
 const SMALL = { blockSize: 16384, capacity: 16384, evict: 'lru' as const, tokens: TOKENS }
 const IMAGE = { width: 64, height: 64, mode: 'L' }
 
-async function fullOfB (t: Parameters<Parameters<typeof t.test>[1]>[0], extra: object = {}): Promise<Awaited<ReturnType<typeof startServer>>> {
+async function fullOfB (t: Test, extra: object = {}): Promise<Awaited<ReturnType<typeof startServer>>> {
   const started = await startServer(t, { ...SMALL, ...extra })
   for (let i = 0; i < 4; i++) started.server.store.create({ id: `b/${i}`, ...IMAGE })
   return started

@@ -4,15 +4,18 @@
  * the WebSocket (describe, get, put, subscribe, list, events) — and creating a view needs `read` on the
  * base. Deleting a view touches no pixel: the view's own id is enough.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
+import type { ServerOptions } from '../../server/options.js'
+import { eventually } from '../helpers/eventually.js'
+import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
-import { AB_RW, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from './security-helpers.js'
+import { ADMIN, AB_RW, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from './security-helpers.js'
 
 const SECRET = new Uint8Array(16).fill(42)
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<{ url: string, server: Awaited<ReturnType<typeof startServer>>['server'] }> {
+async function setup (t: Test): Promise<{ url: string, server: Awaited<ReturnType<typeof startServer>>['server'] }> {
   const { server, url } = await startServer(t, { tokens: TOKENS })
   server.store.create({ id: 'b/secret', width: 4, height: 4, mode: 'L' }, SECRET)
   // Made by someone allowed to (the admin, a worker): the view sits in a/'s namespace.
@@ -93,4 +96,28 @@ t.test('WebSocket: the same rule', async (t) => {
   const ok = await WireClient.connect(t, url)
   await ok.request({ op: 'hello', protocol: PROTOCOL_VERSION, token: AB_RW })
   t.equal((await ok.request({ op: 'describe', id: 'a/v' })).op, 'descriptor', 'with scope on b/* the view is readable')
+})
+
+t.test('cluster: a view another node owns needs the scope on its base at the node that forwards', async (t) => {
+  const redis = await startRedis(t)
+  const cluster = (nodeId: string): ServerOptions => ({ tokens: TOKENS, cluster: { redis: redis.url, nodeId, token: ADMIN, heartbeatMs: 100, ttlMs: 1500 } })
+  const owner = await startServer(t, cluster('owner'))
+  const other = await startServer(t, cluster('other'))
+  owner.server.store.create({ id: 'b/secret', width: 4, height: 4, mode: 'L' }, SECRET)
+  owner.server.store.createView('b/secret', { id: 'a/v', x: 0, y: 0, width: 4, height: 4 })
+  await eventually('the other node to find a/v', async () => (await call(`${other.url}/images/${enc('a/v')}`, AB_RW)).status === 200, { timeoutMs: 10_000 })
+  for (const path of [`/images/${enc('a/v')}`, `/images/${enc('a/v')}/data`]) {
+    const r = await call(other.url + path, A_RW)
+    t.equal(r.status, 403, `GET ${path} through the other node`)
+  }
+  const put = await call(`${other.url}/images/${enc('a/v')}/data`, A_RW, { method: 'PUT', headers: RAW_BODY, body: new Uint8Array(16).fill(1) })
+  t.equal(put.status, 403, 'PUT through the other node')
+  t.same([...(await owner.server.store.read('b/secret')).bytes], [...SECRET], 'b/secret is unchanged')
+  const data = await fetch(`${other.url}/images/${enc('a/v')}/data`, { headers: { authorization: `Bearer ${AB_RW}` } })
+  t.same([...new Uint8Array(await data.arrayBuffer())], [...SECRET], 'with scope on b/* it is forwarded as before')
+  const c = await WireClient.connect(t, other.url)
+  await c.request({ op: 'hello', protocol: PROTOCOL_VERSION, token: A_RW })
+  t.equal((await c.request({ op: 'describe', id: 'a/v' })).code, 'PXP_ERR_FORBIDDEN', 'WebSocket describe through the other node')
+  const listed = await c.request({ op: 'list', scope: 'cluster' })
+  t.same(listed.images.map((d: { id: string }) => d.id), [], 'the cluster list hides it')
 })

@@ -4,7 +4,7 @@
  * address: refused at the upgrade (429) when the token is in the Authorization header, closed with 4429
  * when it comes in `hello`; both PXP_ERR_TOO_MANY_CONNECTIONS, saying which limit was hit.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { pack, unpack } from 'msgpackr'
 import { WebSocket } from 'ws'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
@@ -16,7 +16,7 @@ import { ALL_RW, A_RW, TOKENS } from './security-helpers.js'
 type Outcome = { open: true, ws: WebSocket } | { open: false, status: number, body: any }
 
 /** Open a WebSocket from `localAddress`, with the token in the upgrade's header. */
-async function upgrade (t: Parameters<Parameters<typeof t.test>[1]>[0], url: string, localAddress: string, token: string): Promise<Outcome> {
+async function upgrade (t: Test, url: string, localAddress: string, token: string): Promise<Outcome> {
   const ws = new WebSocket(wsUrl(url), { localAddress, headers: { authorization: `Bearer ${token}` } })
   ws.on('error', () => {})
   t.teardown(() => ws.terminate())
