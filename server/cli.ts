@@ -167,6 +167,9 @@ async function serve (argv: string[]): Promise<void> {
     // Other users on this host see every process's arguments (ps, /proc/PID/cmdline).
     process.stderr.write('pixelport: warning: --token puts secrets on the command line, where any user of this host can read them (ps); use --token-file or PIXELPORT_TOKENS\n')
   }
+  if (values['cluster-token'] !== undefined) {
+    process.stderr.write('pixelport: warning: --cluster-token puts a secret on the command line, where any user of this host can read it (ps); use PIXELPORT_CLUSTER_TOKEN\n')
+  }
   const server = await createServer(options)
   const url = await server.listen()
   if (options.shm !== undefined) {
