@@ -54,7 +54,7 @@ export const ERRORS = {
   PXP_ERR_NOT_LEASED: { status: 409, closeCode: 4409, message: 'Handle for %q was released' },
   PXP_ERR_INSECURE: { status: 500, closeCode: 1011, message: 'Refusing to listen on %q without tokens: anyone who can reach it could read and overwrite every image. Configure tokens (--token, --token-file or PIXELPORT_TOKENS), listen on 127.0.0.1, or pass --insecure if the network is trusted' },
   PXP_ERR_OVERLOADED: { status: 503, closeCode: 4503, message: 'Server overloaded (%s); retry shortly' },
-  PXP_ERR_TOO_MANY_CONNECTIONS: { status: 429, closeCode: 4429, message: 'A client may hold at most %s WebSocket connections' },
+  PXP_ERR_TOO_MANY_CONNECTIONS: { status: 429, closeCode: 4429, message: 'At most %s WebSocket connections per %s' },
   PXP_ERR_INTERNAL: { status: 500, closeCode: 1011, message: 'Internal error: %s' },
   PXP_ERR_CLUSTER_UNAVAILABLE: { status: 503, closeCode: 4503, message: 'The cluster catalog is unavailable: %s' },
   PXP_ERR_PEER_UNREACHABLE: { status: 502, closeCode: 4502, message: 'Node %q at %s, owner of image %q, did not answer: %s' },

@@ -3,8 +3,6 @@
  * `pixelport` command line. `pixelport serve` starts the server; put/get/ls/rm/watch (in ./cli/) talk to one.
  */
 import { parseArgs } from 'node:util'
-import { pathToFileURL } from 'node:url'
-import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { parseTokenFile, parseTokenSpecs } from './auth/tokens.js'
 import type { ServerOptions } from './options.js'
@@ -36,6 +34,8 @@ Options (environment variable in brackets):
   --cors ORIGIN          let pages from ORIGIN call the API (repeatable; default: CORS off) [PIXELPORT_CORS]
   --max-connections-per-client N
                          WebSocket connections one address may hold (default 64)
+  --max-connections-per-token N
+                         WebSocket connections one token may hold, from any address (default 64)
   --max-event-loop-delay MS
                          above this, /ready and the API answer 503 PXP_ERR_OVERLOADED (default 1000, 0 off)
   --staging-budget SIZE  bytes all uploads in progress may hold together (default 256M); beyond it an
@@ -54,6 +54,8 @@ Options (environment variable in brackets):
                          [PIXELPORT_CLUSTER_TOKEN]
   --worker FILE          run FILE in worker threads connected to the store (repeatable)
   --threads N            worker threads per --worker module (default 1)
+  --worker-restarts N    restart a crashed --worker thread up to N times, backing off 1 s, 2 s, 4 s …
+                         (default 5; 0: never)
   --demo                 add demo images and run the animated demo producer
   --log                  log requests (pino, JSON to stdout)
   -h, --help             this text
@@ -111,6 +113,8 @@ async function serve (argv: string[]): Promise<void> {
       'cluster-token': { type: 'string' },
       worker: { type: 'string', multiple: true },
       threads: { type: 'string' },
+      'worker-restarts': { type: 'string' },
+      'max-connections-per-token': { type: 'string' },
       demo: { type: 'boolean' },
       log: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -144,6 +148,7 @@ async function serve (argv: string[]): Promise<void> {
   const cors = values.cors ?? (process.env.PIXELPORT_CORS ?? '').split(',').filter((c) => c !== '')
   if (cors.length > 0) options.corsOrigins = cors
   if (values['max-connections-per-client'] !== undefined) options.maxConnectionsPerClient = parseCount('max-connections-per-client', values['max-connections-per-client'])
+  if (values['max-connections-per-token'] !== undefined) options.maxConnectionsPerToken = parseCount('max-connections-per-token', values['max-connections-per-token'])
   if (values['max-event-loop-delay'] !== undefined) options.maxEventLoopDelayMs = parseCount('max-event-loop-delay', values['max-event-loop-delay'])
   {
     const budget = values['staging-budget'] ?? process.env.PIXELPORT_STAGING_BUDGET
@@ -174,6 +179,15 @@ async function serve (argv: string[]): Promise<void> {
   // Loaded here, not at the top: the client commands should not pay for fastify and sharp on every run.
   const { createServer } = await import('./server.js')
   const { addDemoImages } = await import('./demo/demo-images.js')
+  const { isLoopback } = await import('./options.js')
+  const { DEFAULT_WORKER_RESTARTS, runWorkerModules } = await import('./cli/workers.js')
+  if ((values.token ?? []).length > 0 && !isLoopback(options.host!)) {
+    // Other users on this host see every process's arguments (ps, /proc/PID/cmdline).
+    process.stderr.write('pixelport: warning: --token puts secrets on the command line, where any user of this host can read them (ps); use --token-file or PIXELPORT_TOKENS\n')
+  }
+  if (values['cluster-token'] !== undefined) {
+    process.stderr.write('pixelport: warning: --cluster-token puts a secret on the command line, where any user of this host can read it (ps); use PIXELPORT_CLUSTER_TOKEN\n')
+  }
   const server = await createServer(options)
   const url = await server.listen()
   if (options.shm !== undefined) {
@@ -186,13 +200,9 @@ async function serve (argv: string[]): Promise<void> {
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
     server.spawnWorker(new URL(`./demo/pattern-worker${ext}`, import.meta.url))
   }
-  for (const file of values.worker ?? []) {
-    const url = pathToFileURL(path.resolve(file))
-    for (let i = 0; i < threads; i++) {
-      const worker = server.spawnWorker(url, { workerData: { index: i, threads } })
-      worker.on('error', (err) => process.stderr.write(`worker ${file}#${i} failed: ${err.stack ?? String(err)}\n`))
-    }
-  }
+  // A worker that throws is logged by the server with its module name; the server keeps serving.
+  const workerRestarts = values['worker-restarts'] === undefined ? DEFAULT_WORKER_RESTARTS : parseCount('worker-restarts', values['worker-restarts'])
+  const workerModules = runWorkerModules(server, values.worker ?? [], threads, workerRestarts)
   if (server.cluster !== null) {
     const c = server.cluster
     if (c.hasJoined) process.stdout.write(`cluster: node ${c.nodeId} joined as ${c.url}\n`)
@@ -205,6 +215,7 @@ async function serve (argv: string[]): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
+    workerModules.stop()
     process.stdout.write(`${signal}: shutting down\n`)
     // Say what shutdown cuts short: uploads still receiving their body are aborted (PXP_ERR_CLOSED).
     server.uploads.on('aborted', (u, err) => {

@@ -1,5 +1,6 @@
 /** The server API: `import { createServer } from 'pixelport'`. */
 export { createServer, type PixelportServer } from './server.js'
+export type { WorkerErrorEvent } from './workers/bridge.js'
 export type { ServerOptions, ShmOptions } from './options.js'
 export { ImageStore, PendingImage, type StoreOptions, type StoreStats, type ImageCopy, type ViewRequest } from './store/image-store.js'
 export { SnapshotCache, type Snapshot } from './store/snapshots.js'

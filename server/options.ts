@@ -72,6 +72,8 @@ export interface ServerOptions {
   pressureSampleMs?: number
   /** WebSocket connections one client address may hold at once. Default 64. */
   maxConnectionsPerClient?: number
+  /** WebSocket connections one token may hold at once, from any address (127.0.0.2 is another address). Default 64. */
+  maxConnectionsPerToken?: number
   /** WebSocket: subscriptions per connection. Default 64. */
   maxSubscriptions?: number
   /** WebSocket: `get`s one connection may have queued or streaming. Default 32. */
@@ -169,6 +171,7 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     maxEventLoopDelayMs: positiveInt('maxEventLoopDelayMs', o.maxEventLoopDelayMs ?? 1000, 0),
     pressureSampleMs: positiveInt('pressureSampleMs', o.pressureSampleMs ?? 1000, 5),
     maxConnectionsPerClient: positiveInt('maxConnectionsPerClient', o.maxConnectionsPerClient ?? 64),
+    maxConnectionsPerToken: positiveInt('maxConnectionsPerToken', o.maxConnectionsPerToken ?? 64),
     maxSubscriptions: positiveInt('maxSubscriptions', o.maxSubscriptions ?? 64),
     maxStreams: positiveInt('maxStreams', o.maxStreams ?? 32),
     maxUploads: positiveInt('maxUploads', o.maxUploads ?? 4),

@@ -23,7 +23,7 @@ import { resolveOptions, type ResolvedOptions, type ServerOptions } from './opti
 import { ImageStore } from './store/image-store.js'
 import { SnapshotCache } from './store/snapshots.js'
 import { uploadsOf, type UploadRegistry, type UploadReport } from './uploads/registry.js'
-import { WorkerBridge } from './workers/bridge.js'
+import { WorkerBridge, type WorkerErrorEvent } from './workers/bridge.js'
 import { websocketEndpoint } from './ws/plugin.js'
 
 export interface PixelportServer {
@@ -47,8 +47,15 @@ export interface PixelportServer {
    * `connect(port)` from `pixelport/worker` there.
    */
   workerChannel (): MessagePort
-  /** Start `file` in a worker thread already connected to the store (`await connect()` there). */
+  /**
+   * Start `file` in a worker thread already connected to the store (`await connect()` there). If it throws,
+   * the error is logged with the module's name, `workerError` is emitted, what it held is recovered and the
+   * server keeps serving.
+   */
   spawnWorker (file: string | URL, options?: WorkerOptions): Worker
+  /** `workerError`: a thread from spawnWorker threw; `{ module, error, worker }`. */
+  on (event: 'workerError', listener: (event: WorkerErrorEvent) => void): PixelportServer
+  off (event: 'workerError', listener: (event: WorkerErrorEvent) => void): PixelportServer
   /** The worker bridge (connections, for stats and tests). */
   readonly workers: WorkerBridge
   /** Prometheus metrics (`GET /metrics`); transports report through it as `ctx.metrics`. */
@@ -104,7 +111,11 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     pid: process.pid,
   }
   const snapshots = new SnapshotCache(store, resolved.snapshotBytes)
-  const workers = new WorkerBridge(store)
+  // Logged through fastify's logger when it is on, else on stderr: a worker's crash is never silent.
+  const workers = new WorkerBridge(store, ({ module, error }) => {
+    if (resolved.logger !== false && resolved.logger !== undefined) app.log.error({ err: error, module }, `worker ${module} failed`)
+    else process.stderr.write(`pixelport: worker ${module} failed: ${error.stack ?? String(error)}\n`)
+  })
   const metrics = new ServerMetrics({ store, snapshots, connections: { worker: () => workers.connectionCount, attach: () => attach?.connectionCount ?? 0 } })
   const cluster = resolved.cluster === null
     ? null
@@ -148,7 +159,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
 
   let url = ''
   let closing: Promise<void> | null = null
-  return {
+  const server: PixelportServer = {
+    on (event, listener) { workers.on(event, listener); return server },
+    off (event, listener) { workers.off(event, listener); return server },
     app,
     store,
     snapshots,
@@ -194,4 +207,5 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
       return await closing
     },
   }
+  return server
 }

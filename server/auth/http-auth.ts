@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
+import { assertImageAccess, type ViewBases } from './image-access.js'
 import { bearerToken, Principal, type Scope, type TokenRegistry } from './tokens.js'
 
 export type Access = Scope | 'public'
@@ -39,6 +40,41 @@ function requiredAccess (request: FastifyRequest): Access {
   // CORS preflights carry no credentials by design; the API documentation names no image.
   if (request.method === 'OPTIONS' || request.routeOptions.url?.startsWith('/docs') === true) return 'public'
   return request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write'
+}
+
+/**
+ * The view rule (server/auth/image-access.ts) for the routes of the HTTP API: a route naming a view needs
+ * its scope on the view's base too. Added by the API plugin, which knows the store; it runs after the root
+ * hook above, before any body is read. DELETE of a view touches no pixel and needs the view's id alone.
+ */
+export function viewAccessHook (store: ViewBases): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  return async (request, reply) => {
+    const access = requiredAccess(request)
+    const id = (request.params as { id?: unknown } | undefined)?.id
+    if (access === 'public' || typeof id !== 'string' || request.method === 'DELETE') return
+    try {
+      assertImageAccess(request.principal, access, id, store)
+    } catch (err) {
+      return deny(reply, err as PixelportError)
+    }
+  }
+}
+
+/**
+ * The view rule for an image another node owns (cluster): the owner trusts this node's token, so this node
+ * checks the base from the owner's descriptor in the catalog before the request is forwarded. Tokens for
+ * every id cannot fail it and skip the catalog lookup.
+ */
+export function remoteViewAccessHook (locate: (id: string) => Promise<{ descriptor: { id: string, base?: string } } | null>, store: ViewBases & { has: (id: string) => boolean }): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  return async (request, reply) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id
+    if (typeof id !== 'string' || request.principal.everyId || request.method === 'DELETE' || store.has(id)) return
+    if (requiredAccess(request) === 'public') return
+    const entry = await locate(id)
+    if (entry !== null && !request.principal.maySee(entry.descriptor)) {
+      return deny(reply, pxpError('PXP_ERR_FORBIDDEN', `${id} is a view of an image outside this token's ids`))
+    }
+  }
 }
 
 function deny (reply: FastifyReply, err: PixelportError): FastifyReply {

@@ -16,7 +16,7 @@ export interface TokenSpec {
   /** The secret itself: at least MIN_TOKEN_LENGTH characters, no whitespace, ':' or ';'. */
   token: string
   scopes: Scope[]
-  /** Ids the token may touch: `prefix/*` or an exact id. Absent or empty: every id. */
+  /** Ids the token may touch: `prefix/*` or an exact id. Absent: every id. An empty list is refused (it would read as "none" to some and "all" to others). */
   ids?: string[]
   /** A name for logs (never the token). Default `token-<n>`. */
   name?: string
@@ -54,9 +54,27 @@ export class Principal {
     return this.patterns.some((p) => p.prefix ? id.startsWith(p.text) : id === p.text)
   }
 
-  /** The items (images, events) whose ids this principal may see: lists never show what it may not touch. */
-  visible<T extends { id: string }> (items: T[]): T[] {
-    return this.patterns === null ? items : items.filter((item) => this.mayTouch(item.id))
+  /**
+   * May this principal see `item` (a descriptor or an event's): its id, and for a view its base too, since a
+   * view's descriptor and pixels are its base's.
+   */
+  maySee (item: { id: string, base?: string }): boolean {
+    return this.mayTouch(item.id) && (item.base === undefined || this.mayTouch(item.base))
+  }
+
+  /** The items (images, events) this principal may see: lists never show what it may not touch. */
+  visible<T extends { id: string, base?: string }> (items: T[]): T[] {
+    return this.patterns === null ? items : items.filter((item) => this.maySee(item))
+  }
+
+  /** Could this principal delete `id` itself? Eviction on its behalf may only remove such images. */
+  mayDelete (id: string): boolean {
+    return this !== Principal.none && this.has('write') && this.mayTouch(id)
+  }
+
+  /** Store-wide figures (counts, memory, cluster membership) for admin tokens and tokens for every id. */
+  get seesStoreWide (): boolean {
+    return this !== Principal.none && (this.scopes.has('admin') || (this.patterns === null && this.has('read')))
   }
 
   /**
@@ -97,7 +115,7 @@ export class TokenRegistry {
       const checked = validateTokenSpec(spec, i)
       if (seen.has(checked.token)) throw pxpError('PXP_ERR_VALIDATION', `option tokens[${i}] repeats an earlier token`)
       seen.add(checked.token)
-      const patterns = checked.ids === undefined || checked.ids.length === 0
+      const patterns = checked.ids === undefined
         ? null
         : checked.ids.map((p) => p.endsWith('/*') ? { prefix: true, text: p.slice(0, -1) } : { prefix: false, text: p })
       return { digest: digest(checked.token), principal: new Principal(checked.name ?? `token-${i + 1}`, new Set(checked.scopes), patterns) }
@@ -129,7 +147,7 @@ export function bearerToken (header: string | undefined): string | null | undefi
 }
 
 function validateTokenSpec (spec: TokenSpec, i: number): TokenSpec {
-  const where = `option tokens[${i}]`
+  const where = `option tokens[${i}]${typeof spec?.name === 'string' ? ` (${JSON.stringify(spec.name)})` : ''}`
   if (typeof spec !== 'object' || spec === null) throw pxpError('PXP_ERR_VALIDATION', `${where} must be { token, scopes, ids?, name? }`)
   const { token, scopes, ids, name } = spec
   if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH || token.length > 512 || !TOKEN_RE.test(token)) {
@@ -140,6 +158,7 @@ function validateTokenSpec (spec: TokenSpec, i: number): TokenSpec {
   }
   if (ids !== undefined) {
     if (!Array.isArray(ids)) throw pxpError('PXP_ERR_VALIDATION', `${where}: ids must be a list such as ["cam1/*"]`)
+    if (ids.length === 0) throw pxpError('PXP_ERR_VALIDATION', EMPTY_IDS(where))
     for (const p of ids) {
       // `cam1/*` or an exact id; the part before `/*` must itself be a valid id, so it names a namespace.
       const base = typeof p === 'string' && p.endsWith('/*') ? p.slice(0, -2) : p
@@ -154,6 +173,10 @@ function validateTokenSpec (spec: TokenSpec, i: number): TokenSpec {
   return spec
 }
 
+/** Why `"ids": []` is refused rather than read as "every id" (as it once was) or "no id". */
+const EMPTY_IDS = (where: string): string =>
+  `${where}: ids is empty, which would grant no image; leave ids out for every id, or list patterns such as ["cam1/*"]`
+
 /**
  * Parse `TOKEN:SCOPES[:IDS]` as given to `--token` and in PIXELPORT_TOKENS (specs separated by `;` or
  * whitespace): `s3cr3t…:read,write:cam1/*,cam2/main`.
@@ -164,10 +187,12 @@ export function parseTokenSpecs (text: string, source: string): TokenSpec[] {
     if (scopes === undefined || rest.length > 0) {
       throw pxpError('PXP_ERR_VALIDATION', `${source}: expected TOKEN:SCOPES[:IDS], e.g. "$(openssl rand -hex 24):read,write:cam1/*"`)
     }
+    const idList = ids?.split(',').filter((s) => s !== '')
+    if (idList !== undefined && idList.length === 0) throw pxpError('PXP_ERR_VALIDATION', EMPTY_IDS(`${source}: TOKEN:${scopes}:`))
     return {
       token,
       scopes: scopes.split(',').filter((s) => s !== '') as Scope[],
-      ...(ids === undefined || ids === '' ? {} : { ids: ids.split(',').filter((s) => s !== '') }),
+      ...(idList === undefined ? {} : { ids: idList }),
     }
   })
 }
@@ -183,6 +208,12 @@ export function parseTokenFile (text: string, file: string): TokenSpec[] {
       throw pxpError('PXP_ERR_VALIDATION', `${file}: not valid JSON (${(err as Error).message})`)
     }
     if (!Array.isArray(parsed)) throw pxpError('PXP_ERR_VALIDATION', `${file}: expected a JSON list of tokens`)
+    parsed.forEach((entry: unknown, i) => {
+      const { ids, name } = (typeof entry === 'object' && entry !== null ? entry : {}) as { ids?: unknown, name?: unknown }
+      if (Array.isArray(ids) && ids.length === 0) {
+        throw pxpError('PXP_ERR_VALIDATION', EMPTY_IDS(`${file}: entry ${i + 1}${typeof name === 'string' ? ` (${JSON.stringify(name)})` : ''}`))
+      }
+    })
     return parsed as TokenSpec[]
   }
   const lines = trimmed.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))

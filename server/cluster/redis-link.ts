@@ -79,6 +79,8 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
     try {
       const u = new URL(this.url)
       if (u.password !== '') u.password = '***'
+      // Redis clients also take credentials as query parameters (?password=…); never show those either.
+      for (const key of [...u.searchParams.keys()]) if (/pass|secret|token|auth|key/i.test(key)) u.searchParams.set(key, '***')
       return u.toString()
     } catch {
       return 'redis://?'

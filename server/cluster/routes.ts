@@ -1,8 +1,10 @@
 /**
- * `GET /cluster`: nodes, image counts, Redis state. Registered inside the HTTP API plugin, so its hooks
+ * `GET /cluster`: nodes, image counts, Redis state (its URL with any password redacted), for admin tokens
+ * and tokens for every id. Registered inside the HTTP API plugin, so its hooks
  * (auth) apply; the forwarding of per-image requests is a hook of that plugin (forward.ts).
  */
 import type { FastifyPluginAsync } from 'fastify'
+import { pxpError } from '../../protocol/errors.js'
 import type { ServerContext } from '../context.js'
 
 const nodeSchema = {
@@ -44,5 +46,9 @@ export const clusterRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx)
       tags: ['cluster'],
       response: { 200: clusterSchema },
     },
-  }, async () => await cluster.status())
+  }, async (request) => {
+    // Node list, per-node image counts and the Redis address are store-wide: not for tokens limited to some ids.
+    if (!request.principal.seesStoreWide) throw pxpError('PXP_ERR_FORBIDDEN', 'cluster status needs the admin scope or a token for every id')
+    return await cluster.status()
+  })
 }

@@ -4,9 +4,10 @@
  *
  * The router matches the suffix routes before `/images/:id`, so `/images/cam1%2Fframe.png` is the PNG of
  * `cam1/frame`. An id may itself end in `.png`: when `x` is not an image but `x.png` is, `/images/x.png`
- * describes `x.png` (as `/images/:id` would) instead of answering 404.
+ * describes `x.png` (as `/images/:id` would) instead of answering 404 — to a caller who may read `x.png`.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { mayAccessImage } from '../auth/image-access.js'
 import type { ServerContext } from '../context.js'
 import { DEFAULT_QUALITY, type EncodeOptions } from '../formats/encode.js'
 import { FORMATS } from '../formats/formats.js'
@@ -54,7 +55,11 @@ export const formatRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
       }, async (request, reply) => {
         const { id } = request.params
         const exact = `${id}.${extension}`
-        if (!ctx.store.has(id) && ctx.store.has(exact)) return await describeExact(request, reply, exact)
+        // The fallback names another image than the one the auth hooks checked: only a caller who may read
+        // `x.png` itself learns it exists; anyone else gets the same 404 for `x` as if it did not.
+        if (!ctx.store.has(id) && ctx.store.has(exact) && mayAccessImage(request.principal, 'read', exact, ctx.store)) {
+          return await describeExact(request, reply, exact)
+        }
         return await pictures.send(request, reply, { id, format: format.name, options: request.query, negotiated: false })
       })
     }

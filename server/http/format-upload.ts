@@ -12,6 +12,7 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import type { Layout } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
+import type { MayEvict } from '../store/image-store.js'
 import { decodePixels, planDecode } from '../formats/decode.js'
 import { IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import type { UploadTicket } from '../uploads/registry.js'
@@ -53,7 +54,7 @@ export function acceptPictureBodies (app: FastifyInstance): void {
  * `ticket` holds the file's bytes in the staging budget (growing with a body of unknown length) and, once
  * the header is read, the decoded pixels' too: PXP_ERR_STAGING_FULL when they do not fit.
  */
-export async function createFromPicture (ctx: ServerContext, query: PictureQuery, body: Readable, length: number | undefined, ticket?: UploadTicket): Promise<ImageDescriptor> {
+export async function createFromPicture (ctx: ServerContext, query: PictureQuery, body: Readable, length: number | undefined, ticket?: UploadTicket, mayEvict?: MayEvict): Promise<ImageDescriptor> {
   const given = FROM_FILE.filter((k) => query[k] !== undefined)
   if (given.length > 0) {
     throw pxpError('PXP_ERR_VALIDATION', `a picture carries its own size and mode: drop ${given.join(', ')} (id, layout, readonly and frames apply)`)
@@ -62,7 +63,7 @@ export async function createFromPicture (ctx: ServerContext, query: PictureQuery
   const file = await receiveAll(body, pictureBodyLimit(options.maxImageBytes), length, ticket)
   const plan = await planDecode(file, store.limits)
   ticket?.grow(plan.spec.byteLength)
-  const pending = store.beginCreate({ ...plan.request, id: query.id, layout: query.layout, readonly: query.readonly, frames: query.frames })
+  const pending = store.beginCreate({ ...plan.request, id: query.id, layout: query.layout, readonly: query.readonly, frames: query.frames }, undefined, mayEvict)
   try {
     pending.write(await decodePixels(file, plan))
     const descriptor = pending.commit()

@@ -6,8 +6,10 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { specFromRequest, type CreateRequest, type Layout } from '../../protocol/spec.js'
+import { evictableBy } from '../auth/image-access.js'
 import type { ServerContext } from '../context.js'
 import { clusterPage, DEFAULT_PAGE_SIZE, HTTP_PAGE_BYTES, localPage, MAX_PAGE_SIZE } from '../listing/pages.js'
+import type { MayEvict } from '../store/image-store.js'
 import { formatOfMediaType, IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import { negotiatePicture } from '../formats/negotiate.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
@@ -59,11 +61,11 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
    * memory is reserved (the spec, the byte count, the staging budget); once it is, any failure (short body,
    * disconnect, a stalled body timing out, shutdown) gives it all back.
    */
-  async function createFromUpload (http: FastifyRequest, reply: FastifyReply, request: CreateRequest, body: Readable, length: number | undefined): Promise<ImageDescriptor> {
+  async function createFromUpload (http: FastifyRequest, reply: FastifyReply, request: CreateRequest, body: Readable, length: number | undefined, mayEvict: MayEvict): Promise<ImageDescriptor> {
     const spec = specFromRequest(request, store.limits)
     if (length !== undefined && length !== spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', spec.byteLength, length)
     return await withUploadTicket(ctx, http, reply, spec.byteLength, async (ticket) => {
-      const pending = store.beginCreate(request)
+      const pending = store.beginCreate(request, undefined, mayEvict)
       try {
         await receiveExactly(body, spec.byteLength, (chunk) => pending.write(chunk), ticket)
         const descriptor = pending.commit()
@@ -100,15 +102,15 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     if (isStream(body)) {
       if (formatOfMediaType(request.headers['content-type']) !== null) {
         const length = declaredLength(request, pictureBodyLimit(options.maxImageBytes))
-        return created(reply, await withUploadTicket(ctx, request, reply, length ?? 0, async (ticket) => await createFromPicture(ctx, request.query, body, length, ticket)))
+        return created(reply, await withUploadTicket(ctx, request, reply, length ?? 0, async (ticket) => await createFromPicture(ctx, request.query, body, length, ticket, evictableBy(request.principal))))
       }
       const length = declaredLength(request, options.maxImageBytes)
-      return created(reply, await createFromUpload(request, reply, requestFromQuery(request.query), body, length))
+      return created(reply, await createFromUpload(request, reply, requestFromQuery(request.query), body, length, evictableBy(request.principal)))
     }
     if (body === undefined || body === null) {
       throw pxpError('PXP_ERR_VALIDATION', 'body is required: JSON { width, height, mode } or { shape, typestr }, or raw bytes')
     }
-    return created(reply, store.create(body))
+    return created(reply, store.create(body, undefined, evictableBy(request.principal)))
   })
 
   // Every image and view, a page at a time

@@ -6,6 +6,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertValidId } from '../../protocol/ids.js'
+import { remoteViewAccessHook, viewAccessHook } from '../auth/http-auth.js'
 import { forwardToOwner } from '../cluster/forward.js'
 import { clusterRoutes } from '../cluster/routes.js'
 import type { ServerContext } from '../context.js'
@@ -30,10 +31,16 @@ export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   // Bodies are JSON, raw bytes or (POST /images) picture files; anything else is PXP_ERR_UNSUPPORTED_MEDIA_TYPE.
   app.removeContentTypeParser('text/plain')
   lenientJson(app)
+  // Reaching a view's pixels needs the scope on its base as well (server/auth/image-access.ts).
+  app.addHook('onRequest', viewAccessHook(ctx.store))
   app.addHook('preValidation', checkIdParam)
   app.addHook('onSend', closeUnreadBody)
   // In a cluster, a per-image request for an image another node owns is streamed from/to that node.
-  if (ctx.cluster != null) app.addHook('preHandler', forwardToOwner(ctx.cluster, ctx.store))
+  if (ctx.cluster != null) {
+    const cluster = ctx.cluster
+    app.addHook('preHandler', remoteViewAccessHook(async (id) => await cluster.locate(id), ctx.store))
+    app.addHook('preHandler', forwardToOwner(cluster, ctx.store))
+  }
   await app.register(imageRoutes, ctx)
   await app.register(viewRoutes, ctx)
   await app.register(dataRoutes, ctx)

@@ -47,6 +47,12 @@ export interface StoreOptions {
   evict?: EvictionPolicy
 }
 
+/**
+ * Which images eviction may remove to make room for one caller: those it could delete itself. Undefined:
+ * any idle image (the server's own callers, worker threads and attached processes, which are trusted).
+ */
+export type MayEvict = (id: string) => boolean
+
 export interface ViewRequest {
   x: number
   y: number
@@ -203,6 +209,11 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     return [...this.records.keys()]
   }
 
+  /** The id of the image whose pixels a view shows (views of views are views of the root); null for a root or an unknown id. */
+  baseOf (id: string): string | null {
+    return this.records.get(id)?.parent?.id ?? null
+  }
+
   generation (id: string): number {
     return generationOf(this.table.words, this.controlSlot(this.record(id)))
   }
@@ -210,8 +221,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   // ---- create --------------------------------------------------------------------------------------
 
   /** Create an image, zero-filled or from `init` (C-order bytes, exactly byteLength of them). */
-  create (request: CreateRequest, init?: Uint8Array): ImageDescriptor {
-    const upload = this.beginCreate(request)
+  create (request: CreateRequest, init?: Uint8Array, mayEvict?: MayEvict): ImageDescriptor {
+    const upload = this.beginCreate(request, undefined, mayEvict)
     if (init !== undefined) {
       if (init.byteLength !== upload.byteLength) {
         upload.abort()
@@ -228,7 +239,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
    * With `origin` the image is a read-only replica of another node's image (read at commit, so the
    * generation can be set once known); only refreshReplica() writes it then.
    */
-  beginCreate (request: CreateRequest, origin?: ReplicaOrigin): PendingImage {
+  beginCreate (request: CreateRequest, origin?: ReplicaOrigin, mayEvict?: MayEvict): PendingImage {
     this.assertOpen()
     const spec = specFromRequest(request, this.limits)
     const id = request.id ?? this.newId()
@@ -245,7 +256,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (frames > 1 && frameStride * frames > this.limits.maxImageBytes) {
       throw pxpError('PXP_ERR_TOO_LARGE', frameStride * frames, this.limits.maxImageBytes)
     }
-    const { allocation, runs } = this.withRoom(id, [], (arena): Placement => {
+    const { allocation, runs } = this.withRoom(id, [], mayEvict, (arena): Placement => {
       if (layout === 'lines') return { allocation: null, runs: arena.allocateRows(spec.rowBytes, spec.height, true) }
       const one = frames > 1 ? arena.allocate(frameStride * frames) : arena.tryAllocate(spec.byteLength)
       // Not one run left, but enough memory in pieces: store it line by line rather than refuse.
@@ -285,7 +296,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   }
 
   /** A zero-copy view of a rectangle of a block image: same memory, parent's strides, an offset. */
-  createView (parentId: string, req: ViewRequest): ImageDescriptor {
+  createView (parentId: string, req: ViewRequest, mayEvict?: MayEvict): ImageDescriptor {
     this.assertOpen()
     const target = this.record(parentId)
     const { x, y, width, height } = req
@@ -316,7 +327,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       return Array.from({ length: height }, (_, row) => this.bytesAt(root.block, start + row * root.strides[0], spec.rowBytes))
     })
     // Last, once nothing else can fail: an eviction is never spent on a view that is then refused. Its parent stays.
-    this.withRoom(id, [target, root], null)
+    this.withRoom(id, [target, root], mayEvict, null)
     return this.publish({
       id,
       spec,
@@ -547,16 +558,18 @@ export class ImageStore extends EventEmitter<StoreEvents> {
    * Run `place` (an allocation on the arena; null when only a table slot is needed) once a slot is free.
    * When that fails for want of memory or slots and the policy is `lru`, evict the fewest least-recently-used
    * idle images that make it fit — planned first, so when no plan works nothing is evicted and the same
-   * error is thrown. Never evicts the records in `keep`.
+   * error is thrown. Never evicts the records in `keep`, nor (with `mayEvict`) an image the caller could not
+   * delete itself: a client limited to `a/*` must not make room by removing `b/*`.
    */
-  private withRoom<T> (forId: string, keep: readonly ImageRecord[], place: ((arena: Arena) => T) | null): T | undefined {
+  private withRoom<T> (forId: string, keep: readonly ImageRecord[], mayEvict: MayEvict | undefined, place: ((arena: Arena) => T) | null): T | undefined {
     try {
       this.assertSlotFree()
       return place?.(this.arena)
     } catch (err) {
       if (this.evictPolicy !== 'lru' || !isPixelportError(err) || (err.code !== 'PXP_ERR_CAPACITY' && err.code !== 'PXP_ERR_TOO_MANY_IMAGES')) throw err
       const slots = Math.max(0, this.table.slotsInUse + this.pendingIds.size + 1 - this.table.maxSlots)
-      const plan = planEviction(this.arena, this.evictionCandidates(keep), { slots, place })
+      const candidates = this.evictionCandidates(keep).filter((c) => mayEvict === undefined || mayEvict(c.item.id))
+      const plan = planEviction(this.arena, candidates, { slots, place })
       if (plan === null) throw err
       const reason: EvictionReason = { code: err.code, for: forId }
       for (const record of plan) this.emit('evicted', this.retire(record, true), reason)

@@ -2,6 +2,8 @@
  * The worker bridge: hands out worker channels and keeps one WorkerConnection per connected worker thread.
  * It sits on top of the store like the HTTP and WebSocket transports do.
  */
+import { EventEmitter } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
 import { pxpError } from '../../protocol/errors.js'
 import { HEADER, LOCK_TOKEN, TABLE_FLAG } from '../../protocol/layout.js'
@@ -13,7 +15,18 @@ import { type MissingImageResolver, WorkerConnection } from './connection.js'
 /** Key in `workerData` under which spawnWorker passes the channel; `connect()` looks there by default. */
 export const WORKER_DATA_KEY = 'pixelport'
 
-export class WorkerBridge {
+/** A spawned worker threw (or failed to start): `module` is its file, as given to spawnWorker. */
+export interface WorkerErrorEvent {
+  module: string
+  error: Error
+  worker: Worker
+}
+
+/**
+ * Events: `workerError` (WorkerErrorEvent) when a thread started by spawn() throws. The thread has ended
+ * then and whatever it held is recovered when its port closes; the server keeps serving.
+ */
+export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent] }> {
   private readonly connections = new Set<WorkerConnection>()
   private readonly workers = new Set<Worker>()
   private nextToken = 1
@@ -21,7 +34,9 @@ export class WorkerBridge {
   private readonly relay: Record<ChangeType, (d: ImageDescriptor) => void>
   private resolver: MissingImageResolver | null = null
 
-  constructor (private readonly store: ImageStore) {
+  /** `log`: how an error in a spawned worker is reported (always, whether or not anyone listens to `workerError`). */
+  constructor (private readonly store: ImageStore, private readonly log: (event: WorkerErrorEvent) => void = () => {}) {
+    super()
     this.relay = {
       created: (d) => this.broadcast('created', d),
       updated: (d) => this.broadcast('updated', d),
@@ -77,6 +92,13 @@ export class WorkerBridge {
     })
     this.workers.add(worker)
     worker.once('exit', () => this.workers.delete(worker))
+    // A Worker's 'error' with no listener is thrown in the server's process: one user's bug, every client gone.
+    const module = file instanceof URL ? (file.protocol === 'file:' ? fileURLToPath(file) : file.href) : file
+    worker.on('error', (error) => {
+      const event: WorkerErrorEvent = { module, error, worker }
+      this.log(event)
+      this.emit('workerError', event)
+    })
     return worker
   }
 

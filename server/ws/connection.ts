@@ -12,7 +12,9 @@ import {
   CHUNK_HEAD_BYTES, PROTOCOL_VERSION, type ClientMessage, type CreateMessage, type EventType, type GetMessage, type PutMessage,
   type RequestId, type ServerLimits, type ServerMessage, type SubscribeMessage, type UploadChunkMessage,
 } from '../../protocol/messages.js'
+import { assertImageAccess, evictableBy } from '../auth/image-access.js'
 import { Principal } from '../auth/tokens.js'
+import type { TokenConnections } from './token-connections.js'
 import { describeRemote, notOwner } from '../cluster/remote-ops.js'
 import type { ServerContext } from '../context.js'
 import { clusterPage, localPage } from '../listing/pages.js'
@@ -34,6 +36,8 @@ export interface EndpointShared {
   readonly uploads: UploadRegistry
   /** Log unexpected failures (they are answered with PXP_ERR_INTERNAL). */
   readonly log: (err: unknown, what: string) => void
+  /** Connections per token (maxConnectionsPerToken); a `hello` with a token claims a place. */
+  readonly tokenConnections?: TokenConnections
 }
 
 /** How long a connection we are closing may take to answer the closing handshake before it is dropped. */
@@ -85,13 +89,13 @@ export class Connection implements SubscriptionHost {
 
   /** Deliver a store event to this connection's subscriptions. */
   offer (type: EventType, descriptor: ImageDescriptor): void {
-    if (!this.principal.mayTouch(descriptor.id)) return
+    if (!this.principal.maySee(descriptor)) return
     for (const s of this.subscriptions.values()) s.offer(type, descriptor)
   }
 
   /** Deliver another node's image event to this connection's cluster-scope subscriptions. */
   offerRemote (type: EventType, descriptor: ImageDescriptor): void {
-    if (!this.principal.mayTouch(descriptor.id)) return
+    if (!this.principal.maySee(descriptor)) return
     for (const s of this.subscriptions.values()) s.offer(type, descriptor, true)
   }
 
@@ -196,16 +200,20 @@ export class Connection implements SubscriptionHost {
         return
       }
       case 'describe':
-        principal.assert('read', msg.id)
+        assertImageAccess(principal, 'read', msg.id, store)
         if (this.ctx.cluster != null && !store.has(msg.id)) {
-          this.track(msg.req, describeRemote(this.ctx.cluster, msg.id).then((d) => this.send({ op: 'descriptor', req: msg.req, descriptor: d })))
+          // Another node's view: the scope on its base is checked from the owner's descriptor.
+          this.track(msg.req, describeRemote(this.ctx.cluster, msg.id).then((d) => {
+            if (!principal.maySee(d)) throw pxpError('PXP_ERR_FORBIDDEN', `${msg.id} is a view of an image outside this token's ids`)
+            this.send({ op: 'descriptor', req: msg.req, descriptor: d })
+          }))
           return
         }
         this.send({ op: 'descriptor', req: msg.req, descriptor: store.describe(msg.id) })
         return
       case 'create':
         principal.assertMayCreate(msg.id)
-        this.send({ op: 'descriptor', req: msg.req, descriptor: store.create(createRequest(msg)) })
+        this.send({ op: 'descriptor', req: msg.req, descriptor: store.create(createRequest(msg), undefined, evictableBy(principal)) })
         return
       case 'delete':
         principal.assert('write', msg.id)
@@ -213,12 +221,14 @@ export class Connection implements SubscriptionHost {
         this.send({ op: 'deleted', req: msg.req, id: msg.id })
         return
       case 'get':
-        principal.assert('read', msg.id)
+        assertImageAccess(principal, 'read', msg.id, store)
         throwIf(notOwner(this.ctx.cluster, (id) => store.has(id), msg.id, 'WebSocket get streams local images only; GET /images/{id}/data on any node streams it from the owner'))
         this.get(msg)
         return
       case 'put':
         principal.assertMayCreate(msg.id)
+        // Overwriting a view writes its base's pixels.
+        if (msg.id !== undefined) assertImageAccess(principal, 'write', msg.id, store)
         {
           const refused = notOwner(this.ctx.cluster, (id) => store.has(id), msg.id, 'write to the owner, or PUT /images/{id}/data on any node (forwarded)')
           if (refused !== null) {
@@ -237,7 +247,7 @@ export class Connection implements SubscriptionHost {
         return
       case 'subscribe':
         principal.assert('read')
-        for (const id of msg.ids ?? []) principal.assert('read', id)
+        for (const id of msg.ids ?? []) assertImageAccess(principal, 'read', id, store)
         this.subscribe(msg)
         return
       case 'unsubscribe': {
@@ -263,6 +273,12 @@ export class Connection implements SubscriptionHost {
     if (token !== undefined && registry.enabled) {
       const principal = registry.authenticate(token)
       if (principal === null) return false
+      const full = this.shared.tokenConnections?.claim(this, principal) ?? null
+      if (full !== null) {
+        // Closed with 4429 and this error; the caller's own refusal then finds the connection closed.
+        this.fail(full)
+        return false
+      }
       this.principal = principal
     } else if (this.authTimer !== null) {
       return false
@@ -311,7 +327,7 @@ export class Connection implements SubscriptionHost {
     let upload: Upload
     try {
       if (chunked && this.uploads.size >= limits.maxUploads) throw pxpError('PXP_ERR_TOO_MANY_UPLOADS', limits.maxUploads)
-      upload = startUpload(this.ctx, msg, this.shared.uploads, this.clientAddress)
+      upload = startUpload(this.ctx, msg, this.shared.uploads, this.clientAddress, evictableBy(this.principal))
     } catch (err) {
       // The chunks that follow a refused header are dropped quietly instead of each being answered.
       if (chunked) this.rememberFailed(msg.req)

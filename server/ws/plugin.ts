@@ -13,6 +13,7 @@ import type { ServerContext } from '../context.js'
 import { Connection, type EndpointShared } from './connection.js'
 import { resolveLimits, type ConnectionLimits } from './limits.js'
 import { uploadsOf } from '../uploads/registry.js'
+import { TokenConnections } from './token-connections.js'
 import { MessageValidator } from './validate.js'
 
 export interface WebSocketEndpointOptions extends ServerContext {
@@ -48,6 +49,7 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
   const ctx: ServerContext = { store: options.store, snapshots: options.snapshots, options: options.options, metrics: options.metrics, cluster: options.cluster }
   const limits = resolveLimits(ctx.options, ctx.store.limits.maxImageBytes, options.limits)
   const connections = new Set<Connection>()
+  const tokenConnections = new TokenConnections(ctx.options.maxConnectionsPerToken)
   const shared: EndpointShared = {
     ctx,
     limits,
@@ -55,6 +57,7 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
     // One staging budget for every upload of the server, HTTP's included.
     uploads: uploadsOf(ctx),
     log: (err, what) => app.log.error({ err }, what),
+    tokenConnections,
   }
 
   let wss: WebSocketServer | null = null
@@ -112,22 +115,26 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
       // The upgrade needs no token: a client that sent none authenticates with its first `hello`.
       config: { access: 'public' },
       preValidation: async (request, reply) => {
-        if ((perClient.get(request.ip) ?? 0) >= maxPerClient) {
-          const err = pxpError('PXP_ERR_TOO_MANY_CONNECTIONS', maxPerClient)
-          return await reply.code(ERRORS[err.code].status).send(err.toJSON())
-        }
+        const err = (perClient.get(request.ip) ?? 0) >= maxPerClient
+          ? pxpError('PXP_ERR_TOO_MANY_CONNECTIONS', maxPerClient, 'client address')
+          : tokenConnections.full(request.principal)
+        if (err !== null) return await reply.code(ERRORS[err.code].status).send(err.toJSON())
       },
     }, (socket, request) => {
       const ip = request.ip
       perClient.set(ip, (perClient.get(ip) ?? 0) + 1)
       const connection = new Connection(socket, shared, request.principal)
       connections.add(connection)
+      // Checked at the upgrade; another upgrade of the same token may have come in between.
+      const refused = tokenConnections.claim(connection, request.principal)
+      if (refused !== null) connection.fail(refused)
       ctx.metrics?.addConnections('ws', 1)
       socket.once('close', () => {
         const left = (perClient.get(ip) ?? 1) - 1
         if (left === 0) perClient.delete(ip)
         else perClient.set(ip, left)
         connections.delete(connection)
+        tokenConnections.release(connection)
         ctx.metrics?.addConnections('ws', -1)
       })
     })

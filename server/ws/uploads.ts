@@ -14,6 +14,7 @@ import { pxpError } from '../../protocol/errors.js'
 import type { PutMessage } from '../../protocol/messages.js'
 import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
+import type { MayEvict } from '../store/image-store.js'
 import type { PendingImage } from '../store/image-store.js'
 import type { UploadInfo, UploadRegistry, UploadTicket } from '../uploads/registry.js'
 
@@ -44,7 +45,7 @@ export interface Upload {
  * Start the upload a `put` header describes. Validates everything it can before any bytes arrive: spec,
  * byte count, read-only images, the staging budget, capacity. `client` names the connection in the log.
  */
-export function startUpload (ctx: ServerContext, msg: PutMessage, uploads: UploadRegistry, client: string): Upload {
+export function startUpload (ctx: ServerContext, msg: PutMessage, uploads: UploadRegistry, client: string, mayEvict?: MayEvict): Upload {
   const fields = specFields(msg)
   const declared = msg.byteLength ?? msg.data?.byteLength
   if (declared === undefined) throw pxpError('PXP_ERR_VALIDATION', 'put: give data, or byteLength followed by chunks')
@@ -57,7 +58,7 @@ export function startUpload (ctx: ServerContext, msg: PutMessage, uploads: Uploa
   const ticket = msg.data === undefined ? uploads.begin(info, declared) : null
   let pending: PendingImage
   try {
-    pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) })
+    pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) }, undefined, mayEvict)
   } catch (err) {
     ticket?.end()
     throw err

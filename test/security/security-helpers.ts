@@ -1,0 +1,37 @@
+/**
+ * What the issue-12 security tests share: tokens with scopes and id limits, and an HTTP call with one.
+ */
+import type { TokenSpec } from '../../server/auth/tokens.js'
+
+export const ADMIN = 'A'.repeat(32)
+/** read and write, limited to `a/*`. */
+export const A_RW = 'a'.repeat(32)
+/** read and write on `a/*` and `b/*`. */
+export const AB_RW = 'b'.repeat(32)
+/** read only, limited to `a/*`. */
+export const A_READ = 'r'.repeat(32)
+/** read and write on everything, not admin. */
+export const ALL_RW = 'w'.repeat(32)
+
+export const TOKENS: TokenSpec[] = [
+  { token: ADMIN, scopes: ['admin'], name: 'admin' },
+  { token: A_RW, scopes: ['read', 'write'], ids: ['a/*'], name: 'a-rw' },
+  { token: AB_RW, scopes: ['read', 'write'], ids: ['a/*', 'b/*'], name: 'ab-rw' },
+  { token: A_READ, scopes: ['read'], ids: ['a/*'], name: 'a-read' },
+  { token: ALL_RW, scopes: ['read', 'write'], name: 'all-rw' },
+]
+
+export interface Answer { status: number, body: any, headers: Headers }
+
+/** fetch with `Authorization: Bearer token`; the body parsed as JSON when it is. */
+export async function call (url: string, token: string | undefined, init: RequestInit = {}): Promise<Answer> {
+  const headers = { ...(init.headers as Record<string, string> ?? {}), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
+  const res = await fetch(url, { ...init, headers })
+  const text = await res.text()
+  let body: any = text
+  try { body = JSON.parse(text) } catch {}
+  return { status: res.status, body, headers: res.headers }
+}
+
+export const JSON_BODY = { 'content-type': 'application/json' }
+export const RAW_BODY = { 'content-type': 'application/octet-stream' }
