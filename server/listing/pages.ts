@@ -78,7 +78,10 @@ export function localPage (store: ImageStore, principal: Principal, request: Pag
   const from = request.cursor === undefined ? 0 : upperBound(ids, decodeCursor('local', request.cursor))
   return collect('local', ids, from, limit, budget, (i) => {
     const id = ids[i]
-    return principal.mayTouch(id) && store.has(id) ? store.describe(id) : null
+    if (!principal.mayTouch(id) || !store.has(id)) return null
+    // A view is listed only to whom may also see its base (its pixels are the base's).
+    const descriptor = store.describe(id)
+    return principal.maySee(descriptor) ? descriptor : null
   })
 }
 

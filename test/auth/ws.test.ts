@@ -5,7 +5,7 @@ import t from 'tap'
 import { WebSocket } from 'ws'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { RemoteClient } from '../../client/remote/index.js'
-import { eventually } from '../helpers/eventually.js'
+import { until } from '../helpers/until.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient, wsUrl } from '../ws/wire-client.js'
 
@@ -106,11 +106,11 @@ t.test('connections per client are limited at the upgrade', async (t) => {
   a.ws.close()
   await a.closed
   // The slot is given back when a connection closes (the server handles the close on its own schedule).
-  await eventually('the closed connection\'s slot to come back', async () => {
+  await until(async () => {
     const again = new WebSocket(wsUrl(url))
     const opened = await new Promise<boolean>((resolve) => { again.once('open', () => resolve(true)); again.once('unexpected-response', (req) => { req.destroy(); resolve(false) }) })
     if (opened) again.close()
     return opened
-  })
+  }, { what: 'the closed connection\'s slot to come back' })
   t.pass('a closed connection frees its slot')
 })

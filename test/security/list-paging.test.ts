@@ -17,6 +17,7 @@ import { CLI, ROOT } from '../helpers/cli.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient, wsUrl } from '../ws/wire-client.js'
+import { until } from '../helpers/until.js'
 
 const COUNT = 2500
 
@@ -205,11 +206,7 @@ t.test('scope=cluster pages the whole cluster\'s listing in (id, node) order', a
     }
   }
   // The catalog is eventually consistent: wait until node A lists all 50.
-  const deadline = Date.now() + 8000
-  while ((await getJson(`${a.url}/images?scope=cluster&limit=100`)).body.images.length < 50) {
-    if (Date.now() > deadline) throw new Error('node B\'s images never reached node A\'s listing')
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+  await until(async () => (await getJson(`${a.url}/images?scope=cluster&limit=100`)).body.images.length >= 50, { what: 'node B\'s images to reach node A\'s listing', interval: 25 })
   const http = await pageAll(async (cursor) => (await getJson(`${a.url}/images?scope=cluster&limit=7${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`)).body)
   t.equal(http.length, 50, 'HTTP: every image of both nodes, once')
   t.same(http, [...http].sort())

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import type { ServerOptions } from '../../server/options.js'
-import { eventually } from '../helpers/eventually.js'
+import { until } from '../helpers/until.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../ws/wire-client.js'
@@ -105,7 +105,7 @@ t.test('cluster: a view another node owns needs the scope on its base at the nod
   const other = await startServer(t, cluster('other'))
   owner.server.store.create({ id: 'b/secret', width: 4, height: 4, mode: 'L' }, SECRET)
   owner.server.store.createView('b/secret', { id: 'a/v', x: 0, y: 0, width: 4, height: 4 })
-  await eventually('the other node to find a/v', async () => (await call(`${other.url}/images/${enc('a/v')}`, AB_RW)).status === 200, { timeoutMs: 10_000 })
+  await until(async () => (await call(`${other.url}/images/${enc('a/v')}`, AB_RW)).status === 200, { what: 'the other node to find a/v', timeout: 10_000 })
   for (const path of [`/images/${enc('a/v')}`, `/images/${enc('a/v')}/data`]) {
     const r = await call(other.url + path, A_RW)
     t.equal(r.status, 403, `GET ${path} through the other node`)

@@ -6,16 +6,17 @@
  * through the real CLI's --worker.
  */
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import type { PixelportServer } from '../../server/server.js'
 import type { WorkerErrorEvent } from '../../server/workers/bridge.js'
 import { serveCli } from '../helpers/cli.js'
-import { eventually } from '../helpers/eventually.js'
+import { repoPath } from '../helpers/paths.js'
+import { until } from '../helpers/until.js'
 import { startServer } from '../helpers/server.js'
 
-const FIXTURE = new URL('../fixtures/throwing-worker.mjs', import.meta.url)
+const FIXTURE = pathToFileURL(repoPath('test/fixtures/throwing-worker.mjs'))
 
 function words (server: PixelportServer, id: string): { lock: number, pins: number[] } {
   const w = server.store.table.words
@@ -46,7 +47,7 @@ t.test('spawnWorker: a module that throws is reported, recovered, and the server
   t.equal(errors.length, 1)
   t.match(stderr.join(''), new RegExp(`worker ${fileURLToPath(FIXTURE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} failed: ReferenceError: render is not defined`), 'logged with the module name')
 
-  await eventually('the thrown worker\'s connection to be recovered', () => server.workers.stats().connections === 0)
+  await until(() => server.workers.stats().connections === 0, { what: 'the thrown worker\'s connection to be recovered' })
   t.equal(words(server, 'thrower/plain').lock, 0, 'the write lock is released')
   t.same(words(server, 'thrower/frames').pins.filter((p) => p !== 0), [], 'no pin or loan is left')
   t.equal(Atomics.load(server.store.table.words, slotBase(server.store.slotOf('thrower/frames')) + SLOT.LEASES), 0, 'no lease is left')
@@ -59,9 +60,9 @@ t.test('spawnWorker: a module that throws is reported, recovered, and the server
 
 t.test('pixelport serve --worker: a module that throws is logged and the server keeps serving', async (t) => {
   const served = await serveCli(t, ['--worker', fileURLToPath(FIXTURE), '--worker-restarts', '1'])
-  await eventually('the worker\'s failure to be logged', () => /worker \S*throwing-worker\.mjs failed: ReferenceError: render is not defined/.test(served.output()), { timeoutMs: 15_000 })
+  await until(() => /worker \S*throwing-worker\.mjs failed: ReferenceError: render is not defined/.test(served.output()), { what: 'the worker\'s failure to be logged', timeout: 15_000 })
   // Restarted once with backoff (the module deletes and re-creates its images), then left down.
-  await eventually('one restart and then none', () => /not restarted again \(1 restarts\)/.test(served.output()), { timeoutMs: 15_000 })
+  await until(() => /not restarted again \(1 restarts\)/.test(served.output()), { what: 'one restart and then none', timeout: 15_000 })
   t.match(served.output(), /restarting in 1000 ms \(1 of 1\)/, 'restarted after the first backoff')
   t.equal(served.child.exitCode, null, 'the server process is still running')
   const put = await fetch(`${served.url}/images/thrower%2F0%2Fplain/data`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(64).fill(9) })

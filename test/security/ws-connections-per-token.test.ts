@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { pack, unpack } from 'msgpackr'
 import { WebSocket } from 'ws'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
-import { eventually } from '../helpers/eventually.js'
+import { until } from '../helpers/until.js'
 import { startServer } from '../helpers/server.js'
 import { wsUrl } from '../ws/wire-client.js'
 import { ALL_RW, A_RW, TOKENS } from './security-helpers.js'
@@ -58,11 +58,11 @@ t.test('one token, many loopback addresses: limited per token', async (t) => {
 
   // Closing one gives its place back.
   if (first.open) first.ws.close()
-  await eventually('the closed connection\'s place to come back', async () => {
+  await until(async () => {
     const again = await upgrade(t, url, '127.0.0.6', A_RW)
     if (again.open) again.ws.close()
     return again.open
-  })
+  }, { what: 'the closed connection\'s place to come back' })
   t.pass('a closed connection frees its place')
 })
 
