@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { RemoteClient, type RemoteEvent } from '../../client/remote/index.js'
-import { conformance, type ChangeEvent, type ConformanceClient } from '../conformance/suite.js'
+import { conformance, type ChangeEvent, type ConformanceClient } from './suite.js'
 import { startServer } from '../helpers/server.js'
 
 function adapter (c: RemoteClient): ConformanceClient {

@@ -6,7 +6,7 @@ import t from 'tap'
 import { startServer } from '../helpers/server.js'
 import { agentPool, bytesOf, type AttachAgent } from '../helpers/attach-agent.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
-import { conformance, type ConformanceClient } from '../conformance/suite.js'
+import { conformance, type ConformanceClient } from './suite.js'
 
 function adapter (agent: AttachAgent): ConformanceClient {
   return {
