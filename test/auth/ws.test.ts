@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { RemoteClient } from '../../client/remote/index.js'
 import { until } from '../helpers/until.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient, wsUrl } from '../ws/wire-client.js'
+import { WireClient, wsUrl } from '../helpers/wire-client.js'
 
 const READER = 'r'.repeat(32)
 const CAM1 = 'c'.repeat(32)

@@ -6,7 +6,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { serveCli } from '../helpers/cli.js'
-import { WireClient } from '../ws/wire-client.js'
+import { WireClient } from '../helpers/wire-client.js'
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`${signal}: WebSockets closed with 1001, workers stopped, exit 0`, async (t) => {

@@ -8,7 +8,7 @@ import type { ClusterDescriptor, ClusterNodeStatus } from '../../server/cluster/
 import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { startServer, type Started } from '../helpers/server.js'
-import { WireClient, type Msg } from '../ws/wire-client.js'
+import { WireClient, type Msg } from '../helpers/wire-client.js'
 import { until } from '../helpers/until.js'
 
 // A short heartbeat keeps the tests quick; the TTL leaves room for a loaded machine's stalls (a node

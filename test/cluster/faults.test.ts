@@ -11,7 +11,7 @@ import type { ClusterDescriptor, ClusterNodeStatus } from '../../server/cluster/
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { childArgs } from '../helpers/shm.js'
-import { WireClient } from '../ws/wire-client.js'
+import { WireClient } from '../helpers/wire-client.js'
 import { until } from '../helpers/until.js'
 
 const CHILD = 'test/fixtures/cluster-node-child'

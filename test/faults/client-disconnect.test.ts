@@ -13,8 +13,8 @@ import t from 'tap'
 import type { PixelportServer } from '../../server/server.js'
 import { recordEvents } from '../helpers/store.js'
 import { startServer } from '../helpers/server.js'
-import { download, randomBytes, upload } from '../http/http-helpers.js'
-import { nextServerSocket, WireClient } from '../ws/wire-client.js'
+import { download, randomBytes, upload } from '../helpers/http.js'
+import { nextServerSocket, WireClient } from '../helpers/wire-client.js'
 import { until } from '../helpers/until.js'
 
 const SIZE = 256 * 256 * 4

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
 import { startServer } from '../helpers/server.js'
-import { BYSTANDER_FRAMES, bystanders, holdDoomed, recovered, SLOT, startCrashingWorker, word } from './crashing-worker.js'
+import { BYSTANDER_FRAMES, bystanders, holdDoomed, recovered, SLOT, startCrashingWorker, word } from '../helpers/crashing-worker.js'
 import { until } from '../helpers/until.js'
 
 for (const how of ['exit', 'throw', 'terminate'] as const) {

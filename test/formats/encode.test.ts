@@ -4,9 +4,9 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { call, put, upload } from '../http/http-helpers.js'
-import { decodeWithSharp, pattern, u16le } from './files.js'
-import { errorOf, fetchBytes, picturePath, postPicture } from './http.js'
+import { call, put, upload } from '../helpers/http.js'
+import { decodeWithSharp, pattern, u16le } from '../helpers/picture-files.js'
+import { errorOf, fetchBytes, picturePath, postPicture } from '../helpers/picture-http.js'
 
 const W = 11
 const H = 6

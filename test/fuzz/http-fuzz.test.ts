@@ -15,7 +15,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { fuzzSettings } from '../helpers/fuzz.js'
 import { startServer } from '../helpers/server.js'
-import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, isRegistryStatus, seedImages } from './invariants.js'
+import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, isRegistryStatus, seedImages } from '../helpers/invariants.js'
 
 interface Route { path: string, methods: string[] }
 

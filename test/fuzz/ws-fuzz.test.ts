@@ -13,8 +13,8 @@ import { ERRORS } from '../../protocol/errors.js'
 import { encodeBinHead } from '../../protocol/messages.js'
 import { fuzzSettings } from '../helpers/fuzz.js'
 import { startServer } from '../helpers/server.js'
-import { pack, WireClient, type Closed } from '../ws/wire-client.js'
-import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, seedImages } from './invariants.js'
+import { pack, WireClient, type Closed } from '../helpers/wire-client.js'
+import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, seedImages } from '../helpers/invariants.js'
 
 /** A frame to send: bytes as a binary message, a string as a text message. */
 type Frame = Uint8Array | string

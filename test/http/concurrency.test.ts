@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { call, download, put, randomBytes, upload } from './http-helpers.js'
+import { call, download, put, randomBytes, upload } from '../helpers/http.js'
 
 t.test('concurrent creates of one id: exactly one 201, every other 409', async (t) => {
   const { url, server } = await startServer(t)

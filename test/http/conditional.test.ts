@@ -1,7 +1,7 @@
 import t from 'tap'
 import { parseRange } from '../../server/http/range.js'
 import { startServer } from '../helpers/server.js'
-import { call, download, put, randomBytes, upload } from './http-helpers.js'
+import { call, download, put, randomBytes, upload } from '../helpers/http.js'
 
 t.test('ETag is the generation; If-None-Match answers 304 on the descriptor and the data', async (t) => {
   const { url, server } = await startServer(t)

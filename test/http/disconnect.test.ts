@@ -6,7 +6,7 @@ import http from 'node:http'
 import t from 'tap'
 import type { PixelportServer } from '../../server/server.js'
 import { startServer } from '../helpers/server.js'
-import { call, download, put, randomBytes, storeState, upload } from './http-helpers.js'
+import { call, download, put, randomBytes, storeState, upload } from '../helpers/http.js'
 import { until } from '../helpers/until.js'
 
 /** The next request the server receives: when it arrived, and when the server closed its response. */

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import { ERRORS } from '../../protocol/errors.js'
 import { startServer } from '../helpers/server.js'
-import { call, chunked, rawRequest, storeState, upload } from './http-helpers.js'
+import { call, chunked, rawRequest, storeState, upload } from '../helpers/http.js'
 
 const KiB = 1024
 

@@ -6,8 +6,8 @@
 import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from '../ws/wire-client.js'
-import { call, download } from './http-helpers.js'
+import { WireClient } from '../helpers/wire-client.js'
+import { call, download } from '../helpers/http.js'
 
 const KiB = 1024
 /** Room for four 64 KiB images. */

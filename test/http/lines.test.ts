@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { call, download, put, randomBytes, upload } from './http-helpers.js'
+import { call, download, put, randomBytes, upload } from '../helpers/http.js'
 
 t.test('layout "lines": rows spread over blocks, downloaded as the contiguous copy', async (t) => {
   const { url, server } = await startServer(t)

@@ -2,7 +2,7 @@ import t from 'tap'
 import { DTYPES } from '../../protocol/dtypes.js'
 import { MODES } from '../../protocol/modes.js'
 import { startServer } from '../helpers/server.js'
-import { call, chunked, download, put, randomBytes, upload } from './http-helpers.js'
+import { call, chunked, download, put, randomBytes, upload } from '../helpers/http.js'
 
 t.test('every mode: JSON create is zero-filled, PUT then GET is byte-exact, raw upload is byte-exact', async (t) => {
   const { url, server } = await startServer(t)

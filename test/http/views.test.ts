@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { call, download, put, randomBytes, storeState, stridedCopy, upload } from './http-helpers.js'
+import { call, download, put, randomBytes, storeState, stridedCopy, upload } from '../helpers/http.js'
 
 /** The compact ROI of a C-order image (rows, then columns, then whole pixels). */
 function roi (bytes: Uint8Array, width: number, pixelBytes: number, x: number, y: number, w: number, h: number): Uint8Array {

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { assertValidId, isValidId, MAX_ID_LENGTH } from '../../protocol/ids.js'
 import { fuzzSettings, registryErrorOf } from '../helpers/fuzz.js'
-import { validId } from './arbitraries.js'
+import { validId } from '../helpers/arbitraries.js'
 
 /** What must hold of every accepted id, whatever produced it. */
 function assertSafe (id: string): void {

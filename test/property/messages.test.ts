@@ -10,7 +10,7 @@ import t from 'tap'
 import { CLIENT_OPS, WIRE_OPTIONS } from '../../protocol/messages.js'
 import { MessageValidator, type Parsed } from '../../server/ws/validate.js'
 import { fuzzSettings, isRegistryError } from '../helpers/fuzz.js'
-import { validId } from './arbitraries.js'
+import { validId } from '../helpers/arbitraries.js'
 
 const packr = new Packr({ ...WIRE_OPTIONS })
 const validator = new MessageValidator()

@@ -13,7 +13,7 @@ import { cStrides } from '../../protocol/spec.js'
 import type { ImageStore } from '../../server/store/image-store.js'
 import { fuzzSettings, registryErrorOf } from '../helpers/fuzz.js'
 import { newStore, seededBytes } from '../helpers/store.js'
-import { stridedCopy } from '../http/http-helpers.js'
+import { stridedCopy } from '../helpers/http.js'
 
 const parent = fc.oneof(
   fc.record({ width: fc.integer({ min: 1, max: 12 }), height: fc.integer({ min: 1, max: 12 }), mode: fc.constantFrom('L', 'LA', 'RGB', 'RGBA', 'I;16', 'I;16B', 'F', 'I', '1') }),

@@ -16,7 +16,7 @@ import type { ImageStore } from '../../server/store/image-store.js'
 import { CLI, ROOT } from '../helpers/cli.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient, wsUrl } from '../ws/wire-client.js'
+import { WireClient, wsUrl } from '../helpers/wire-client.js'
 import { until } from '../helpers/until.js'
 
 const COUNT = 2500

@@ -9,8 +9,8 @@ import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { SHUTDOWN_GRACE_MS } from '../../server/server.js'
 import { serveCli } from '../helpers/cli.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from '../ws/wire-client.js'
-import { stallUpload, within } from './stalled-upload.js'
+import { WireClient } from '../helpers/wire-client.js'
+import { stallUpload, within } from '../helpers/stalled-upload.js'
 import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024

@@ -6,10 +6,10 @@
  */
 import t from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
-import { rawRequest } from '../http/http-helpers.js'
+import { rawRequest } from '../helpers/http.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from '../ws/wire-client.js'
-import { stallUpload, within, type StalledUpload } from './stalled-upload.js'
+import { WireClient } from '../helpers/wire-client.js'
+import { stallUpload, within, type StalledUpload } from '../helpers/stalled-upload.js'
 import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024

@@ -10,7 +10,7 @@ import type { ServerOptions } from '../../server/options.js'
 import { until } from '../helpers/until.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from '../ws/wire-client.js'
+import { WireClient } from '../helpers/wire-client.js'
 import { ADMIN, AB_RW, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from './security-helpers.js'
 
 const SECRET = new Uint8Array(16).fill(42)

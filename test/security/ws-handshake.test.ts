@@ -7,7 +7,7 @@
 import t from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { startServer } from '../helpers/server.js'
-import { pack, WireClient, type Closed } from '../ws/wire-client.js'
+import { pack, WireClient, type Closed } from '../helpers/wire-client.js'
 
 const TOKEN = 't'.repeat(32)
 /** The auth deadline is far away: a close within CLOSE_WITHIN_MS can only be the server's answer. */

@@ -9,7 +9,7 @@ import t from 'tap'
 import { WebSocket } from 'ws'
 import { CHUNK_HEAD_BYTES, WIRE_OPTIONS } from '../../protocol/messages.js'
 import { startServer } from '../helpers/server.js'
-import { pack, wsUrl } from '../ws/wire-client.js'
+import { pack, wsUrl } from '../helpers/wire-client.js'
 
 const MiB = 1024 * 1024
 const unpackr = new Unpackr({ ...WIRE_OPTIONS })

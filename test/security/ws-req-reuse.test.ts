@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from '../ws/wire-client.js'
+import { WireClient } from '../helpers/wire-client.js'
 
 t.test('every new request reusing the req of a chunked upload in flight is refused', async (t) => {
   const { server, url } = await startServer(t)

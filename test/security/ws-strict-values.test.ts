@@ -12,7 +12,7 @@ import { decode as clientDecode } from '../../client/remote/codec.js'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { MAX_NESTING, scanMessagePack } from '../../protocol/strict-msgpack.js'
 import { startServer } from '../helpers/server.js'
-import { pack, WireClient } from '../ws/wire-client.js'
+import { pack, WireClient } from '../helpers/wire-client.js'
 
 const MARKER = 0x7abcdef1
 const MARKER_BYTES = Buffer.from([0xce, 0x7a, 0xbc, 0xde, 0xf1])

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { installErrorHandler } from '../../server/http/error-handler.js'
 import { viewerRoutes } from '../../server/http/viewer-routes.js'
 import { startServer } from '../helpers/server.js'
-import { ensureViewerBuilt } from './browser.js'
+import { ensureViewerBuilt } from '../helpers/browser.js'
 
 async function serve (t: Test, files: Record<string, string>): Promise<string> {
   const app = Fastify()

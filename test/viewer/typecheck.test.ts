@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { ROOT } from './browser.js'
+import { ROOT } from '../helpers/browser.js'
 
 t.test('tsc -p viewer', async (t) => {
   const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc')

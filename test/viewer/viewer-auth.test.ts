@@ -6,7 +6,7 @@
 import t from 'tap'
 import { addDemoImages } from '../../server/demo/demo-images.js'
 import { startServer } from '../helpers/server.js'
-import { ensureViewerBuilt, launch, skip, watchErrors } from './browser.js'
+import { ensureViewerBuilt, launch, skip, watchErrors } from '../helpers/browser.js'
 
 const TOKEN = 'viewer-test-token-0123456789'
 

@@ -14,7 +14,7 @@ import type { PixelportServer } from '../../server/server.js'
 import { BUILT, moduleUrl } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
-import { ensureViewerBuilt, launch, skip, watchErrors } from './browser.js'
+import { ensureViewerBuilt, launch, skip, watchErrors } from '../helpers/browser.js'
 
 const WIDTH = 320
 const HEIGHT = 240

@@ -12,7 +12,7 @@ import type { SeqlockWriterData } from '../fixtures/seqlock-writer.js'
 import { settle } from '../helpers/atomics.js'
 import { moduleUrl } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from './wire-client.js'
+import { WireClient } from '../helpers/wire-client.js'
 
 const CONTROL = { STOP: 0, FRAMES: 1 } as const
 

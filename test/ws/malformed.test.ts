@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { encodeBinHead } from '../../protocol/messages.js'
 import { startServer } from '../helpers/server.js'
-import { pack, WireClient } from './wire-client.js'
+import { pack, WireClient } from '../helpers/wire-client.js'
 
 /** The server still answers a fresh client. */
 async function stillUp (t: Test, url: string): Promise<void> {

@@ -5,7 +5,7 @@
 import { once } from 'node:events'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { nextServerSocket, WireClient } from './wire-client.js'
+import { nextServerSocket, WireClient } from '../helpers/wire-client.js'
 
 async function scrape (url: string): Promise<Map<string, number>> {
   const text = await (await fetch(url + '/metrics')).text()

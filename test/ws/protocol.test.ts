@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { startServer } from '../helpers/server.js'
-import { nextServerSocket, WireClient } from './wire-client.js'
+import { nextServerSocket, WireClient } from '../helpers/wire-client.js'
 
 const CHUNK = 4096
 

@@ -4,7 +4,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { WireClient } from './wire-client.js'
+import { WireClient } from '../helpers/wire-client.js'
 
 function pattern (n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n)

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { setImmediate as turn } from 'node:timers/promises'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { nextServerSocket, WireClient } from './wire-client.js'
+import { nextServerSocket, WireClient } from '../helpers/wire-client.js'
 
 const KiB = 1024
 

@@ -6,10 +6,10 @@ import type { Worker } from 'node:worker_threads'
 import type { Test } from 'tap'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import type { PixelportServer } from '../../server/server.js'
-import { startAgent, type Agent } from '../helpers/agent.js'
-import { commandClient } from '../helpers/command-client.js'
-import { BUILT, moduleUrl } from '../helpers/paths.js'
-import { until } from '../helpers/until.js'
+import { startAgent, type Agent } from './agent.js'
+import { commandClient } from './command-client.js'
+import { BUILT, moduleUrl } from './paths.js'
+import { until } from './until.js'
 
 export { SLOT }
 

@@ -15,7 +15,7 @@ const run = promisify(execFile)
 
 t.test('RemoteClient works on the platform WebSocket', async (t) => {
   const { url } = await startServer(t)
-  const script = modulePath('test/client/platform-client')
+  const script = modulePath('test/fixtures/platform-client')
   // From source, tsx compiles the child quickly (tap's own TypeScript loader takes seconds to start).
   const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', ...(BUILT ? [] : ['--import', 'tsx']), script, url.replace(/^http/, 'ws') + '/ws'], { timeout: 60_000 })
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!)

@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { ERRORS } from '../../protocol/errors.js'
 import type { PixelportServer } from '../../server/server.js'
 import type { ServerOptions } from '../../server/options.js'
-import { until } from '../helpers/until.js'
+import { until } from './until.js'
 
 const KiB = 1024
 

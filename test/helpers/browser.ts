@@ -7,7 +7,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { Test } from 'tap'
-import { ROOT } from '../helpers/paths.js'
+import { ROOT } from './paths.js'
 
 export { ROOT }
 const BUILT_PAGE = path.join(ROOT, 'dist/viewer/index.html')

@@ -11,7 +11,7 @@ import { ShmBlockProvider } from '../../server/memory/shm-provider.js'
 import { ImageTable } from '../../server/store/image-table.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
 
-/** A futexWake that records its calls (the addon's is exercised across processes in test/memory and test/shm). */
+/** A futexWake that records its calls (the addon's is exercised across processes in test/memory and test/attach). */
 function recorder (): { wake: FutexWake, calls: Array<[number, number | undefined]> } {
   const calls: Array<[number, number | undefined]> = []
   return { calls, wake: (_buffer, byteOffset, count) => { calls.push([byteOffset, count]); return 0 } }

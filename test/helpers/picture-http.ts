@@ -1,7 +1,7 @@
 /**
  * Requests the format tests make: upload a picture, fetch a picture.
  */
-import type { JsonResponse } from '../http/http-helpers.js'
+import type { JsonResponse } from './http.js'
 
 /** POST /images with a picture body of `type` (and the create fields the query may carry). */
 export async function postPicture<T = any> (url: string, body: Uint8Array | ReadableStream<Uint8Array>, type: string, query: Record<string, string | number | boolean> = {}): Promise<JsonResponse<T>> {
