@@ -116,6 +116,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     http: { requireHostHeader: false },
   })
   installErrorHandler(app)
+  cluster?.useLogger(app.log)
   store.on('evicted', (d, why) => app.log.info({ id: d.id, bytes: d.view === null ? d.byteLength : 0, reason: why.code, for: why.for }, 'image evicted to make room'))
   try {
     await installEdge(app, resolved)
