@@ -45,8 +45,8 @@ async function evilServer (t: Test): Promise<Evil> {
   return evil
 }
 
-async function node (t: Test, redis: TestRedis, nodeId: string, heartbeatMs = 100): Promise<Started> {
-  return await startServer(t, { tokens: TOKENS, cluster: { redis: redis.url, nodeId, token: CLUSTER_TOKEN, heartbeatMs, ttlMs: Math.max(1500, 3 * heartbeatMs) } })
+async function node (t: Test, redis: TestRedis, nodeId: string, extra: ServerOptions = {}): Promise<Started> {
+  return await startServer(t, { ...extra, tokens: TOKENS, cluster: { redis: redis.url, nodeId, token: CLUSTER_TOKEN, heartbeatMs: 100, ttlMs: 1500 } })
 }
 
 /** Raw bytes to `url`'s port; resolves with the whole answer once the server closes (or after 5 s). */
@@ -133,7 +133,9 @@ t.test('a node registered straight in Redis, without the cluster token\'s signat
   const redis = await startRedis(t)
   const evil = await evilServer(t)
   const a = await node(t, redis, 'node-a')
-  const b = await node(t, redis, 'node-b')
+  // B's warnings, to see each forged registration logged once however many sweeps meet it.
+  const warnings: Array<{ msg: string, redisKey?: string, url?: string }> = []
+  const b = await node(t, redis, 'node-b', { logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(JSON.parse(line)) } } } })
   a.server.store.create({ id: 'a/img', width: 4, height: 2, mode: 'L' })
   await forwardedStatus(b, 'a/img', 200)
 
@@ -193,6 +195,8 @@ t.test('a node registered straight in Redis, without the cluster token\'s signat
   const status = await (await fetch(`${b.url}/cluster`, { headers: { authorization: `Bearer ${CLUSTER_TOKEN}` } })).json() as { nodes: Array<{ id: string }> }
   t.same(status.nodes.map((n) => n.id).sort(), ['node-a', 'node-b'], 'GET /cluster lists the real nodes only')
 
+  const forgedKeys = warnings.filter((w) => w.msg.includes('not signed with the cluster token')).map((w) => w.redisKey).sort()
+  t.same(forgedKeys, ['pxp:node:evil-replay', 'pxp:node:evil-unsigned', 'pxp:node:evil-wrongkey'], 'each forged registration is logged once')
   t.equal(evil.connections, 0, 'the forged nodes\' URL got no connection')
   t.notMatch(evil.received, CLUSTER_TOKEN, 'and never saw the cluster token')
   t.equal(b.server.cluster!.peerHeaders({ node: 'evil-unsigned', url: evilUrl }).authorization, undefined, 'no token for a node that is not a live peer')

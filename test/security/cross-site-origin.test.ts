@@ -5,6 +5,7 @@
  * (non-browser clients), from the same origin, or from an origin allowed with `corsOrigins`.
  * Real `ws` clients with real Origin headers.
  */
+import net from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
 import { startServer } from '../helpers/server.js'
@@ -45,6 +46,17 @@ t.test('a WebSocket from another site\'s page is refused at the upgrade', async 
     t.equal(outcome.status, 403, `Origin ${origin}: 403`)
     t.equal(outcome.body?.code, 'PXP_ERR_BAD_ORIGIN', `Origin ${origin}: PXP_ERR_BAD_ORIGIN`)
   }
+  // Version-8 clients named their page in Sec-WebSocket-Origin.
+  const v8 = await new Promise<string>((resolve, reject) => {
+    let answer = ''
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write(
+      `GET /ws HTTP/1.1\r\nHost: ${new URL(url).host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Origin: http://evil.example\r\n\r\n'))
+    socket.on('data', (d: Buffer) => { answer += d.toString('latin1') })
+    socket.on('close', () => resolve(answer))
+    socket.on('error', reject)
+  })
+  t.match(v8, /^HTTP\/1\.1 403 [^]*PXP_ERR_BAD_ORIGIN/, 'Sec-WebSocket-Origin from another site: 403')
   t.equal(server.app.pixelportWebSocket.connections, 0, 'no connection was made')
 
   t.same(await connect(url, undefined), { opened: true }, 'no Origin (a non-browser client): opened')
