@@ -23,6 +23,11 @@ export interface NodeInfo {
   lastSeen: number
 }
 
+/** The part of a pino/fastify logger the cluster uses. */
+export interface ClusterLogger {
+  warn: (details: object, message: string) => void
+}
+
 /** What a heartbeat value holds: the node, and its signature when the cluster has a token. */
 type Stored = NodeInfo & { sig?: string }
 
@@ -35,14 +40,14 @@ export class Membership {
 
   /**
    * @param key the cluster token: heartbeats are signed with it and others' are verified; null: neither.
-   * @param onForged called once per distinct entry that did not verify (for the log).
+   * @param log told once about each distinct entry that does not verify.
    */
   constructor (
     private readonly link: RedisLink,
     readonly self: { id: string, url: string },
     private readonly ttlMs: number,
     private readonly key: string | null = null,
-    private readonly onForged: (entry: { key: string, id: unknown, url: unknown }) => void = () => {},
+    private readonly log: ClusterLogger = { warn: () => {} },
   ) {}
 
   /**
@@ -70,7 +75,7 @@ export class Membership {
     if (this.forgeries.has(seen)) return
     if (this.forgeries.size >= MAX_REMEMBERED_FORGERIES) this.forgeries.clear()
     this.forgeries.add(seen)
-    this.onForged({ key: nodeKey(id), id: entry?.id, url: entry?.url })
+    this.log.warn({ redisKey: nodeKey(id), id: entry?.id, url: entry?.url }, 'cluster: ignoring a node registration in Redis that is not signed with the cluster token')
   }
 
   /**

@@ -14,9 +14,10 @@ import { pxpError, type ErrorBody } from '../../protocol/errors.js'
 import type { EventType } from '../../protocol/messages.js'
 import type { ImageStore } from '../store/image-store.js'
 import type { ClusterDirectory, ClusterDirectoryEvents, RemoteEntry } from './directory.js'
+import { entryOf, parseDescriptor } from './catalog-entry.js'
 import { EventReader, type StreamEvent } from './events.js'
 import { catalogKey } from './keys.js'
-import { Membership, type NodeInfo } from './membership.js'
+import { Membership, type ClusterLogger, type NodeInfo } from './membership.js'
 import { CatalogPublisher } from './publisher.js'
 import { RedisLink } from './redis-link.js'
 
@@ -26,10 +27,7 @@ export interface ClusterConfig {
   /** This node's base URL as the other nodes reach it; null: the URL the server listens on. */
   advertise: string | null
   nodeId: string
-  /**
-   * Bearer token this node sends to its peers; null: none. Also the key that signs this node's registration
-   * and verifies the others' (registration.ts): every node of a cluster has the same one.
-   */
+  /** Bearer token this node sends to its peers, and key of the signed registrations (registration.ts); null: none. */
   token: string | null
   heartbeatMs: number
   ttlMs: number
@@ -60,11 +58,6 @@ export interface ClusterNodeStatus {
 export interface RemoteImageEvents {
   /** A remote image event for cluster-scope subscribers, in stream order (per image order kept). */
   event: [EventType, ClusterDescriptor]
-}
-
-/** The part of a pino/fastify logger the cluster uses. */
-export interface ClusterLogger {
-  warn: (details: object, message: string) => void
 }
 
 /** Header a forwarded request carries: the receiving node answers it itself and never forwards it again. */
@@ -137,8 +130,7 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
   async start (listenUrl: string, waitMs = 2000): Promise<void> {
     if (this.membership !== null) return
     this.advertised = (this.config.advertise ?? listenUrl).replace(/\/+$/, '')
-    this.membership = new Membership(this.link, { id: this.nodeId, url: this.advertised }, this.config.ttlMs, this.config.token,
-      (entry) => this.log.warn({ redisKey: entry.key, id: entry.id, url: entry.url }, 'cluster: ignoring a node registration in Redis that is not signed with the cluster token'))
+    this.membership = new Membership(this.link, { id: this.nodeId, url: this.advertised }, this.config.ttlMs, this.config.token, { warn: (d, m) => this.log.warn(d, m) })
     this.publisher = new CatalogPublisher(this.link, this.nodeId, this.advertised, this.config.coalesceMs, this.config.ttlMs)
     this.reader = new EventReader(this.link, (events) => this.onEvents(events))
     this.store.on('created', this.storeListeners.created)
@@ -303,10 +295,7 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
     return this.peers.get(peer.node)?.url === peer.url
   }
 
-  /**
-   * The cluster token, for a request to `peer`: only for a live node, at the URL it advertised in its
-   * (signed) registration; nothing for anyone else.
-   */
+  /** The cluster token for a request to `peer`: only for a live node at the URL its signed registration advertised. */
   peerHeaders (peer: { node: string, url: string }): Record<string, string> {
     return this.config.token === null || !this.isLivePeer(peer) ? {} : { authorization: `Bearer ${this.config.token}` }
   }
@@ -403,19 +392,6 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
     })()
     return await this.closing
   }
-}
-
-function parseDescriptor (text: string): ImageDescriptor | null {
-  try {
-    const d = JSON.parse(text) as ImageDescriptor
-    return typeof d.id === 'string' && typeof d.generation === 'number' ? d : null
-  } catch {
-    return null
-  }
-}
-
-function entryOf (node: NodeInfo, descriptor: ImageDescriptor): RemoteEntry {
-  return { id: descriptor.id, node: node.id, url: node.url, generation: descriptor.generation, descriptor }
 }
 
 function unavailable (err: unknown): ReturnType<typeof pxpError> {
