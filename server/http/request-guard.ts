@@ -115,7 +115,8 @@ export function installRequestGuard (app: FastifyInstance, options: ResolvedOpti
 
     // Set by Node's parser when it handed the request to the 'upgrade' event (Connection: upgrade).
     const upgrade = (request.raw as IncomingMessage & { upgrade?: boolean }).upgrade === true
-    const origin = request.headers.origin
+    // Sec-WebSocket-Origin: what version-8 WebSocket clients (early browsers) sent instead; ws accepts them.
+    const origin = request.headers.origin ?? (request.headers['sec-websocket-origin'] as string | undefined)
     if (origin !== undefined && (upgrade || UNSAFE_METHODS.has(request.method)) && !originAllowed(origin, host, corsOrigins)) {
       return refuse(reply, pxpError('PXP_ERR_BAD_ORIGIN', origin.slice(0, 200), `${upgrade ? 'WebSocket connections' : request.method + ' requests'} are accepted from the same origin and from origins allowed with --cors`))
     }
