@@ -132,10 +132,12 @@ t.test('the forwarding target is the owner\'s origin and the client\'s path only
 t.test('a node registered straight in Redis, without the cluster token\'s signature, receives nothing', async (t) => {
   const redis = await startRedis(t)
   const evil = await evilServer(t)
-  const a = await node(t, redis, 'node-a')
-  // B's warnings, to see each forged registration logged once however many sweeps meet it.
-  const warnings: Array<{ msg: string, redisKey?: string, url?: string }> = []
-  const b = await node(t, redis, 'node-b', { logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(JSON.parse(line)) } } } })
+  // Both nodes' warnings: each forged registration is logged by whichever node meets it first (that node
+  // also prunes it from pxp:nodes), and by no node twice however many sweeps meet it.
+  const warnings: Array<{ node: string, msg: string, redisKey?: string }> = []
+  const logTo = (node: string): ServerOptions => ({ logger: { level: 'warn', stream: { write: (line: string) => { warnings.push({ node, ...JSON.parse(line) }) } } } })
+  const a = await node(t, redis, 'node-a', logTo('node-a'))
+  const b = await node(t, redis, 'node-b', logTo('node-b'))
   a.server.store.create({ id: 'a/img', width: 4, height: 2, mode: 'L' })
   await forwardedStatus(b, 'a/img', 200)
 
@@ -181,8 +183,11 @@ t.test('a node registered straight in Redis, without the cluster token\'s signat
   a.server.store.create({ id: 'a/later', width: 2, height: 2, mode: 'L' })
   await later
   const beatOfB = async (): Promise<number> => (JSON.parse((await client.get('pxp:node:node-b')) ?? '{"lastSeen":0}') as { lastSeen: number }).lastSeen
-  const first = await eventually('a beat of B after the forgeries', async () => { const seen = await beatOfB(); return seen > forgedAt ? seen : undefined })
-  await eventually('the beat after that', async () => (await beatOfB()) > first ? true : undefined)
+  const twoBeatsOfB = async (after: number): Promise<void> => {
+    const first = await eventually('a beat of B', async () => { const seen = await beatOfB(); return seen > after ? seen : undefined })
+    await eventually('the beat after that', async () => (await beatOfB()) > first ? true : undefined)
+  }
+  await twoBeatsOfB(forgedAt)
 
   for (const id of ['evil-unsigned', 'evil-wrongkey', 'evil-replay', 'evil-event']) {
     const res = await fetch(`${b.url}/images/${encodeURIComponent(`${id}/secret`)}/data`, { headers: { authorization: `Bearer ${READER}` } })
@@ -191,12 +196,29 @@ t.test('a node registered straight in Redis, without the cluster token\'s signat
     t.equal(body.code, 'PXP_ERR_NOT_FOUND')
   }
   const listing = await (await fetch(`${b.url}/images?scope=cluster`, { headers: { authorization: `Bearer ${READER}` } })).json() as { images: Array<{ node: string }> }
-  t.same([...new Set(listing.images.map((d) => d.node))].sort(), ['node-a'], 'cluster listings show no forged node')
+  // (Asserted as "no forged node" rather than an exact list: on a loaded machine a real node's heartbeat may
+  // lapse for a moment, which is not what this test is about.)
+  t.same(listing.images.filter((d) => d.node.startsWith('evil')), [], 'cluster listings show no forged node')
   const status = await (await fetch(`${b.url}/cluster`, { headers: { authorization: `Bearer ${CLUSTER_TOKEN}` } })).json() as { nodes: Array<{ id: string }> }
-  t.same(status.nodes.map((n) => n.id).sort(), ['node-a', 'node-b'], 'GET /cluster lists the real nodes only')
+  t.same(status.nodes.filter((n) => n.id.startsWith('evil')), [], 'GET /cluster lists no forged node')
+  t.ok(status.nodes.some((n) => n.id === 'node-b'), 'and does list the real ones')
 
-  const forgedKeys = warnings.filter((w) => w.msg.includes('not signed with the cluster token')).map((w) => w.redisKey).sort()
-  t.same(forgedKeys, ['pxp:node:evil-replay', 'pxp:node:evil-unsigned', 'pxp:node:evil-wrongkey'], 'each forged registration is logged once')
+  const forged = warnings.filter((w) => w.msg.includes('not signed with the cluster token'))
+  t.same([...new Set(forged.map((w) => w.redisKey))].sort(), ['pxp:node:evil-replay', 'pxp:node:evil-unsigned', 'pxp:node:evil-wrongkey'], 'each forged registration is logged')
+  // The attacker puts them back in the member set: met again at every sweep of both nodes (each of which may
+  // now meet one it had not met), but never logged twice by one node.
+  const readd = async (): Promise<void> => { await client.sadd('pxp:nodes', 'evil-unsigned', 'evil-wrongkey', 'evil-replay') }
+  await readd()
+  const readding = setInterval(() => { void readd() }, 20)
+  try {
+    await twoBeatsOfB(Date.now())
+    await twoBeatsOfB(Date.now())
+  } finally {
+    clearInterval(readding)
+  }
+  const again = warnings.filter((w) => w.msg.includes('not signed with the cluster token'))
+  t.comment(`${again.length} warnings in all: ${again.map((w) => `${w.node} ${w.redisKey}`).join(", ")}`)
+  t.equal(new Set(again.map((w) => `${w.node} ${w.redisKey}`)).size, again.length, 'no node logs one twice')
   t.equal(evil.connections, 0, 'the forged nodes\' URL got no connection')
   t.notMatch(evil.received, CLUSTER_TOKEN, 'and never saw the cluster token')
   t.equal(b.server.cluster!.peerHeaders({ node: 'evil-unsigned', url: evilUrl }).authorization, undefined, 'no token for a node that is not a live peer')
