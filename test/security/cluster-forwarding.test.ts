@@ -9,10 +9,12 @@
  *   with the token; registrations are now signed with the cluster token and unsigned ones ignored.
  * - An event in the stream naming an unknown node and a URL used to make that URL a peer.
  */
+import http from 'node:http'
 import net from 'node:net'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { ownerTarget } from '../../server/cluster/forward.js'
+import { pullImage } from '../../server/cluster/replica-pull.js'
 import { signRegistration, verifyRegistration } from '../../server/cluster/registration.js'
 import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -224,4 +226,15 @@ t.test('a node registered straight in Redis, without the cluster token\'s signat
   t.equal(b.server.cluster!.peerHeaders({ node: 'evil-unsigned', url: evilUrl }).authorization, undefined, 'no token for a node that is not a live peer')
   t.equal(b.server.cluster!.peerHeaders({ node: 'node-a', url: evilUrl }).authorization, undefined, 'nor for a live peer at another URL')
   t.equal(b.server.cluster!.peerHeaders({ node: 'node-a', url: a.url }).authorization, `Bearer ${CLUSTER_TOKEN}`, 'only for a live peer at its advertised URL')
+})
+
+t.test('a replica pull does not follow a redirect, so the token cannot either', async (t) => {
+  const evil = await evilServer(t)
+  const redirecting = http.createServer((_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${evil.port}/steal` }).end())
+  await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => redirecting.close(() => resolve())))
+  const url = `http://127.0.0.1:${(redirecting.address() as net.AddressInfo).port}`
+  const source = { node: 'node-a', url, id: 'a/img', headers: { authorization: `Bearer ${CLUSTER_TOKEN}` } }
+  await t.rejects(pullImage(source, 8, { chunkBytes: 4, maxRestarts: 1 }), { code: 'PXP_ERR_PEER_UNREACHABLE' })
+  t.equal(evil.connections, 0, 'the redirect target got no connection')
 })
