@@ -188,7 +188,8 @@ const HOST_VALUE = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([
 
 function resolveAllowedHosts (value: unknown): string[] {
   if (value === undefined) return []
-  if (!Array.isArray(value) || !value.every((h) => typeof h === 'string' && HOST_VALUE.test(h.toLowerCase()))) {
+  const valid = (h: unknown): boolean => typeof h === 'string' && HOST_VALUE.test(h.toLowerCase()) && Number(/:(\d+)$/.exec(h)?.[1] ?? 0) <= 65535
+  if (!Array.isArray(value) || !value.every(valid)) {
     throw pxpError('PXP_ERR_VALIDATION', `option allowedHosts must be a list of host names like pixelport.internal or pixelport.internal:8080 (no scheme, no path), got ${JSON.stringify(value)}`)
   }
   return (value as string[]).map((h) => h.toLowerCase())

@@ -70,7 +70,7 @@ t.test('allowedHosts adds names (any port) and name:port pairs', async (t) => {
 })
 
 t.test('allowedHosts is validated up front, naming the option', async (t) => {
-  for (const bad of [['http://x.example'], ['x.example/path'], [''], 'x.example', [3], ['a b']]) {
+  for (const bad of [['http://x.example'], ['x.example/path'], [''], 'x.example', [3], ['a b'], ['x.example:70000']]) {
     t.throws(() => resolveOptions({ allowedHosts: bad as string[] }), { code: 'PXP_ERR_VALIDATION', message: /allowedHosts/ }, JSON.stringify(bad))
   }
   t.same(resolveOptions({ allowedHosts: ['Pixelport.Internal', 'x.example:8080', '[fd00::1]:80', '10.0.0.5'] }).allowedHosts, ['pixelport.internal', 'x.example:8080', '[fd00::1]:80', '10.0.0.5'])
