@@ -62,6 +62,13 @@ export const ERRORS = {
   // Uploads (server/uploads): the staging budget shared by every upload path, and the body timeouts.
   PXP_ERR_STAGING_FULL: { status: 503, closeCode: 4503, message: 'Upload staging is full: %s' },
   PXP_ERR_UPLOAD_TIMEOUT: { status: 408, closeCode: 4408, message: 'Upload aborted: %s' },
+  // Refused at the edge, before any route (server/http/request-guard.ts, server/http/client-errors.ts).
+  PXP_ERR_BAD_TARGET: { status: 400, closeCode: 4400, message: 'Request target %q is not a path: only origin-form targets such as /images/x are served' },
+  PXP_ERR_BAD_HOST: { status: 421, closeCode: 4421, message: 'Host %q is not served here: %s' },
+  PXP_ERR_BAD_ORIGIN: { status: 403, closeCode: 4403, message: 'Origin %q may not use this server: %s' },
+  PXP_ERR_UPGRADE_REQUIRED: { status: 426, closeCode: 4400, message: '%s is the WebSocket endpoint: connect with Upgrade: websocket' },
+  PXP_ERR_HEADERS_TOO_LARGE: { status: 431, closeCode: 4400, message: 'Request headers exceed the limit of %s bytes' },
+  PXP_ERR_REQUEST_TIMEOUT: { status: 408, closeCode: 4408, message: 'The request did not arrive in time: %s' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -32,6 +32,9 @@ Options (environment variable in brackets):
                          [{ token, scopes, ids?, name? }]  [PIXELPORT_TOKEN_FILE]
   --insecure             allow a non-loopback --host without tokens (trusted networks only)
   --cors ORIGIN          let pages from ORIGIN call the API (repeatable; default: CORS off) [PIXELPORT_CORS]
+  --allowed-host NAME    also answer requests for Host NAME or NAME:PORT (repeatable); on a loopback
+                         --host every other name but localhost/127.0.0.1/[::1] gets 421 (DNS
+                         rebinding) [PIXELPORT_ALLOWED_HOSTS, ','-separated]
   --max-connections-per-client N
                          WebSocket connections one address may hold (default 64)
   --max-connections-per-token N
@@ -102,6 +105,7 @@ async function serve (argv: string[]): Promise<void> {
       'token-file': { type: 'string' },
       insecure: { type: 'boolean' },
       cors: { type: 'string', multiple: true },
+      'allowed-host': { type: 'string', multiple: true },
       'max-connections-per-client': { type: 'string' },
       'max-event-loop-delay': { type: 'string' },
       'staging-budget': { type: 'string' },
@@ -147,6 +151,8 @@ async function serve (argv: string[]): Promise<void> {
   if (values.insecure === true) options.insecure = true
   const cors = values.cors ?? (process.env.PIXELPORT_CORS ?? '').split(',').filter((c) => c !== '')
   if (cors.length > 0) options.corsOrigins = cors
+  const allowedHosts = values['allowed-host'] ?? (process.env.PIXELPORT_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '')
+  if (allowedHosts.length > 0) options.allowedHosts = allowedHosts
   if (values['max-connections-per-client'] !== undefined) options.maxConnectionsPerClient = parseCount('max-connections-per-client', values['max-connections-per-client'])
   if (values['max-connections-per-token'] !== undefined) options.maxConnectionsPerToken = parseCount('max-connections-per-token', values['max-connections-per-token'])
   if (values['max-event-loop-delay'] !== undefined) options.maxEventLoopDelayMs = parseCount('max-event-loop-delay', values['max-event-loop-delay'])

@@ -64,6 +64,13 @@ export interface ServerOptions {
   insecure?: boolean
   /** Origins allowed to call the API from other sites' pages (CORS). Default none: CORS off. `['*']` allows any. */
   corsOrigins?: string[]
+  /**
+   * `Host` header values served besides the loopback names (`localhost`, `127.0.0.1`, `[::1]`, any port):
+   * `name` (any port) or `name:port`. With a loopback `host` every other Host is refused with 421
+   * PXP_ERR_BAD_HOST (DNS rebinding); on another `host` the check is on only when this list is given.
+   * Default none.
+   */
+  allowedHosts?: string[]
   /** A WebSocket without an Authorization header must send `hello { token }` within this many ms. Default 5000. */
   authTimeoutMs?: number
   /** Event-loop delay above which /ready and every non-health route answer 503 PXP_ERR_OVERLOADED; 0 turns it off. Default 1000. */
@@ -147,6 +154,7 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
   if (!Array.isArray(corsOrigins) || !corsOrigins.every((c) => typeof c === 'string' && (c === '*' || /^https?:\/\/[^/\s]+$/.test(c)))) {
     throw pxpError('PXP_ERR_VALIDATION', `option corsOrigins must be a list of origins like https://app.example.com (no path) or "*", got ${JSON.stringify(corsOrigins)}`)
   }
+  const allowedHosts = resolveAllowedHosts(o.allowedHosts)
   return {
     host,
     port,
@@ -167,6 +175,7 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     tokens,
     insecure,
     corsOrigins,
+    allowedHosts,
     authTimeoutMs: positiveInt('authTimeoutMs', o.authTimeoutMs ?? 5000),
     maxEventLoopDelayMs: positiveInt('maxEventLoopDelayMs', o.maxEventLoopDelayMs ?? 1000, 0),
     pressureSampleMs: positiveInt('pressureSampleMs', o.pressureSampleMs ?? 1000, 5),
@@ -204,6 +213,18 @@ function evictionPolicy (value: unknown): EvictionPolicy {
     throw pxpError('PXP_ERR_VALIDATION', `option evict must be one of ${EVICTION_POLICIES.map((p) => `"${p}"`).join(', ')}, got ${JSON.stringify(value)}`)
   }
   return value as EvictionPolicy
+}
+
+/** A host name, IPv4 address or bracketed IPv6 address, optionally with a port: what a Host header holds. */
+const HOST_VALUE = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$/
+
+function resolveAllowedHosts (value: unknown): string[] {
+  if (value === undefined) return []
+  const valid = (h: unknown): boolean => typeof h === 'string' && HOST_VALUE.test(h.toLowerCase()) && Number(/:(\d+)$/.exec(h)?.[1] ?? 0) <= 65535
+  if (!Array.isArray(value) || !value.every(valid)) {
+    throw pxpError('PXP_ERR_VALIDATION', `option allowedHosts must be a list of host names like pixelport.internal or pixelport.internal:8080 (no scheme, no path), got ${JSON.stringify(value)}`)
+  }
+  return (value as string[]).map((h) => h.toLowerCase())
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this host can connect. */

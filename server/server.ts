@@ -15,6 +15,7 @@ import { loadShmAddon } from './memory/native.js'
 import { createBlockProvider, ShmBlockProvider } from './memory/shm-provider.js'
 import type { ServerContext } from './context.js'
 import { frameworkErrors, installErrorHandler } from './http/error-handler.js'
+import { clientErrorHandler } from './http/client-errors.js'
 import { registerApiDocs } from './http/docs.js'
 import { installEdge } from './http/edge.js'
 import { httpRoutes } from './http/routes.js'
@@ -131,6 +132,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     // Ids may contain '/', sent percent-encoded; keep them as one path parameter.
     routerOptions: { maxParamLength: 512 },
     frameworkErrors,
+    // Requests Node's parser refuses, and a missing Host (checked by the request guard), get { code, message }.
+    clientErrorHandler,
+    http: { requireHostHeader: false },
   })
   installErrorHandler(app)
   const countAborted = metrics.observeUploads(() => uploads.stats())
@@ -138,6 +142,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     countAborted(err.code)
     app.log.warn({ upload: u, code: err.code }, `upload aborted: ${err.message}`)
   })
+  cluster?.useLogger(app.log)
   store.on('evicted', (d, why) => app.log.info({ id: d.id, bytes: d.view === null ? d.byteLength : 0, reason: why.code, for: why.for }, 'image evicted to make room'))
   try {
     await installEdge(app, resolved)

@@ -33,6 +33,6 @@ export interface ClusterDirectory extends EventEmitter<ClusterDirectoryEvents> {
   readonly nodeId: string
   /** Where `id` lives if another live node owns it; null if unknown or owned by this node. */
   locate (id: string): Promise<RemoteEntry | null>
-  /** Headers for node-to-node HTTP requests (the cluster token, if any). */
-  peerHeaders (): Record<string, string>
+  /** Headers for a node-to-node HTTP request to `peer` (the cluster token, if any, and only for a live peer at its advertised URL). */
+  peerHeaders (peer: { node: string, url: string }): Record<string, string>
 }

@@ -8,7 +8,9 @@
  * the node in the middle holds no more than a few socket buffers whatever the image size.
  *
  * The owner checks the node's own token (`peerHeaders`); the client's request was already authorised
- * here. A forwarded request carries FORWARDED_HEADER and is never forwarded again, so two nodes whose
+ * here. That token is the cluster's key, so it goes only to a live node at the URL its signed registration
+ * advertised, and only the path and query of the client's request travel: the client cannot choose the
+ * host (an absolute-form target is refused at the edge, and refused here again). A forwarded request carries FORWARDED_HEADER and is never forwarded again, so two nodes whose
  * catalogs disagree for a moment cannot bounce a request between them.
  */
 import http from 'node:http'
@@ -47,10 +49,26 @@ export function forwardToOwner (cluster: ClusterNode, store: ImageStore): preHan
   }
 }
 
+/**
+ * The URL at the owner for `pathAndQuery`: the owner's advertised origin, and the client's path and query
+ * only. Anything that is not a plain path (`http://elsewhere/…`, `//elsewhere/…`, `*`) is refused, so no
+ * request target can move the request, or the token with it, to another host.
+ */
+export function ownerTarget (ownerUrl: string, pathAndQuery: string): URL {
+  const origin = new URL(ownerUrl).origin
+  if (!pathAndQuery.startsWith('/') || pathAndQuery.startsWith('//')) throw pxpError('PXP_ERR_BAD_TARGET', pathAndQuery.slice(0, 200))
+  const target = new URL(origin + pathAndQuery)
+  if (target.origin !== origin) throw pxpError('PXP_ERR_BAD_TARGET', pathAndQuery.slice(0, 200))
+  return target
+}
+
 /** Send `request` to the owner named by `entry` and stream its answer back as this reply. */
 export async function forward (request: FastifyRequest, reply: FastifyReply, entry: RemoteEntry, cluster: ClusterNode): Promise<void> {
-  const target = new URL(request.url, entry.url + '/')
-  const headers: Record<string, string> = { ...cluster.peerHeaders(), [FORWARDED_HEADER]: cluster.nodeId }
+  const target = ownerTarget(entry.url, request.raw.url ?? '')
+  if (!cluster.isLivePeer(entry)) {
+    throw pxpError('PXP_ERR_PEER_UNREACHABLE', entry.node, entry.url, entry.id, 'not a live member of the cluster')
+  }
+  const headers: Record<string, string> = { ...cluster.peerHeaders(entry), [FORWARDED_HEADER]: cluster.nodeId }
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = request.headers[name]
     if (typeof value === 'string') headers[name] = value

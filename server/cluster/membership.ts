@@ -4,9 +4,14 @@
  *
  * A node is live exactly while its heartbeat key exists; a killed node is gone from every listing at most
  * ttlMs after its last beat, without anybody having to notice it died.
+ *
+ * With a cluster token every heartbeat is signed with it (registration.ts), and an entry that does not
+ * verify (a node registered by whoever else can write to Redis) is not a node: it is in no listing, and no
+ * request or token is ever sent to it.
  */
 import { CATALOG_TTL_FACTOR, catalogKey, EVENTS_KEY, EVENTS_MAXLEN, nodeKey, NODES_KEY } from './keys.js'
 import type { RedisLink } from './redis-link.js'
+import { signRegistration, verifyRegistration } from './registration.js'
 
 export interface NodeInfo {
   id: string
@@ -18,27 +23,68 @@ export interface NodeInfo {
   lastSeen: number
 }
 
-function parseNode (text: string | null): NodeInfo | null {
-  if (text === null) return null
-  try {
-    const v = JSON.parse(text) as NodeInfo
-    return typeof v.id === 'string' && typeof v.url === 'string' ? v : null
-  } catch {
-    return null
-  }
+/** The part of a pino/fastify logger the cluster uses. */
+export interface ClusterLogger {
+  warn: (details: object, message: string) => void
 }
+
+/** What a heartbeat value holds: the node, and its signature when the cluster has a token. */
+type Stored = NodeInfo & { sig?: string }
+
+/** Forged entries remembered to be logged once each (bounded: a flood of them cannot grow it). */
+const MAX_REMEMBERED_FORGERIES = 1024
 
 export class Membership {
   private readonly startedAt = Date.now()
+  private readonly forgeries = new Set<string>()
 
-  constructor (private readonly link: RedisLink, readonly self: { id: string, url: string }, private readonly ttlMs: number) {}
+  /**
+   * @param key the cluster token: heartbeats are signed with it and others' are verified; null: neither.
+   * @param log told once about each distinct entry that does not verify.
+   */
+  constructor (
+    private readonly link: RedisLink,
+    readonly self: { id: string, url: string },
+    private readonly ttlMs: number,
+    private readonly key: string | null = null,
+    private readonly log: ClusterLogger = { warn: () => {} },
+  ) {}
+
+  /**
+   * The node a heartbeat value stored under `id` describes; null when there is none (lapsed) or it is not
+   * a node this one may talk to: malformed, stored under another id, or not signed with the cluster token.
+   */
+  private parseNode (id: string, text: string | null): NodeInfo | null {
+    if (text === null) return null
+    let v: Stored | null = null
+    try {
+      v = JSON.parse(text) as Stored
+    } catch {}
+    if (typeof v !== 'object' || v === null || v.id !== id || typeof v.url !== 'string' || !Number.isSafeInteger(v.startedAt) ||
+        (this.key !== null && !verifyRegistration(this.key, v, v.sig))) {
+      this.forged(id, v ?? text)
+      return null
+    }
+    return { id: v.id, url: v.url, startedAt: v.startedAt, lastSeen: Number(v.lastSeen) || 0 }
+  }
+
+  private forged (id: string, v: unknown): void {
+    const entry = typeof v === 'object' ? v as Partial<Stored> | null : null
+    // Keyed without lastSeen, so an entry rewritten every second is still logged once.
+    const seen = `${id}\0${String(entry?.url).slice(0, 256)}\0${String(entry?.startedAt)}`
+    if (this.forgeries.has(seen)) return
+    if (this.forgeries.size >= MAX_REMEMBERED_FORGERIES) this.forgeries.clear()
+    this.forgeries.add(seen)
+    this.log.warn({ redisKey: nodeKey(id), id: entry?.id, url: entry?.url }, 'cluster: ignoring a node registration in Redis that is not signed with the cluster token')
+  }
 
   /**
    * Refresh this node's heartbeat and catalog expiry. Resolves to true when the heartbeat was not there
    * before (first join, Redis restarted empty, or this node lapsed): the caller republishes its catalog.
    */
   async beat (): Promise<boolean> {
-    const info: NodeInfo = { ...this.self, startedAt: this.startedAt, lastSeen: Date.now() }
+    const info: Stored = { ...this.self, startedAt: this.startedAt, lastSeen: Date.now() }
+    if (this.key !== null) info.sig = signRegistration(this.key, info)
     const results = await this.link.commands.multi()
       .set(nodeKey(this.self.id), JSON.stringify(info), 'PX', this.ttlMs, 'GET')
       .sadd(NODES_KEY, this.self.id)
@@ -58,7 +104,8 @@ export class Membership {
     const nodes: NodeInfo[] = []
     const lapsed: string[] = []
     values.forEach((v, i) => {
-      const node = parseNode(v)
+      const node = this.parseNode(ids[i], v)
+      // A forged entry is pruned from the set too: it is no member, whatever its key says.
       if (node === null) lapsed.push(ids[i])
       else nodes.push(node)
     })
@@ -69,7 +116,7 @@ export class Membership {
 
   /** One node's heartbeat, if it is live. */
   async info (nodeId: string): Promise<NodeInfo | null> {
-    return parseNode(await this.link.commands.get(nodeKey(nodeId)))
+    return this.parseNode(nodeId, await this.link.commands.get(nodeKey(nodeId)))
   }
 
   /** Leave at once: heartbeat and catalog deleted, and a `left` entry so readers drop this node now. */

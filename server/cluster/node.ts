@@ -14,9 +14,10 @@ import { pxpError, type ErrorBody } from '../../protocol/errors.js'
 import type { EventType } from '../../protocol/messages.js'
 import type { ImageStore } from '../store/image-store.js'
 import type { ClusterDirectory, ClusterDirectoryEvents, RemoteEntry } from './directory.js'
+import { entryOf, parseDescriptor } from './catalog-entry.js'
 import { EventReader, type StreamEvent } from './events.js'
 import { catalogKey } from './keys.js'
-import { Membership, type NodeInfo } from './membership.js'
+import { Membership, type ClusterLogger, type NodeInfo } from './membership.js'
 import { CatalogPublisher } from './publisher.js'
 import { RedisLink } from './redis-link.js'
 
@@ -26,7 +27,7 @@ export interface ClusterConfig {
   /** This node's base URL as the other nodes reach it; null: the URL the server listens on. */
   advertise: string | null
   nodeId: string
-  /** Bearer token this node sends to its peers; null: none. */
+  /** Bearer token this node sends to its peers, and key of the signed registrations (registration.ts); null: none. */
   token: string | null
   heartbeatMs: number
   ttlMs: number
@@ -85,6 +86,8 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
   private closing: Promise<void> | null = null
   /** Keep-alive connections to peers for forwarded requests. */
   readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
+  /** Where warnings go (forged registrations); the server's logger once `useLogger` is called. */
+  private log: ClusterLogger = { warn: () => {} }
   private readonly storeListeners: { created: (d: ImageDescriptor) => void, updated: (d: ImageDescriptor) => void, deleted: (d: ImageDescriptor) => void }
 
   constructor (private readonly store: ImageStore, readonly config: ClusterConfig) {
@@ -97,6 +100,11 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
       updated: (d) => { if (d.owner === undefined) this.publisher?.offer({ type: 'updated', id: d.id, descriptor: d, coalesced: 0 }) },
       deleted: (d) => { if (d.owner === undefined) this.publisher?.offer({ type: 'deleted', id: d.id }) },
     }
+  }
+
+  /** Send warnings to `logger` (the server's). */
+  useLogger (logger: ClusterLogger): void {
+    this.log = logger
   }
 
   /** This node's advertised URL (set by start). */
@@ -122,7 +130,7 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
   async start (listenUrl: string, waitMs = 2000): Promise<void> {
     if (this.membership !== null) return
     this.advertised = (this.config.advertise ?? listenUrl).replace(/\/+$/, '')
-    this.membership = new Membership(this.link, { id: this.nodeId, url: this.advertised }, this.config.ttlMs)
+    this.membership = new Membership(this.link, { id: this.nodeId, url: this.advertised }, this.config.ttlMs, this.config.token, { warn: (d, m) => this.log.warn(d, m) })
     this.publisher = new CatalogPublisher(this.link, this.nodeId, this.advertised, this.config.coalesceMs, this.config.ttlMs)
     this.reader = new EventReader(this.link, (events) => this.onEvents(events))
     this.store.on('created', this.storeListeners.created)
@@ -212,7 +220,9 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
         if (this.peers.has(event.node)) this.nodeDown(event.node)
         continue
       }
-      const node = this.peers.get(event.node) ?? (event.url !== undefined ? this.adopt(event.node, event.url) : await this.discover(event.node))
+      // The URL an entry carries is not trusted (anyone who can write to Redis can add entries): a node
+      // not known yet is looked up by its signed registration.
+      const node = this.peers.get(event.node) ?? await this.discover(event.node)
       if (node === null || event.id === undefined) continue
       const entries = this.mirror.get(node.id) ?? new Map<string, RemoteEntry>()
       this.mirror.set(node.id, entries)
@@ -233,18 +243,9 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
   }
 
   /**
-   * A node heard of (by its events) before the sweep saw it: known from now on by the URL its events carry.
-   * Its catalog is loaded by the next sweep (startedAt 0 never matches), or it is dropped there if its
-   * heartbeat is not current.
+   * A node heard of (by its events) before the sweep saw it: look its registration up now (in stream order,
+   * so nothing reorders); null when it has none that verifies.
    */
-  private adopt (nodeId: string, url: string): NodeInfo {
-    const node: NodeInfo = { id: nodeId, url, startedAt: 0, lastSeen: Date.now() }
-    this.peers.set(nodeId, node)
-    if (!this.mirror.has(nodeId)) this.mirror.set(nodeId, new Map())
-    return node
-  }
-
-  /** As adopt, for entries without a URL: look the node up now (in stream order, so nothing reorders). */
   private async discover (nodeId: string): Promise<NodeInfo | null> {
     try {
       const node = await this.membership!.info(nodeId)
@@ -289,8 +290,14 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
     return null
   }
 
-  peerHeaders (): Record<string, string> {
-    return this.config.token === null ? {} : { authorization: `Bearer ${this.config.token}` }
+  /** True when `peer` is a live node (as of the last sweep) that advertised exactly this URL. */
+  isLivePeer (peer: { node: string, url: string }): boolean {
+    return this.peers.get(peer.node)?.url === peer.url
+  }
+
+  /** The cluster token for a request to `peer`: only for a live node at the URL its signed registration advertised. */
+  peerHeaders (peer: { node: string, url: string }): Record<string, string> {
+    return this.config.token === null || !this.isLivePeer(peer) ? {} : { authorization: `Bearer ${this.config.token}` }
   }
 
   // ---- listings ---------------------------------------------------------------------------------------
@@ -385,19 +392,6 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
     })()
     return await this.closing
   }
-}
-
-function parseDescriptor (text: string): ImageDescriptor | null {
-  try {
-    const d = JSON.parse(text) as ImageDescriptor
-    return typeof d.id === 'string' && typeof d.generation === 'number' ? d : null
-  } catch {
-    return null
-  }
-}
-
-function entryOf (node: NodeInfo, descriptor: ImageDescriptor): RemoteEntry {
-  return { id: descriptor.id, node: node.id, url: node.url, generation: descriptor.generation, descriptor }
 }
 
 function unavailable (err: unknown): ReturnType<typeof pxpError> {

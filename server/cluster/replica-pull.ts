@@ -90,7 +90,8 @@ export async function pullImage (source: PullSource, byteLength: number, options
 
 async function request (source: PullSource, url: string, headers: Record<string, string>): Promise<Response> {
   try {
-    return await fetch(url, { headers })
+    // A node never redirects a pull; following one would carry the cluster token to wherever it pointed.
+    return await fetch(url, { headers, redirect: 'error' })
   } catch (err) {
     throw pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, String((err as Error)?.message ?? err))
   }

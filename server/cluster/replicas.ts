@@ -228,7 +228,7 @@ export class ReplicaManager {
   }
 
   private source (t: Tracked): { node: string, url: string, id: string, headers: Record<string, string> } {
-    return { node: t.node, url: t.url, id: t.id, headers: this.directory.peerHeaders() }
+    return { node: t.node, url: t.url, id: t.id, headers: this.directory.peerHeaders(t) }
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * What every request meets before its route: CORS (off unless origins are configured), load shedding
+ * What every request meets before its route: the request guard (target form, Host, Origin; see
+ * request-guard.ts), CORS (off unless origins are configured), load shedding
  * when the event loop is overloaded (@fastify/under-pressure), and authentication (server/auth).
  *
  * Installed on the root instance before any route, so hooks cover every route and the WebSocket upgrade.
@@ -11,6 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { pxpError } from '../../protocol/errors.js'
 import { installHttpAuth } from '../auth/http-auth.js'
 import type { ResolvedOptions } from '../options.js'
+import { installRequestGuard } from './request-guard.js'
 
 /** Headers a cross-origin page may read from our responses. */
 const EXPOSED_HEADERS = [
@@ -22,6 +24,9 @@ const EXPOSED_HEADERS = [
 const ALWAYS_ANSWERED = new Set(['/healthz'])
 
 export async function installEdge (app: FastifyInstance, options: ResolvedOptions): Promise<void> {
+  // First: a request for another host, or from another site's page, gets no further (not even CORS).
+  installRequestGuard(app, options)
+
   if (options.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: options.corsOrigins.includes('*') ? '*' : options.corsOrigins,

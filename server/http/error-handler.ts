@@ -1,7 +1,6 @@
 /**
  * One place that turns any failure into `{ code, message }` with the registry's HTTP status.
  */
-import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS, isPixelportError, pxpError, type ErrorBody, type ErrorCode } from '../../protocol/errors.js'
 
@@ -65,23 +64,4 @@ export function frameworkErrors (err: FastifyError, request: FastifyRequest, rep
     ? pxpError('PXP_ERR_BAD_ID', path.slice('/images/'.length).split('/')[0].slice(0, 200))
     : pxpError('PXP_ERR_BAD_REQUEST', `${err.message}`)
   void reply.code(error.status).type('application/json').send(error.toJSON())
-}
-
-/**
- * fastify's `clientErrorHandler` option: requests Node's HTTP parser refuses (a malformed request line or
- * Content-Length, headers past the size limit) never reach fastify, and its default answers them with its
- * own `{ error, message, statusCode }`. Answer `{ code, message }` like every other error instead.
- */
-export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy()
-    return
-  }
-  const what = err.code === 'HPE_HEADER_OVERFLOW'
-    ? 'request headers exceed the size limit'
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'the request did not arrive in time' : `malformed HTTP request (${err.code ?? err.message})`
-  const error = pxpError('PXP_ERR_BAD_REQUEST', what)
-  const body = JSON.stringify(error.toJSON())
-  socket.end(`HTTP/1.1 ${error.status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -15,10 +15,14 @@ export interface ByteRange {
 
 const SPEC = /^(\d*)-(\d*)$/
 
-function position (text: string, header: string): number {
-  const n = Number(text)
-  if (!Number.isSafeInteger(n)) throw pxpError('PXP_ERR_BAD_RANGE', header)
-  return n
+/**
+ * A position of `digits` (SPEC allows nothing else). Past Number.MAX_SAFE_INTEGER it is Infinity: no body is
+ * that large, so such an end is clamped to the last byte, such a start lies past the end (416), and such a
+ * suffix length means the whole body, as RFC 9110 §14.1.2 asks, however many digits were sent.
+ */
+function position (digits: string): number {
+  const n = Number(digits)
+  return Number.isSafeInteger(n) ? n : Infinity
 }
 
 /**
@@ -35,12 +39,12 @@ export function parseRange (header: string | undefined, size: number): ByteRange
   if (m === null || (m[1] === '' && m[2] === '')) throw pxpError('PXP_ERR_BAD_RANGE', header)
   if (m[1] === '') {
     // Suffix range: the last n bytes.
-    const n = position(m[2], header)
+    const n = position(m[2])
     if (n === 0) throw pxpError('PXP_ERR_BAD_RANGE', header)
     return { start: Math.max(0, size - n), end: size - 1 }
   }
-  const start = position(m[1], header)
-  const end = m[2] === '' ? size - 1 : position(m[2], header)
+  const start = position(m[1])
+  const end = m[2] === '' ? size - 1 : position(m[2])
   if (end < start || start >= size) throw pxpError('PXP_ERR_BAD_RANGE', header)
   return { start, end: Math.min(end, size - 1) }
 }

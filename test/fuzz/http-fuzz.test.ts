@@ -203,8 +203,8 @@ t.test('HTTP fuzz: every route answers with success or a registry error, then no
   const { store } = server
   seedImages(server)
 
-  // A plain GET of the WebSocket endpoint is answered by @fastify/websocket (404, empty body): see the todo below.
-  const routes = routesOf(server.app).filter((r) => r.path !== '/ws')
+  // A plain GET of the WebSocket endpoint is 426 PXP_ERR_UPGRADE_REQUIRED, so it is fuzzed like any route.
+  const routes = routesOf(server.app)
   t.ok(routes.some((r) => r.path === '/images/:id/data' && r.methods.includes('PUT')), `${routes.length} routes from the route table`)
   t.comment(routes.map((r) => `${r.methods.join(',')} ${r.path}`).join('; '))
 
@@ -233,9 +233,7 @@ async function rawExchange (url: string, bytes: string): Promise<string> {
   })
 }
 
-t.test('requests the HTTP parser refuses are answered with a registry error', {
-  todo: 'needs `clientErrorHandler` (server/http/error-handler.ts) passed to Fastify() in server/server.ts',
-}, async (t) => {
+t.test('requests the HTTP parser refuses are answered with a registry error', async (t) => {
   const { server, url } = await startServer(t, FUZZ_SERVER_OPTIONS)
   for (const raw of ['GARBAGE\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 'GET / HTTP/1.1\r\n' + 'X: y\r\n'.repeat(20_000) + '\r\n']) {
     const answer = await rawExchange(url, raw)
@@ -249,9 +247,7 @@ t.test('requests the HTTP parser refuses are answered with a registry error', {
   t.ok(server)
 })
 
-t.test('a plain GET of /ws (no upgrade) is answered with a registry error', {
-  todo: 'the /ws route needs an HTTP `handler` beside its wsHandler (server/ws/plugin.ts)',
-}, async (t) => {
+t.test('a plain GET of /ws (no upgrade) is answered with a registry error', async (t) => {
   const { url } = await startServer(t, FUZZ_SERVER_OPTIONS)
   const res = await fetch(url + '/ws')
   const text = await res.text()
