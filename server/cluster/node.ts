@@ -83,6 +83,8 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
   private ticking: Promise<void> | null = null
   private joined = false
   private joinWaiters: Array<() => void> = []
+  /** When the connection to Redis last became ready (ms, this process's clock). */
+  private readyAt = 0
   private closing: Promise<void> | null = null
   /** Keep-alive connections to peers for forwarded requests. */
   readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
@@ -136,7 +138,7 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
     this.store.on('created', this.storeListeners.created)
     this.store.on('updated', this.storeListeners.updated)
     this.store.on('deleted', this.storeListeners.deleted)
-    this.link.on('ready', () => { void this.tick() })
+    this.link.on('ready', () => { this.readyAt = Date.now(); void this.tick() })
     this.link.connect()
     this.ticker = setInterval(() => { void this.tick() }, this.config.heartbeatMs)
     this.ticker.unref()
@@ -186,6 +188,10 @@ export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements
       this.peers.set(node.id, node)
       if (known === undefined || known.startedAt !== node.startedAt) await this.loadCatalog(node)
     }
+    // A peer missing right after Redis came back may only be a Redis that restarted empty: every live node
+    // registers again within a heartbeat. Give them one TTL, as a lapsed heartbeat would have had, before
+    // telling subscribers their images are gone. (A node that left says so on the stream, at once.)
+    if (Date.now() - this.readyAt < this.config.ttlMs) return
     for (const id of [...this.peers.keys()]) if (!seen.has(id)) this.nodeDown(id)
   }
 
