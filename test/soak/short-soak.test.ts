@@ -32,8 +32,8 @@ t.test('the soak checks catch torn, stale, mislabelled and invented frames', asy
   t.match(ledger.violations, [/torn/, /version 3 delivered as generation 4/, /stale read/, /never written/])
 })
 
-t.test('a short soak: no violations, memory returned, and every kind of work done', async (t) => {
-  const report = await runSoak({ seconds: 5, http: 3, ws: 3, workers: 2 })
+t.test('a short soak, hostile client included: no violations, memory returned, and every kind of work done', async (t) => {
+  const report = await runSoak({ seconds: 5, http: 3, ws: 3, workers: 2, hostile: 1 })
   t.same(report.violations, [], 'no violations')
   t.equal(report.torn, 0, 'no torn frame delivered')
   t.same(report.memory.end, report.memory.start, 'memory, snapshots, staging and connections back to the start')
@@ -45,4 +45,7 @@ t.test('a short soak: no violations, memory returned, and every kind of work don
   t.ok(report.eventsReceived > 0, 'subscribers received events')
   t.ok(report.framesChecked > report.eventsReceived / 2, 'frames were verified')
   t.same(Object.keys(report.errors).filter((c) => c !== 'PXP_ERR_NOT_FOUND'), [], 'no error but reads racing a delete')
+  const attacks = Object.keys(report.attacks)
+  t.ok(attacks.length >= 3, `hostile attempts were made and answered as documented: ${attacks.join('; ')}`)
+  t.notOk(attacks.some((a) => a.includes('unexpected')), 'every attack got its documented answer')
 })
