@@ -1,0 +1,78 @@
+"""The HTTP transport: the standard library's urllib, every failure as a PixelportError (docs/http.md)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .errors import PixelportError, closed
+
+Headers = Mapping[str, str]
+
+
+def image_path(image_id: str) -> str:
+    """``/images/<id>`` with the id as one path segment (its ``/`` percent-encoded)."""
+    return '/images/' + urllib.parse.quote(image_id, safe='')
+
+
+class HttpClient:
+    """Requests to one server, with its bearer token."""
+
+    def __init__(self, url: str, token: Optional[str] = None, timeout: float = 30.0) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ('http', 'https') or not parsed.netloc:
+            raise PixelportError('PXP_ERR_VALIDATION', 'url must be http://host:port, not %r' % url)
+        self.base = '%s://%s' % (parsed.scheme, parsed.netloc)
+        self.token = token
+        self.timeout = timeout
+        # No proxies: a Pixelport server is addressed directly (an environment proxy would see the token).
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def request(self, method: str, path: str, body: Optional[bytes] = None,
+                content_type: Optional[str] = None, query: Optional[Mapping[str, Any]] = None,
+                json_body: Any = None) -> Tuple[int, Headers, bytes]:
+        """One request: (status, headers, body). A ``{code, message}`` answer raises PixelportError."""
+        url = self.base + path
+        if query:
+            url += '?' + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        headers: Dict[str, str] = {}
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            content_type = 'application/json'
+        if content_type is not None:
+            headers['Content-Type'] = content_type
+        if self.token is not None:
+            headers['Authorization'] = 'Bearer ' + self.token
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with self._opener.open(req, timeout=self.timeout) as res:
+                return res.status, res.headers, res.read()
+        except urllib.error.HTTPError as err:
+            raw = b''
+            try:
+                raw = err.read()
+                parsed = json.loads(raw)
+            except (ValueError, OSError):
+                parsed = None
+            raise PixelportError.from_body(parsed, '%s %s: HTTP %d %s' % (method, path, err.code, raw[:200].decode('utf8', 'replace')))
+        except urllib.error.URLError as err:
+            reason = err.reason
+            if isinstance(reason, (ConnectionError, socket.gaierror)) or isinstance(reason, OSError) and not isinstance(reason, socket.timeout):
+                raise closed('%s: %s' % (self.base, reason))
+            if isinstance(reason, socket.timeout):
+                raise PixelportError('PXP_ERR_TIMEOUT', '%s %s: no answer within %s s' % (method, path, self.timeout))
+            raise closed('%s: %s' % (self.base, reason))
+        except socket.timeout:
+            raise PixelportError('PXP_ERR_TIMEOUT', '%s %s: no answer within %s s' % (method, path, self.timeout))
+        except (http.client.HTTPException, ConnectionError, OSError) as err:
+            # RemoteDisconnected, IncompleteRead, BrokenPipeError, ConnectionResetError: the server went away.
+            raise closed('%s %s: %s' % (method, path, err.__class__.__name__))
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        _, _, raw = self.request(method, path, **kw)
+        return json.loads(raw) if raw else None
