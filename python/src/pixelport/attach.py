@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket as _socket
 import threading
 from typing import Any, Dict
@@ -89,15 +90,14 @@ class AttachConnection:
             return                                  # a request in flight will notice itself
         try:
             try:
-                data = self._sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as err:
+                readable, _, _ = select.select([self._sock], [], [], 0)
+                # Readable with nothing to read: the server closed its end (or the socket failed).
+                if readable and self._sock.recv(1, _socket.MSG_PEEK) == b'':
+                    self._shut()
+                    raise closed('the server closed the attach socket')
+            except (OSError, ValueError) as err:
                 self._shut()
                 raise closed(err.__class__.__name__)
-            if data == b'':
-                self._shut()
-                raise closed('the server closed the attach socket')
         finally:
             self._lock.release()
 

@@ -236,10 +236,13 @@ class WsConnection:
         if self._reader is None or self._reader.done():
             return None
         getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({getter, self._reader}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
+        try:
+            await asyncio.wait({getter, self._reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():      # also when our caller gave up (a timeout cancels us)
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
             return getter.result()
-        getter.cancel()
         return queue.get_nowait() if not queue.empty() else None
 
     async def aclose(self) -> None:
