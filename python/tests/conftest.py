@@ -37,3 +37,10 @@ def store(server: Server, transport: str) -> Iterator[pixelport.Store]:
 @pytest.fixture
 def new_id(transport: str) -> str:
     return 'py/%s/%s' % (transport, secrets.token_hex(4))
+
+
+@pytest.fixture(scope='class')
+def unittest_server(request: pytest.FixtureRequest, server: Server) -> None:
+    """The session's server for unittest-style classes (test_attach.py)."""
+    request.cls.url = server.url
+    request.cls.prefix = server.prefix

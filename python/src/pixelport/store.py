@@ -63,8 +63,18 @@ class Store:
                     raise
                 self.shm_reason = err.message
         self.transport: str = 'shm' if self._attach is not None else (transport or 'http')
+        if self.transport == 'http' and transport == 'http':
+            self._reachable()
         if self.transport == 'ws':
             self._ws_connection()
+
+    def _reachable(self) -> None:
+        """Fail at connect (PXP_ERR_CLOSED) when nothing answers; any answer at all will do."""
+        try:
+            self._http.request('GET', '/healthz')
+        except PixelportError as err:
+            if err.code == CLOSED:
+                raise
 
     # ---- transports ---------------------------------------------------------------------------------
 
