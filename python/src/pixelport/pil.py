@@ -85,10 +85,10 @@ def pil_array(img: 'PILImage.Image') -> np.ndarray:
         raise PixelportError('PXP_ERR_BAD_MODE', 'Pillow mode %r has no Pixelport mode' % mode)
     typestr, channels = MODES[mode]
     shape = (img.height, img.width) if channels is None else (img.height, img.width, channels)
-    data = img.tobytes('raw', _RAWMODE.get(mode, mode))
-    if mode == '1':
-        return np.frombuffer(data, np.uint8).reshape(shape) != 0
-    return np.frombuffer(data, np.dtype(typestr)).reshape(shape)
+    array = np.asarray(img)           # Pillow's own array interface: bool for '1', '>u2' for 'I;16B', …
+    if tuple(array.shape) != shape or array.dtype.itemsize != np.dtype(typestr).itemsize:
+        raise PixelportError('PXP_ERR_BAD_MODE', 'Pillow gave %s %s for mode %s' % (array.shape, array.dtype, mode))
+    return array
 
 
 def from_pil(store: 'Store', img: 'PILImage.Image', image_id: Optional[str] = None, **spec: Any) -> Descriptor:
