@@ -32,7 +32,7 @@ def _pil() -> Any:
     try:
         from PIL import Image as PILImage
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise PixelportError('PXP_ERR_UNSUPPORTED', 'to_pil()/from_pil() need Pillow (pip install "pixelport[pil]")')
+        raise PixelportError('PXP_ERR_VALIDATION', 'to_pil()/from_pil() need Pillow (pip install "pixelport[pil]")')
     return PILImage
 
 

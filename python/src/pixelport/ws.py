@@ -51,7 +51,7 @@ class WsConnection:
 
     def __init__(self, url: str, token: Optional[str] = None, sub_queue: int = 1) -> None:
         if not available():
-            raise PixelportError('PXP_ERR_UNSUPPORTED', 'the WebSocket transport needs msgpack and websockets '
+            raise PixelportError('PXP_ERR_VALIDATION', 'the WebSocket transport needs msgpack and websockets '
                                  '(pip install "pixelport[ws]")')
         self.url = url
         self.token = token
