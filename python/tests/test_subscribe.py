@@ -25,7 +25,9 @@ def test_all_delivers_every_event_in_order_with_its_own_frame(store, writer, new
             writer.put(new_id, np.full((8, 16), value, np.uint8))
         writer.delete(new_id)
         seen = []
-        for event in sub:
+        while True:
+            event = sub.next(timeout=20)
+            assert event is not None, 'no event within 20 s after %d' % len(seen)
             if event.type == 'deleted':
                 assert event.array is None
                 break
@@ -75,7 +77,7 @@ def test_events_without_data_and_for_all_images(store, new_id):
     assert mine == ['created', 'updated', 'deleted']
 
 
-def test_async_iteration(store, new_id):
+def test_async_iteration(store, writer, new_id):
     store.create(new_id, width=3, height=1, mode='RGB')
 
     async def main():
@@ -83,7 +85,7 @@ def test_async_iteration(store, new_id):
         async with store.subscribe([new_id], policy='all') as sub:
             # Writes happen in a thread so this loop keeps running.
             write = asyncio.get_running_loop().run_in_executor(
-                None, lambda: [store.put(new_id, np.full((1, 3, 3), v, np.uint8)) for v in (1, 2, 3)])
+                None, lambda: [writer.put(new_id, np.full((1, 3, 3), v, np.uint8)) for v in (1, 2, 3)])
             async for event in sub:
                 got.append(int(event.array[0, 0, 0]))
                 if len(got) == 3:
@@ -91,7 +93,7 @@ def test_async_iteration(store, new_id):
             await write
         return got
 
-    assert asyncio.run(main()) == [1, 2, 3]
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == [1, 2, 3]
     store.delete(new_id)
 
 
