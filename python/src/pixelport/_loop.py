@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any, Awaitable, Optional, TypeVar
+from typing import Awaitable, Optional, TypeVar
 
 from .errors import PixelportError
 
