@@ -165,3 +165,12 @@ def test_remote_and_local_arrays(store, new_id):
         copy, generation = img.read()
         assert (copy == 5).all() and generation == img.generation
     store.delete(new_id)
+
+
+def test_large_images_in_many_chunks(store, new_id):
+    # Over 1 MiB: a chunked WebSocket upload and a multi-chunk stream; a large HTTP body read in place.
+    pixels = random_array((700, 1000, 3), np.uint8)
+    store.put(new_id, pixels, mode='RGB')
+    assert same_bytes(store.get(new_id), pixels)
+    assert same_bytes(store.get(new_id, region=(900, 650, 100, 50)), pixels[650:700, 900:1000])
+    store.delete(new_id)

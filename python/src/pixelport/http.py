@@ -8,7 +8,9 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import numpy as np
 
 from .errors import PixelportError, closed
 
@@ -35,7 +37,7 @@ class HttpClient:
 
     def request(self, method: str, path: str, body: Optional[bytes] = None,
                 content_type: Optional[str] = None, query: Optional[Mapping[str, Any]] = None,
-                json_body: Any = None) -> Tuple[int, Headers, bytes]:
+                json_body: Any = None, read: Optional[Callable[[Any], Any]] = None) -> Tuple[int, Headers, Any]:
         """One request: (status, headers, body). A ``{code, message}`` answer raises PixelportError."""
         url = self.base + path
         if query:
@@ -51,7 +53,7 @@ class HttpClient:
         req = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with self._opener.open(req, timeout=self.timeout) as res:
-                return res.status, res.headers, res.read()
+                return res.status, res.headers, (read(res) if read is not None else res.read())
         except urllib.error.HTTPError as err:
             raw = b''
             try:
@@ -61,17 +63,32 @@ class HttpClient:
                 parsed = None
             raise PixelportError.from_body(parsed, '%s %s: HTTP %d %s' % (method, path, err.code, raw[:200].decode('utf8', 'replace')))
         except urllib.error.URLError as err:
-            reason = err.reason
-            if isinstance(reason, (ConnectionError, socket.gaierror)) or isinstance(reason, OSError) and not isinstance(reason, socket.timeout):
-                raise closed('%s: %s' % (self.base, reason))
-            if isinstance(reason, socket.timeout):
+            if isinstance(err.reason, socket.timeout):
                 raise PixelportError('PXP_ERR_TIMEOUT', '%s %s: no answer within %s s' % (method, path, self.timeout))
-            raise closed('%s: %s' % (self.base, reason))
+            raise closed('%s: %s' % (self.base, err.reason))
         except socket.timeout:
             raise PixelportError('PXP_ERR_TIMEOUT', '%s %s: no answer within %s s' % (method, path, self.timeout))
-        except (http.client.HTTPException, ConnectionError, OSError) as err:
+        except (http.client.HTTPException, OSError) as err:
             # RemoteDisconnected, IncompleteRead, BrokenPipeError, ConnectionResetError: the server went away.
             raise closed('%s %s: %s' % (method, path, err.__class__.__name__))
+
+    def download(self, path: str) -> Tuple[Headers, np.ndarray]:
+        """GET ``path`` into a fresh byte array (one copy: read straight into it). (headers, uint8 array)."""
+        def into_array(res: Any) -> np.ndarray:
+            length = res.headers.get('Content-Length')
+            if length is None:
+                return np.frombuffer(bytearray(res.read()), np.uint8)
+            out = np.empty(int(length), np.uint8)
+            view = memoryview(out)
+            got = 0
+            while got < len(out):
+                n = res.readinto(view[got:])
+                if not n:
+                    raise closed('GET %s: the body ended after %d of %d bytes' % (path, got, len(out)))
+                got += n
+            return out
+        _, headers, data = self.request('GET', path, read=into_array)
+        return headers, data
 
     def json(self, method: str, path: str, **kw: Any) -> Any:
         _, _, raw = self.request(method, path, **kw)

@@ -241,10 +241,9 @@ class Store:
         if self.transport == 'ws':
             frame, data = self._loop_thread().run(self._ws_connection().get(image_id, None), self.timeout)
             return deliver(_frame_array(frame, data), out), int(frame['generation'])
-        _, headers, raw = self._http.request('GET', image_path(image_id) + '/data')
+        headers, raw = self._http.download(image_path(image_id) + '/data')
         shape = tuple(int(n) for n in headers['X-Pixelport-Shape'].split(',') if n)
-        # bytearray: the copy is the caller's to write to
-        data = np.frombuffer(bytearray(raw), np.dtype(headers['X-Pixelport-Typestr'])).reshape(shape)
+        data = raw.view(np.dtype(headers['X-Pixelport-Typestr'])).reshape(shape)
         return deliver(data, out), int(headers['X-Pixelport-Generation'])
 
     def open(self, image_id: str) -> Image:
