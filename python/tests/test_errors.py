@@ -123,3 +123,14 @@ def test_tokens(token_server, transport):
         assert closed_code(cam.get, 'other/b') == 'PXP_ERR_FORBIDDEN'
         assert [d['id'] for d in cam.list() if not d['id'].startswith('cam/')] == []
         cam.delete('cam/c')
+
+
+def test_an_upload_refused_early_gives_the_servers_code(server):
+    # The server answers a PUT to a missing image at once and stops reading: the client must report the
+    # refusal (404), not the broken pipe its remaining 8 MiB ran into.
+    from pixelport.http import HttpClient, image_path
+    client = HttpClient(server.url)
+    for _ in range(5):
+        with pytest.raises(pixelport.PixelportError) as caught:
+            client.upload('PUT', image_path('no/such/upload') + '/data', memoryview(bytes(8 << 20)))
+        assert caught.value.code == 'PXP_ERR_NOT_FOUND'

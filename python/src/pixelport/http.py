@@ -72,6 +72,51 @@ class HttpClient:
             # RemoteDisconnected, IncompleteRead, BrokenPipeError, ConnectionResetError: the server went away.
             raise closed('%s %s: %s' % (method, path, err.__class__.__name__))
 
+    def upload(self, method: str, path: str, body: memoryview, query: Optional[Mapping[str, Any]] = None,
+               content_type: str = 'application/octet-stream') -> Any:
+        """Send a raw body in 1 MiB pieces; the JSON answer.
+
+        http.client rather than urllib: a server that refuses an upload answers at once and stops reading
+        (an id that does not exist, a body too large), and the refusal is still read after our send fails.
+        """
+        target = path + ('?' + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}) if query else '')
+        parts = urllib.parse.urlsplit(self.base)
+        kind = http.client.HTTPSConnection if parts.scheme == 'https' else http.client.HTTPConnection
+        conn = kind(parts.netloc, timeout=self.timeout)
+        view = memoryview(body).cast('B')
+        try:
+            try:
+                conn.putrequest(method, target, skip_accept_encoding=True)
+                conn.putheader('Content-Type', content_type)
+                conn.putheader('Content-Length', str(len(view)))
+                if self.token is not None:
+                    conn.putheader('Authorization', 'Bearer ' + self.token)
+                conn.endheaders()
+                for offset in range(0, len(view), 1 << 20):
+                    conn.send(view[offset:offset + (1 << 20)])
+            except (BrokenPipeError, ConnectionResetError):
+                pass                         # refused early, or gone: the answer (if any) says which
+            try:
+                res = conn.getresponse()
+                raw = res.read()
+            except socket.timeout:
+                raise PixelportError('PXP_ERR_TIMEOUT', '%s %s: no answer within %s s' % (method, path, self.timeout))
+            except (http.client.HTTPException, OSError) as err:
+                raise closed('%s %s: %s' % (method, path, err.__class__.__name__))
+        except socket.timeout:
+            raise PixelportError('PXP_ERR_TIMEOUT', '%s %s: no answer within %s s' % (method, path, self.timeout))
+        except OSError as err:
+            raise closed('%s: %s' % (self.base, err))
+        finally:
+            conn.close()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        if res.status >= 400:
+            raise PixelportError.from_body(parsed, '%s %s: HTTP %d' % (method, path, res.status))
+        return parsed
+
     def download(self, path: str) -> Tuple[Headers, np.ndarray]:
         """GET ``path`` into a fresh byte array (one copy: read straight into it). (headers, uint8 array)."""
         def into_array(res: Any) -> np.ndarray:

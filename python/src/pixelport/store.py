@@ -202,6 +202,7 @@ class Store:
                 fields.update(spec_for(source, mode, layout=layout, readonly=readonly, frames=frames))
             return self._ws_put(fields, source)
         try:
+            self.describe(image_id)
             return self._put_existing(image_id, source)
         except PixelportError as err:
             if err.code != 'PXP_ERR_NOT_FOUND':
@@ -211,8 +212,7 @@ class Store:
     def _http_create(self, image_id: str, source: np.ndarray, spec: Dict[str, Any]) -> Descriptor:
         query = {k: (','.join(map(str, v)) if k == 'shape' else str(v).lower() if isinstance(v, bool) else v)
                  for k, v in spec.items()}
-        return self._http.json('POST', '/images', query=dict(query, id=image_id), body=_bytes(source),
-                               content_type='application/octet-stream')
+        return self._http.upload('POST', '/images', _bytes(source), query=dict(query, id=image_id))
 
     def _ws_put(self, fields: Dict[str, Any], source: np.ndarray) -> Descriptor:
         return self._loop_thread().run(self._ws_connection().put(_bytes(source), fields), self.timeout)
@@ -220,8 +220,7 @@ class Store:
     def _put_existing(self, image_id: str, source: np.ndarray) -> Descriptor:
         if self.transport == 'ws':
             return self._ws_put({'id': image_id}, source)
-        return self._http.json('PUT', image_path(image_id) + '/data', body=_bytes(source),
-                               content_type='application/octet-stream')
+        return self._http.upload('PUT', image_path(image_id) + '/data', _bytes(source))
 
     def get(self, image_id: str, region: Optional[Region] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """A consistent copy of one generation of ``image_id`` (or of its ``region``), optionally into ``out``."""
