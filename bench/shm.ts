@@ -3,7 +3,7 @@
  * a commit, through shared memory against the copying transports.
  *
  * The server (with --shm) runs in this process; a separate Node.js process (pixelport/attach) and a
- * Python/numpy process (clients/python/pixelport.py) measure, each for itself and interleaved round-robin:
+ * Python/numpy process (the python/ package, from python/src) measure, each for itself and interleaved round-robin:
  *   - the first attach of the process (addon, HTTP client and mappings all new) + a zero-copy look;
  *   - attach + open + look at the pixels in place (zero-copy), and attach + open + a consistent full copy
  *     into a buffer the process keeps (on VMs first-touch page faults of fresh memory can cost far more
@@ -33,7 +33,7 @@ const NODE_CLIENT = fileURLToPath(new URL(`./fixtures/shm-node-client${FROM_SOUR
 // The Python file is not compiled: from dist/bench/ it is back in the source tree.
 const ROOT = fileURLToPath(new URL(FROM_SOURCE ? '..' : '../..', import.meta.url))
 const PY_CLIENT = `${ROOT}/bench/fixtures/shm_python_client.py`
-const PY_MODULE = `${ROOT}/clients/python`
+const PY_MODULE = `${ROOT}/python/src`
 const PYTHON = '/usr/bin/python3'
 
 const server = await createServer({ port: 0, shm: true, capacity: 512 * MiB, blockSize: 64 * MiB, maxImageBytes: 256 * MiB })

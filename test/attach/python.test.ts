@@ -1,6 +1,7 @@
 /**
- * clients/python/pixelport.py in real Python processes (Debian's python3-numpy) against a real server with
- * shared memory: the module's own test suite, and Python next to worker threads, HTTP and kill -9.
+ * The Python package (python/src/pixelport, imported from the source tree) in real Python processes (Debian's
+ * python3-numpy) against a real server with shared memory: Python next to worker threads, HTTP and kill -9.
+ * The package's own pytest suite runs from test/python/pytest.test.ts.
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -13,7 +14,7 @@ import { startServer } from '../helpers/server.js'
 import { plainEnv, runChild, shmAddon, testPrefix } from '../helpers/shm.js'
 
 const PYTHON = '/usr/bin/python3'
-const MODULE_DIR = repoPath('clients/python')
+const MODULE_DIR = repoPath('python/src')
 
 /** Run a Python snippet with the module importable; `argv` follows the script. */
 async function python (script: string, ...argv: string[]): Promise<{ code: number | null, out: any, stderr: string }> {
@@ -30,15 +31,6 @@ if (numpy !== null && numpy.code !== 0) t.pass('python interop', { skip: `${PYTH
 
 if (numpy?.code === 0) {
   t.jobs = 2
-
-  t.test('the module\'s own tests pass (unittest, against a server with shared memory)', async (t) => {
-    // Run by hand, the suite starts the CLI itself; here it uses a server of ours (the CLI's own shutdown is
-    // tested in server.test.ts), which saves starting one more process.
-    const { url } = await startServer(t, { shm: { prefix: testPrefix(t) }, capacity: 256 << 20, blockSize: 16 << 20 })
-    const r = await runChild(PYTHON, ['-m', 'unittest', 'discover', '-s', MODULE_DIR], { cwd: ROOT, env: { ...plainEnv(), PIXELPORT_TEST_URL: url } })
-    t.equal(r.code, 0, r.stderr)
-    t.match(r.stderr, /Ran \d+ tests[\s\S]*OK/)
-  })
 
   t.test('a worker writes, Python reads the same memory and writes back; HTTP and the worker see it', async (t) => {
     const { server, url } = await startServer(t, { shm: { prefix: testPrefix(t) } })
