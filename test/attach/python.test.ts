@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { SLOT, slotBase } from '../../protocol/layout.js'
 import { startAgent } from '../helpers/agent.js'
-import { ROOT, repoPath } from '../helpers/paths.js'
+import { repoPath } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 import { plainEnv, runChild, shmAddon, testPrefix } from '../helpers/shm.js'
 
