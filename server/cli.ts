@@ -41,8 +41,9 @@ Options (environment variable in brackets):
                          WebSocket connections one token may hold, from any address (default 64)
   --max-event-loop-delay MS
                          above this, /ready and the API answer 503 PXP_ERR_OVERLOADED (default 1000, 0 off)
-  --staging-budget SIZE  bytes all uploads in progress may hold together (default 256M); beyond it an
-                         upload is refused with 503 PXP_ERR_STAGING_FULL [PIXELPORT_STAGING_BUDGET]
+  --staging-budget SIZE  bytes all uploads in progress may hold together (default: the larger of 256M and
+                         --max-image-bytes); beyond it an upload is refused with 503 PXP_ERR_STAGING_FULL
+                         [PIXELPORT_STAGING_BUDGET]
   --upload-idle-timeout MS
                          abort an upload whose body sends nothing for MS (default 30000)
                          [PIXELPORT_UPLOAD_IDLE_TIMEOUT]

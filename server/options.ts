@@ -94,7 +94,8 @@ export interface ServerOptions {
    * Bytes all uploads in progress may hold at once, on every path together (HTTP PUT staging, raw POST
    * reservations, picture files and their pixels, WebSocket chunked puts). An upload that does not fit is
    * refused with 503 PXP_ERR_STAGING_FULL; one larger than the whole budget can never be uploaded.
-   * Default 256 MiB.
+   * Default: the larger of 256 MiB and `maxImageBytes`, so the largest image the server accepts can always
+   * be uploaded (lower `maxImageBytes`, or set this, to bound what stalled uploads can hold).
    */
   stagingBudgetBytes?: number
   /** Abort an upload whose body sends no byte for this many ms (408 PXP_ERR_UPLOAD_TIMEOUT). Default 30000. */
@@ -186,15 +187,15 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     maxUploads: positiveInt('maxUploads', o.maxUploads ?? 4),
     maxQueue: positiveInt('maxQueue', o.maxQueue ?? 4096),
     evict: evictionPolicy(o.evict),
-    ...uploadOptions(o),
+    ...uploadOptions(o, positiveInt('maxImageBytes', o.maxImageBytes ?? GiB)),
     cluster: resolveClusterOptions(o.cluster, host),
   }
 }
 
 /** The upload budget and clocks (server/uploads). */
-function uploadOptions (o: ServerOptions): Pick<ResolvedOptions, 'stagingBudgetBytes' | 'uploadIdleTimeoutMs' | 'uploadDeadlineMs'> {
+function uploadOptions (o: ServerOptions, maxImageBytes: number): Pick<ResolvedOptions, 'stagingBudgetBytes' | 'uploadIdleTimeoutMs' | 'uploadDeadlineMs'> {
   return {
-    stagingBudgetBytes: positiveInt('stagingBudgetBytes', o.stagingBudgetBytes ?? 256 * MiB),
+    stagingBudgetBytes: positiveInt('stagingBudgetBytes', o.stagingBudgetBytes ?? Math.max(256 * MiB, maxImageBytes)),
     uploadIdleTimeoutMs: timerMs('uploadIdleTimeoutMs', o.uploadIdleTimeoutMs ?? 30_000),
     uploadDeadlineMs: timerMs('uploadDeadlineMs', o.uploadDeadlineMs ?? 600_000),
   }

@@ -40,7 +40,7 @@ t.test('HTTP: a stalled body is aborted after the idle timeout and the store is 
     t.match(answer.json?.message, /no bytes received for 300 ms/)
     t.equal(answer.headers.connection, 'close', `${c.name}: the connection is closed`)
   }
-  t.same(server.uploads.stats(), { uploads: 0, bytes: 0, maxBytes: 256 * MiB }, 'no staging held')
+  t.match(server.uploads.stats(), { uploads: 0, bytes: 0 }, 'no staging held')
   t.equal(server.store.stats().used, usedBefore, 'store memory back to baseline (the create gave back its reservation)')
   t.same(server.store.ids().sort(), ['a'], 'nothing created')
   t.equal(server.store.generation('a'), generation, 'the overwritten image kept its generation')
@@ -114,4 +114,8 @@ t.test('options are validated with messages that name them', async (t) => {
   for (const [name, value] of [['stagingBudgetBytes', 0], ['uploadIdleTimeoutMs', -1], ['uploadDeadlineMs', 2 ** 32], ['uploadIdleTimeoutMs', 1.5]] as const) {
     await t.rejects(startServer(t, { [name]: value }), { code: 'PXP_ERR_VALIDATION', message: new RegExp(name) }, `${name} = ${value}`)
   }
+  // The default budget fits the largest image the server accepts, and is never below 256 MiB.
+  t.equal((await startServer(t)).server.uploads.stats().maxBytes, 1024 * MiB, 'default: maxImageBytes (1 GiB)')
+  t.equal((await startServer(t, { maxImageBytes: 16 * MiB })).server.uploads.stats().maxBytes, 256 * MiB, 'default: at least 256 MiB')
+  t.equal((await startServer(t, { stagingBudgetBytes: 3 * MiB })).server.uploads.stats().maxBytes, 3 * MiB, 'or as set')
 })
