@@ -4,11 +4,11 @@
  * so a plain-HTTP client watches over the WebSocket (`pixelport/client`), as the Python package does.
  */
 import t from 'tap'
-import { RemoteClient, type RemoteEvent } from '../../client/remote/index.js'
+import { RemoteClient } from '../../client/remote/index.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { errorFromBody } from '../../protocol/errors.js'
 import { startServer } from '../helpers/server.js'
-import { conformance, type ChangeEvent, type ConformanceClient } from './suite.js'
+import { conformance, watchRemote, type ConformanceClient } from './suite.js'
 
 /** `fetch` that throws the server's `{ code, message }` as a PixelportError, as every client of ours does. */
 async function request (url: string, init: RequestInit = {}): Promise<Response> {
@@ -39,17 +39,7 @@ function adapter (base: string, ws: RemoteClient): ConformanceClient {
       return { generation: Number(res.headers.get('x-pixelport-generation')), bytes: new Uint8Array(await res.arrayBuffer()) }
     },
     delete: async (id) => { await request(image(id), { method: 'DELETE' }) },
-    watch: async () => {
-      const sub = await ws.subscribe({ policy: 'all' })
-      let seen: ChangeEvent[] = []
-      const pump = (async () => {
-        for await (const e of sub as AsyncIterable<RemoteEvent>) seen.push({ type: e.type, id: e.id, generation: e.generation })
-      })()
-      return {
-        take: async () => { const out = seen; seen = []; return out },
-        stop: async () => { await sub.return(); await pump },
-      }
-    },
+    watch: async () => await watchRemote(ws),
     close: async () => {},
   }
 }

@@ -3,8 +3,8 @@
  * WebSocket, the same behaviours the worker-thread client is held to.
  */
 import t from 'tap'
-import { RemoteClient, type RemoteEvent } from '../../client/remote/index.js'
-import { conformance, type ChangeEvent, type ConformanceClient } from './suite.js'
+import { RemoteClient } from '../../client/remote/index.js'
+import { conformance, watchRemote, type ConformanceClient } from './suite.js'
 import { startServer } from '../helpers/server.js'
 
 function adapter (c: RemoteClient): ConformanceClient {
@@ -18,24 +18,7 @@ function adapter (c: RemoteClient): ConformanceClient {
       return { generation: frame.generation, bytes: frame.bytes }
     },
     delete: async (id) => await c.delete(id),
-    watch: async () => {
-      const sub = await c.subscribe({ policy: 'all' })
-      let seen: ChangeEvent[] = []
-      const pump = (async () => {
-        for await (const e of sub as AsyncIterable<RemoteEvent>) seen.push({ type: e.type, id: e.id, generation: e.generation })
-      })()
-      return {
-        take: async () => {
-          const out = seen
-          seen = []
-          return out
-        },
-        stop: async () => {
-          await sub.return()
-          await pump
-        },
-      }
-    },
+    watch: async () => await watchRemote(c),
     close: async () => await c.close(),
   }
 }

@@ -3,6 +3,7 @@
  * mapping shared memory or a remote client receiving copies. Each transport supplies an adapter.
  */
 import type { Test } from 'tap'
+import type { RemoteClient, RemoteEvent } from '../../client/remote/index.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { PixelportServer } from '../../server/server.js'
 import { until } from '../helpers/until.js'
@@ -53,6 +54,19 @@ async function takeUntil (take: () => Promise<ChangeEvent[]>, done: (all: Change
   let all: ChangeEvent[] = []
   await until(async () => done(all = all.concat(await take())), { what: () => `the expected events; arrived: ${JSON.stringify(all)}` })
   return all
+}
+
+/** `watch` for the clients whose events come from a RemoteClient subscription (remote, and HTTP's WebSocket). */
+export async function watchRemote (client: RemoteClient): Promise<{ take: () => Promise<ChangeEvent[]>, stop: () => Promise<void> }> {
+  const sub = await client.subscribe({ policy: 'all' })
+  let seen: ChangeEvent[] = []
+  const pump = (async () => {
+    for await (const e of sub as AsyncIterable<RemoteEvent>) seen.push({ type: e.type, id: e.id, generation: e.generation })
+  })()
+  return {
+    take: async () => { const out = seen; seen = []; return out },
+    stop: async () => { await sub.return(); await pump },
+  }
 }
 
 export function conformance (tap: Test, transport: Transport): void {

@@ -7,9 +7,8 @@ import http from 'node:http'
 import sharp from 'sharp'
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { chunked, rawRequest, storeState } from '../helpers/http.js'
+import { chunked, postPicture, rawRequest, storeState } from '../helpers/http.js'
 import { buildPng, encodeWithSharp, pattern, pngBomb, rowsOf } from '../helpers/picture-files.js'
-import { postPicture } from '../helpers/picture-http.js'
 
 const W = 16
 const H = 12

@@ -4,9 +4,8 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { chunked, download } from '../helpers/http.js'
+import { chunked, download, postPicture } from '../helpers/http.js'
 import { buildPng, buildTiff, encodeWithSharp, pattern, rowsOf, u16le } from '../helpers/picture-files.js'
-import { postPicture } from '../helpers/picture-http.js'
 
 const W = 13
 const H = 7

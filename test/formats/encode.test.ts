@@ -4,9 +4,8 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { call, put, upload } from '../helpers/http.js'
+import { call, errorOf, fetchBytes, picturePath, postPicture, put, upload } from '../helpers/http.js'
 import { decodeWithSharp, pattern, u16le } from '../helpers/picture-files.js'
-import { errorOf, fetchBytes, picturePath, postPicture } from '../helpers/picture-http.js'
 
 const W = 11
 const H = 6

@@ -5,9 +5,8 @@
 import t from 'tap'
 import { negotiatePicture } from '../../server/formats/negotiate.js'
 import { startServer } from '../helpers/server.js'
-import { put, upload } from '../helpers/http.js'
+import { fetchBytes, put, upload } from '../helpers/http.js'
 import { decodeWithSharp, pattern } from '../helpers/picture-files.js'
-import { fetchBytes } from '../helpers/picture-http.js'
 
 /** What browsers send: a tab (navigation) and an <img> element. */
 const CHROME_NAVIGATION = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7'

@@ -6,8 +6,7 @@ import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
 import { startServer } from '../helpers/server.js'
 import { encodeWithSharp, pattern } from '../helpers/picture-files.js'
-import { postPicture } from '../helpers/picture-http.js'
-import { call, download, put, upload } from '../helpers/http.js'
+import { call, download, postPicture, put, upload } from '../helpers/http.js'
 import { until } from '../helpers/until.js'
 
 /** Prometheus text → `name{labels}` → value. Checks the exposition's shape on the way. */
