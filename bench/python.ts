@@ -2,10 +2,12 @@
  * npm run bench:python — a 33 MiB frame (3840×2160 RGBA) into a numpy array in a Python process, every way
  * a Python user has, in one run: the pixelport package over shared memory (consistent copy; zero-copy look),
  * HTTP and WebSocket; and without Pixelport, multiprocessing.shared_memory (copy out of a segment another
- * process filled) and a pickle over a multiprocessing Pipe. Prints medians and ratios to HTTP.
+ * process filled) and a pickle over a multiprocessing Pipe. Prints min, median and max per way, the ratio of
+ * medians to HTTP, and the load average at the start (with a warning when it is above the core count).
  * Options: --quick (fewer rounds).
  */
 import { spawn } from 'node:child_process'
+import os from 'node:os'
 import { randomFillSync } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { createServer } from '../server/server.js'
@@ -21,6 +23,9 @@ const SCRIPT = `${ROOT}/bench/fixtures/python_bench.py`
 const MODULE = `${ROOT}/python/src`
 const PYTHON = '/usr/bin/python3'
 
+const load = os.loadavg()[0]
+const cores = os.availableParallelism()
+
 const server = await createServer({ port: 0, shm: true, capacity: 512 * MiB, blockSize: 64 * MiB, maxImageBytes: 256 * MiB })
 if (!server.shm.enabled) {
   process.stderr.write(`bench:python needs shared memory: ${server.shm.reason}\n`)
@@ -32,7 +37,8 @@ server.store.create({ id: FRAME, width: 3840, height: 2160, mode: 'RGBA' })
 const bytes = 3840 * 2160 * 4
 await server.store.write(FRAME, randomFillSync(new Uint8Array(bytes)))
 
-const result = await new Promise<Record<string, number>>((resolve, reject) => {
+interface Spread { min: number, median: number, max: number }
+const result = await new Promise<Record<string, Spread>>((resolve, reject) => {
   const env = { ...process.env }
   delete env.NODE_OPTIONS
   const child = spawn(PYTHON, [SCRIPT, MODULE, url, FRAME, String(ROUNDS)], { stdio: ['ignore', 'pipe', 'inherit'], env })
@@ -46,8 +52,8 @@ const result = await new Promise<Record<string, number>>((resolve, reject) => {
 })
 await server.close()
 
-const base = result.http
-const rows: Array<[string, number, boolean]> = [
+const base = result.http.median
+const rows: Array<[string, Spread, boolean]> = [
   ['pixelport, shared memory: consistent copy (own buffer)', result.shmCopy, true],
   ['pixelport, shared memory: zero-copy array', result.shmZeroCopy, false],
   ['pixelport, HTTP get', result.http, true],
@@ -55,6 +61,7 @@ const rows: Array<[string, number, boolean]> = [
   ['multiprocessing.shared_memory: attach + copy out', result.mpSharedMemory, true],
   ['multiprocessing Pipe: pickle from another process', result.pipePickle, true],
 ]
-process.stdout.write(`pixelport bench:python — ${bytes} bytes (33 MiB, 3840×2160 RGBA), medians of ${ROUNDS} interleaved rounds\n\n`)
-process.stdout.write(table(['way', 'median', 'rate', 'vs HTTP'],
-  rows.map(([what, ms, moves]) => [what, fmtTime(ms), moves ? fmtRate(bytes, ms) : '—', `${(base / ms).toFixed(ms > base ? 2 : 0)}x`])) + '\n')
+process.stdout.write(`pixelport bench:python — ${bytes} bytes (33 MiB, 3840×2160 RGBA), ${ROUNDS} interleaved rounds; load average ${load.toFixed(2)} on ${cores} cores at the start\n`)
+if (load > cores) process.stdout.write(`WARNING: load average ${load.toFixed(2)} is above the core count (${cores}): these figures say little; do not quote them\n`)
+process.stdout.write('\n' + table(['way', 'min', 'median', 'max', 'median rate', 'vs HTTP (medians)'],
+  rows.map(([what, s, moves]) => [what, fmtTime(s.min), fmtTime(s.median), fmtTime(s.max), moves ? fmtRate(bytes, s.median) : '—', `${(base / s.median).toFixed(s.median > base ? 2 : 0)}x`])) + '\n')
