@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../helpers/wire-client.js'
-import { ADMIN, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from './security-helpers.js'
+import { ADMIN, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from '../helpers/tokens.js'
 
 // Four 64×64 L images fill the store.
 const SMALL = { blockSize: 16384, capacity: 16384, evict: 'lru' as const, tokens: TOKENS }

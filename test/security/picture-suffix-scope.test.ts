@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { ADMIN, call } from './security-helpers.js'
+import { ADMIN, call } from '../helpers/tokens.js'
 
 const ONLY_X = 'x'.repeat(32)
 const tokens = [

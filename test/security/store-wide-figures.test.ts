@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { ADMIN, ALL_RW, A_READ, A_RW, call, TOKENS } from './security-helpers.js'
+import { ADMIN, ALL_RW, A_READ, A_RW, call, TOKENS } from '../helpers/tokens.js'
 
 t.test('/stats, /healthz and /metrics with prefix-limited tokens', async (t) => {
   const { server, url } = await startServer(t, { tokens: TOKENS })

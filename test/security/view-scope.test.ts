@@ -11,7 +11,7 @@ import { until } from '../helpers/until.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient } from '../helpers/wire-client.js'
-import { ADMIN, AB_RW, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from './security-helpers.js'
+import { ADMIN, AB_RW, A_RW, call, JSON_BODY, RAW_BODY, TOKENS } from '../helpers/tokens.js'
 
 const SECRET = new Uint8Array(16).fill(42)
 

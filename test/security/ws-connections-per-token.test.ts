@@ -11,7 +11,7 @@ import { PROTOCOL_VERSION } from '../../protocol/messages.js'
 import { until } from '../helpers/until.js'
 import { startServer } from '../helpers/server.js'
 import { wsUrl } from '../helpers/wire-client.js'
-import { ALL_RW, A_RW, TOKENS } from './security-helpers.js'
+import { ALL_RW, A_RW, TOKENS } from '../helpers/tokens.js'
 
 type Outcome = { open: true, ws: WebSocket } | { open: false, status: number, body: any }
 

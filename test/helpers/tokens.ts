@@ -1,5 +1,5 @@
 /**
- * What the issue-12 security tests share: tokens with scopes and id limits, and an HTTP call with one.
+ * What the security tests share: tokens with scopes and id limits, and an HTTP call with one.
  */
 import type { TokenSpec } from '../../server/auth/tokens.js'
 
