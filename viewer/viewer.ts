@@ -203,8 +203,9 @@ async function followChanges (changes: RemoteSubscription, mine: number): Promis
       const known = entries.has(event.id)
       upsert(event.descriptor)
       if (!known) reorder()
-      // The first image seen changing is a live one: open it if the page is still waiting to pick.
-      if (event.type === 'updated' && autoPick) pick(event.id)
+      // The first image seen changing is a live one (and the demo may appear late): open it if the page is
+      // still waiting to pick.
+      if (autoPick && (event.type === 'updated' || event.id === DEMO_ID)) pick(event.id)
     }
   } catch (err) {
     lost(mine, err)
