@@ -8,9 +8,10 @@
  * first image that changes within a moment, else the first in the list. An image that is no picture (1-D,
  * 4-D, 5 channels…) gets a placeholder that says why, in the list and in the live view.
  */
-import { RemoteClient, type ImageDescriptor, type RemoteFrame, type RemoteSubscription } from '../client/remote/index.js'
-import { toRgba, whyNotDrawable } from './pixels.js'
-import { FrameStats } from './stats.js'
+import { RemoteClient, type ImageDescriptor, type RemoteSubscription } from '../client/remote/index.js'
+import { codeOf, messageOf } from './errors.js'
+import { LiveView, type LiveSurface } from './live-view.js'
+import { whyNotDrawable } from './pixels.js'
 import { Thumbnails, type ThumbTile } from './thumbs.js'
 import { linkedImage, linkImage, loadToken, saveToken } from './token.js'
 
@@ -52,7 +53,7 @@ const ui = {
   isolated: element('isolated'),
   protocol: element('protocol'),
 }
-const context = ui.canvas.getContext('2d')
+const surface: LiveSurface = { canvas: ui.canvas, context: ui.canvas.getContext('2d'), info: ui.info, note: ui.note, placeholder: ui.placeholder }
 
 interface Entry extends ThumbTile {
   caption: HTMLElement
@@ -71,13 +72,6 @@ let autoPick = selected === null
 let pickTimer: ReturnType<typeof setTimeout> | null = null
 const thumbs = new Thumbnails(() => token, () => askForToken('The server requires a token for pictures.'))
 
-function codeOf (err: unknown): string {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'PXP_ERR_INTERNAL'
-}
-
-function messageOf (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 function setStatus (text: string, state: 'ok' | 'busy' | 'error'): void {
   ui.status.textContent = text
@@ -296,74 +290,6 @@ setInterval(() => {
 
 // ---- the live view ------------------------------------------------------------------------------------
 
-/**
- * One image on the canvas, fed by a `latest` subscription with data, on a connection of its own: the
- * server may have a few frames queued for a live view, and closing its connection when another image is
- * chosen drops them at once, where they would delay the next image's frames on a shared connection.
- */
-class LiveView {
-  readonly stats = new FrameStats()
-  private client: RemoteClient | null = null
-  private stopped = false
-
-  constructor (readonly id: string) {}
-
-  async run (): Promise<void> {
-    const client = await RemoteClient.connect(wsUrl(), { clientName: 'pixelport-viewer-live', token: token ?? undefined })
-    this.client = client
-    if (this.stopped) {
-      await client.close()
-      return
-    }
-    const subscription = await client.subscribe({ ids: [this.id], policy: 'latest', data: true })
-    // The current pixels first: an image nobody writes sends no event until somebody does.
-    try {
-      this.draw(await client.get(this.id))
-    } catch (err) {
-      if (codeOf(err) !== 'PXP_ERR_NOT_FOUND') throw err
-      ui.note.textContent = 'No such image (yet): waiting for it to be created.'
-    }
-    for await (const event of subscription) {
-      if (event.type === 'deleted') {
-        ui.note.textContent = 'The image was deleted: waiting for it to be created again.'
-        continue
-      }
-      // A created event starts over at a lower generation; an update older than what is shown is stale.
-      if (event.frame !== undefined && (event.type === 'created' || event.generation > this.stats.generation)) this.draw(event.frame)
-    }
-  }
-
-  stop (): void {
-    this.stopped = true
-    void this.client?.close()
-  }
-
-  private draw (frame: RemoteFrame): void {
-    if (this.stopped || context === null) return
-    const { descriptor } = frame
-    let picture
-    try {
-      picture = toRgba({ shape: frame.shape, typestr: descriptor.typestr, mode: descriptor.mode, bytes: frame.bytes })
-    } catch (err) {
-      ui.note.textContent = `Cannot draw this image: ${messageOf(err)}`
-      return
-    }
-    const { width, height, rgba, range } = picture
-    if (ui.canvas.width !== width || ui.canvas.height !== height) {
-      ui.canvas.width = width
-      ui.canvas.height = height
-    }
-    context.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, width, height), 0, 0)
-    this.stats.record(frame.generation, performance.now())
-    ui.canvas.dataset.generation = String(frame.generation)
-    const what = descriptor.mode ?? descriptor.typestr
-    ui.canvas.hidden = false
-    ui.placeholder.hidden = true
-    ui.info.textContent = `${what} ${width}×${height}` + (range === null ? '' : ` · shown from ${range[0]} (black) to ${range[1]} (white)`)
-    ui.note.textContent = ''
-  }
-}
-
 function show (id: string): void {
   autoPick = false
   if (pickTimer !== null) clearTimeout(pickTimer)
@@ -381,7 +307,7 @@ function show (id: string): void {
   ui.canvas.hidden = false
   ui.placeholder.hidden = true
   // Nothing of the previous image may show under this one's name while its first frame is on its way.
-  context?.clearRect(0, 0, ui.canvas.width, ui.canvas.height)
+  surface.context?.clearRect(0, 0, ui.canvas.width, ui.canvas.height)
   delete ui.canvas.dataset.generation
   // Started once connected (connect() shows the selected image), so it uses a token that works.
   if (client === null) return
@@ -393,7 +319,7 @@ function show (id: string): void {
     ui.placeholder.textContent = `Not drawn: ${undrawable}.`
     return
   }
-  const view = new LiveView(id)
+  const view = new LiveView(id, surface, async () => await RemoteClient.connect(wsUrl(), { clientName: 'pixelport-viewer-live', token: token ?? undefined }))
   live = view
   const mine = session
   view.run().catch((err: unknown) => {
