@@ -9,7 +9,7 @@ import { dtypeOf, type DType } from '../protocol/dtypes.js'
 import { pxpError } from '../protocol/errors.js'
 
 export interface FramePixels {
-  /** Shape of `bytes` in C order: (h, w), (h, w, c) or (w). */
+  /** Shape of `bytes` in C order: (h, w) or (h, w, c) with 1-4 channels. */
   shape: readonly number[]
   typestr: string
   /** Pillow mode, or null for a raw shape + typestr. */
@@ -26,12 +26,30 @@ export interface Rgba {
   range: [number, number] | null
 }
 
+/**
+ * Why an image (its shape and typestr) cannot be drawn, in a few words for a placeholder; null when it can.
+ * The same rule as the server's pictures (server/formats/raster.ts): rows × columns, optionally × 1-4
+ * channels. Anything else is a tensor, not a picture: shown as a labelled placeholder, never fetched.
+ */
+export function whyNotDrawable (shape: readonly number[], typestr: string): string | null {
+  if (shape.length === 1) return `1-D array of ${shape[0]} values: no rows and columns to draw`
+  if (shape.length !== 2 && shape.length !== 3) return `${shape.length}-D array [${shape.join('×')}]: a picture is rows × columns (× channels)`
+  if (shape.length === 3 && (shape[2] < 1 || shape[2] > 4)) return `${shape[2]} channels: a picture has 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)`
+  let dtype: DType
+  try {
+    dtype = dtypeOf(typestr)
+  } catch {
+    return `dtype ${typestr} is not drawn`
+  }
+  const known = (dtype.kind === 'u' && dtype.itemSize === 1) || dtype.kind === 'b' || READERS[`${dtype.kind}${dtype.itemSize}`] !== undefined
+  return known ? null : `dtype ${typestr} is not drawn`
+}
+
 /** Height, width and channels of a drawable shape. */
 function geometry (shape: readonly number[]): [number, number, number] {
-  if (shape.length === 1) return [1, shape[0], 1]
   if (shape.length === 2) return [shape[0], shape[1], 1]
-  if (shape.length === 3 && shape[2] >= 1) return [shape[0], shape[1], shape[2]]
-  throw pxpError('PXP_ERR_BAD_SHAPE', `[${shape.join(', ')}] cannot be drawn (one to three dimensions, the last one channels)`)
+  if (shape.length === 3 && shape[2] >= 1 && shape[2] <= 4) return [shape[0], shape[1], shape[2]]
+  throw pxpError('PXP_ERR_BAD_SHAPE', `[${shape.join(', ')}] cannot be drawn (rows, columns and 1-4 channels)`)
 }
 
 /** Every element's numeric value, in host order whatever the dtype's byte order. */
@@ -99,7 +117,7 @@ function levelsOf (dtype: DType, bytes: Uint8Array, count: number): { levels: Ui
   return { levels, range: [min, max] }
 }
 
-/** Convert one frame to RGBA. Throws PXP_ERR_BAD_SHAPE for shapes that are not pictures (4 dimensions). */
+/** Convert one frame to RGBA. Throws PXP_ERR_BAD_SHAPE for shapes that are not pictures (see whyNotDrawable). */
 export function toRgba (frame: FramePixels): Rgba {
   const [height, width, channels] = geometry(frame.shape)
   const pixels = width * height
@@ -121,7 +139,7 @@ export function toRgba (frame: FramePixels): Rgba {
     } else if (convert !== null) {
       convert(levels, i, rgba, o)
     } else {
-      // RGB, RGBX, and raw shapes with 3 or more channels: the first three as red, green, blue.
+      // RGB, RGBX, and raw shapes with 3 or 4 channels: the first three as red, green, blue.
       rgba[o] = levels[i]
       rgba[o + 1] = levels[i + 1]
       rgba[o + 2] = levels[i + 2]

@@ -2,18 +2,30 @@
  * The live viewer (`GET /`): the image list with thumbnails, and a live view of one image drawn on a
  * canvas as workers write it. Everything goes through the same RemoteClient Node.js programs use, over the
  * page's own origin (no CORS): `list` and an all-images subscription keep the list current, a `latest`
- * subscription with data feeds the canvas, and thumbnails are `GET /images/:id.png`.
+ * subscription with data feeds the canvas, and thumbnails are small pictures the server derives (thumbs.ts).
+ *
+ * Alive on arrival: without `#image=` in the URL the page opens the animated demo (`demo/pattern`), else the
+ * first image that changes within a moment, else the first in the list. An image that is no picture (1-D,
+ * 4-D, 5 channels…) gets a placeholder that says why, in the list and in the live view.
  */
-import { RemoteClient, type ImageDescriptor, type RemoteFrame, type RemoteSubscription } from '../client/remote/index.js'
-import { toRgba } from './pixels.js'
-import { FrameStats } from './stats.js'
+import { RemoteClient, type ImageDescriptor, type RemoteSubscription } from '../client/remote/index.js'
+import { codeOf, messageOf } from './errors.js'
+import { LiveView, type LiveSurface } from './live-view.js'
+import { whyNotDrawable } from './pixels.js'
+import { Thumbnails, type ThumbTile } from './thumbs.js'
 import { linkedImage, linkImage, loadToken, saveToken } from './token.js'
 
-/** Thumbnails fetched at once, at most: encoding PNGs costs the server CPU. */
-const THUMB_CONCURRENCY = 3
-/** A thumbnail of an image that keeps changing is fetched again after this long. */
-const THUMB_REFRESH_MS = 5000
 const RECONNECT_MS = 2000
+/** The image opened when the URL names none, if the server has it. */
+const DEMO_ID = 'demo/pattern'
+/** Without the demo, how long to wait for some image to change (a live one) before opening the first. */
+const PICK_LIVE_MS = 1500
+/** What the demo pattern shows, for the note under it. */
+const NOTES: Readonly<Record<string, string>> = {
+  [DEMO_ID]: 'Colour bars scroll sideways and a white line sweeps down, one step per frame. The black and white ' +
+    'strip along the bottom is the frame number in binary (16 cells, most significant bit on the left): ' +
+    'the cells on the right flicker as frames arrive, so a stalled or torn frame shows at once.',
+}
 
 function element<T extends HTMLElement> (id: string): T {
   const el = document.getElementById(id)
@@ -30,6 +42,9 @@ const ui = {
   tokenMessage: element('token-message'),
   title: element('live-title'),
   canvas: element<HTMLCanvasElement>('canvas'),
+  placeholder: element('placeholder'),
+  about: element('live-about'),
+  sort: element<HTMLSelectElement>('sort'),
   fps: element('stat-fps'),
   generation: element('stat-generation'),
   skipped: element('stat-skipped'),
@@ -38,18 +53,11 @@ const ui = {
   isolated: element('isolated'),
   protocol: element('protocol'),
 }
-const context = ui.canvas.getContext('2d')
+const surface: LiveSurface = { canvas: ui.canvas, context: ui.canvas.getContext('2d'), info: ui.info, note: ui.note, placeholder: ui.placeholder }
 
-interface Entry {
-  descriptor: ImageDescriptor
-  item: HTMLLIElement
+interface Entry extends ThumbTile {
   caption: HTMLElement
-  img: HTMLImageElement
-  thumbUrl: string | null
-  /** Generation the thumbnail shows (-1: none yet), and when it was fetched. */
-  thumbGeneration: number
-  thumbAt: number
-  visible: boolean
+  label: HTMLElement
 }
 
 let token: string | null = loadToken()
@@ -59,14 +67,11 @@ let session = 0
 let selected: string | null = linkedImage()
 let live: LiveView | null = null
 const entries = new Map<string, Entry>()
+/** Waiting to open an image on our own (the URL named none and nobody chose one yet). */
+let autoPick = selected === null
+let pickTimer: ReturnType<typeof setTimeout> | null = null
+const thumbs = new Thumbnails(() => token, () => askForToken('The server requires a token for pictures.'))
 
-function codeOf (err: unknown): string {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'PXP_ERR_INTERNAL'
-}
-
-function messageOf (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 function setStatus (text: string, state: 'ok' | 'busy' | 'error'): void {
   ui.status.textContent = text
@@ -108,6 +113,7 @@ async function connect (): Promise<void> {
     setStatus('connected', 'ok')
     void followChanges(changes, mine)
     if (selected !== null) show(selected)
+    else pickFirst()
   } catch (err) {
     if (mine === session) lost(mine, err)
   }
@@ -143,28 +149,79 @@ ui.tokenForm.addEventListener('submit', (ev) => {
   saveToken(value)
   ui.tokenInput.value = ''
   ui.tokenForm.hidden = true
-  for (const entry of entries.values()) entry.thumbGeneration = -1
+  for (const entry of entries.values()) entry.generation = -1
   void connect()
 })
 
 // ---- the image list -----------------------------------------------------------------------------------
 
+/**
+ * Order of the list. The API lists pages in id order and says nothing of creation time, so the page sorts
+ * itself: by name (id), or by generation (the busiest images first; re-sorted once a second, not per frame).
+ */
+type SortKey = 'name' | 'generation'
+const COMPARE: Readonly<Record<SortKey, (a: ImageDescriptor, b: ImageDescriptor) => number>> = {
+  name: (a, b) => a.id.localeCompare(b.id),
+  generation: (a, b) => b.generation - a.generation || a.id.localeCompare(b.id),
+}
+let sortKey: SortKey = ui.sort.value === 'generation' ? 'generation' : 'name'
+
 function showList (descriptors: ImageDescriptor[]): void {
   const ids = new Set(descriptors.map((d) => d.id))
   for (const id of [...entries.keys()]) if (!ids.has(id)) remove(id)
-  for (const d of [...descriptors].sort((a, b) => a.id.localeCompare(b.id))) upsert(d)
+  for (const d of descriptors) upsert(d)
+  reorder()
 }
+
+/** Put the list items in the chosen order, moving only what is out of place. */
+function reorder (): void {
+  const sorted = [...entries.values()].sort((a, b) => COMPARE[sortKey](a.descriptor, b.descriptor))
+  sorted.forEach((entry, i) => {
+    if (ui.list.children[i] !== entry.item) ui.list.insertBefore(entry.item, ui.list.children[i] ?? null)
+  })
+}
+
+ui.sort.addEventListener('change', () => {
+  sortKey = ui.sort.value === 'generation' ? 'generation' : 'name'
+  reorder()
+})
 
 async function followChanges (changes: RemoteSubscription, mine: number): Promise<void> {
   try {
     for await (const event of changes) {
       if (mine !== session) break
-      if (event.type === 'deleted') remove(event.id)
-      else upsert(event.descriptor)
+      if (event.type === 'deleted') {
+        remove(event.id)
+        continue
+      }
+      const known = entries.has(event.id)
+      upsert(event.descriptor)
+      if (!known) reorder()
+      // The first image seen changing is a live one (and the demo may appear late): open it if the page is
+      // still waiting to pick.
+      if (autoPick && (event.type === 'updated' || event.id === DEMO_ID)) pick(event.id)
     }
   } catch (err) {
     lost(mine, err)
   }
+}
+
+/** Nothing chosen yet: the demo, or the first live image, or (after a moment) the first one listed. */
+function pickFirst (): void {
+  if (!autoPick) return
+  if (entries.has(DEMO_ID)) return pick(DEMO_ID)
+  if (pickTimer !== null) return
+  pickTimer = setTimeout(() => {
+    pickTimer = null
+    const first = ui.list.firstElementChild as HTMLElement | null
+    if (autoPick && first?.dataset.id !== undefined) pick(first.dataset.id)
+  }, PICK_LIVE_MS)
+}
+
+function pick (id: string): void {
+  const entry = entries.get(id)
+  if (entry === undefined || entry.undrawable !== null) return
+  show(id)
 }
 
 const thumbObserver = new IntersectionObserver((seen) => {
@@ -172,7 +229,7 @@ const thumbObserver = new IntersectionObserver((seen) => {
     const entry = entries.get((s.target as HTMLElement).dataset.id ?? '')
     if (entry === undefined) continue
     entry.visible = s.isIntersecting
-    if (entry.visible && entry.thumbGeneration !== entry.descriptor.generation) queueThumb(entry)
+    if (entry.visible) thumbs.want(entry)
   }
 })
 
@@ -187,36 +244,33 @@ function upsert (descriptor: ImageDescriptor): void {
     img.alt = ''
     img.width = 96
     img.height = 72
+    // Shown instead of the picture when the image is none (1-D, 4-D, 5 channels…).
+    const label = document.createElement('span')
+    label.className = 'placeholder'
     const name = document.createElement('span')
     name.className = 'name'
     name.textContent = descriptor.id
     const caption = document.createElement('span')
     caption.className = 'caption'
-    button.append(img, name, caption)
+    button.append(img, label, name, caption)
     button.addEventListener('click', () => show(descriptor.id))
     item.append(button)
-    entry = { descriptor, item, caption, img, thumbUrl: null, thumbGeneration: -1, thumbAt: 0, visible: false }
+    entry = { descriptor, item, caption, label, img, undrawable: null, url: null, generation: -1, fetchedAt: 0, visible: false, listed: true }
     entries.set(descriptor.id, entry)
-    insertSorted(item, descriptor.id)
+    ui.list.append(item)
     thumbObserver.observe(item)
   }
-  const replaced = entry.descriptor.generation > descriptor.generation
+  // A created event after a delete starts over at a lower generation: the thumbnail is of another image.
+  if (entry.descriptor.generation > descriptor.generation) entry.generation = -1
   entry.descriptor = descriptor
-  if (replaced) entry.thumbGeneration = -1
+  entry.undrawable = whyNotDrawable(descriptor.shape, descriptor.typestr)
+  entry.item.classList.toggle('undrawable', entry.undrawable !== null)
+  entry.label.textContent = entry.undrawable === null ? '' : entry.undrawable.split(':')[0]
+  entry.item.title = entry.undrawable ?? ''
   const size = descriptor.mode !== null ? `${descriptor.mode} ${descriptor.width}×${descriptor.height}` : `${descriptor.typestr} [${descriptor.shape.join('×')}]`
   entry.caption.textContent = `${size} · gen ${descriptor.generation}`
   entry.item.setAttribute('aria-current', String(descriptor.id === selected))
   ui.empty.hidden = entries.size > 0
-}
-
-function insertSorted (item: HTMLLIElement, id: string): void {
-  for (const other of ui.list.children) {
-    if (((other as HTMLElement).dataset.id ?? '').localeCompare(id) > 0) {
-      ui.list.insertBefore(item, other)
-      return
-    }
-  }
-  ui.list.append(item)
 }
 
 function remove (id: string): void {
@@ -224,132 +278,22 @@ function remove (id: string): void {
   if (entry === undefined) return
   thumbObserver.unobserve(entry.item)
   entry.item.remove()
-  if (entry.thumbUrl !== null) URL.revokeObjectURL(entry.thumbUrl)
+  thumbs.forget(entry)
   entries.delete(id)
   ui.empty.hidden = entries.size > 0
 }
 
-// ---- thumbnails ---------------------------------------------------------------------------------------
-
-const thumbQueue: Entry[] = []
-let thumbsFetching = 0
-
-function queueThumb (entry: Entry): void {
-  if (!thumbQueue.includes(entry)) thumbQueue.push(entry)
-  pumpThumbs()
-}
-
-function pumpThumbs (): void {
-  while (thumbsFetching < THUMB_CONCURRENCY && thumbQueue.length > 0) {
-    const entry = thumbQueue.shift()!
-    if (entries.get(entry.descriptor.id) !== entry) continue
-    thumbsFetching++
-    fetchThumb(entry).catch(() => entry.item.classList.add('no-thumb')).finally(() => {
-      thumbsFetching--
-      pumpThumbs()
-    })
-  }
-}
-
-/**
- * A PNG of the image, fetched rather than put in `img.src` so that it can carry the token, and revalidated
- * (`no-cache`: the server answers 304 when the generation did not change).
- */
-async function fetchThumb (entry: Entry): Promise<void> {
-  const generation = entry.descriptor.generation
-  entry.thumbAt = performance.now()
-  const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` }
-  const res = await fetch(`/images/${encodeURIComponent(entry.descriptor.id)}.png`, { headers, cache: 'no-cache' })
-  if (res.status === 401) return askForToken('The server requires a token for pictures.')
-  if (!res.ok) {
-    entry.item.classList.add('no-thumb')
-    return
-  }
-  const url = URL.createObjectURL(await res.blob())
-  if (entry.thumbUrl !== null) URL.revokeObjectURL(entry.thumbUrl)
-  entry.thumbUrl = url
-  entry.img.src = url
-  entry.thumbGeneration = generation
-  entry.item.classList.remove('no-thumb')
-}
-
-/** Images that changed get a new thumbnail now and then (a live image would otherwise cost a PNG a frame). */
 setInterval(() => {
-  const now = performance.now()
-  for (const entry of entries.values()) {
-    if (entry.visible && entry.thumbGeneration !== entry.descriptor.generation && now - entry.thumbAt >= THUMB_REFRESH_MS) queueThumb(entry)
-  }
-}, 1000)
+  thumbs.refresh(entries.values(), performance.now())
+  if (sortKey === 'generation') reorder()
+}, 250)
 
 // ---- the live view ------------------------------------------------------------------------------------
 
-/**
- * One image on the canvas, fed by a `latest` subscription with data, on a connection of its own: the
- * server may have a few frames queued for a live view, and closing its connection when another image is
- * chosen drops them at once, where they would delay the next image's frames on a shared connection.
- */
-class LiveView {
-  readonly stats = new FrameStats()
-  private client: RemoteClient | null = null
-  private stopped = false
-
-  constructor (readonly id: string) {}
-
-  async run (): Promise<void> {
-    const client = await RemoteClient.connect(wsUrl(), { clientName: 'pixelport-viewer-live', token: token ?? undefined })
-    this.client = client
-    if (this.stopped) {
-      await client.close()
-      return
-    }
-    const subscription = await client.subscribe({ ids: [this.id], policy: 'latest', data: true })
-    // The current pixels first: an image nobody writes sends no event until somebody does.
-    try {
-      this.draw(await client.get(this.id))
-    } catch (err) {
-      if (codeOf(err) !== 'PXP_ERR_NOT_FOUND') throw err
-      ui.note.textContent = 'No such image (yet): waiting for it to be created.'
-    }
-    for await (const event of subscription) {
-      if (event.type === 'deleted') {
-        ui.note.textContent = 'The image was deleted: waiting for it to be created again.'
-        continue
-      }
-      // A created event starts over at a lower generation; an update older than what is shown is stale.
-      if (event.frame !== undefined && (event.type === 'created' || event.generation > this.stats.generation)) this.draw(event.frame)
-    }
-  }
-
-  stop (): void {
-    this.stopped = true
-    void this.client?.close()
-  }
-
-  private draw (frame: RemoteFrame): void {
-    if (this.stopped || context === null) return
-    const { descriptor } = frame
-    let picture
-    try {
-      picture = toRgba({ shape: frame.shape, typestr: descriptor.typestr, mode: descriptor.mode, bytes: frame.bytes })
-    } catch (err) {
-      ui.note.textContent = `Cannot draw this image: ${messageOf(err)}`
-      return
-    }
-    const { width, height, rgba, range } = picture
-    if (ui.canvas.width !== width || ui.canvas.height !== height) {
-      ui.canvas.width = width
-      ui.canvas.height = height
-    }
-    context.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, width, height), 0, 0)
-    this.stats.record(frame.generation, performance.now())
-    ui.canvas.dataset.generation = String(frame.generation)
-    const what = descriptor.mode ?? descriptor.typestr
-    ui.info.textContent = `${what} ${width}×${height}` + (range === null ? '' : ` · shown from ${range[0]} (black) to ${range[1]} (white)`)
-    ui.note.textContent = ''
-  }
-}
-
 function show (id: string): void {
+  autoPick = false
+  if (pickTimer !== null) clearTimeout(pickTimer)
+  pickTimer = null
   selected = id
   linkImage(id)
   for (const entry of entries.values()) entry.item.setAttribute('aria-current', String(entry.descriptor.id === id))
@@ -358,12 +302,24 @@ function show (id: string): void {
   ui.title.textContent = id
   ui.note.textContent = ''
   ui.info.textContent = ''
+  ui.about.textContent = NOTES[id] ?? ''
+  ui.about.hidden = NOTES[id] === undefined
+  ui.canvas.hidden = false
+  ui.placeholder.hidden = true
   // Nothing of the previous image may show under this one's name while its first frame is on its way.
-  context?.clearRect(0, 0, ui.canvas.width, ui.canvas.height)
+  surface.context?.clearRect(0, 0, ui.canvas.width, ui.canvas.height)
   delete ui.canvas.dataset.generation
   // Started once connected (connect() shows the selected image), so it uses a token that works.
   if (client === null) return
-  const view = new LiveView(id)
+  // A tensor that is no picture: say why instead of an empty canvas (its descriptor is still listed).
+  const undrawable = entries.get(id)?.undrawable ?? null
+  if (undrawable !== null) {
+    ui.canvas.hidden = true
+    ui.placeholder.hidden = false
+    ui.placeholder.textContent = `Not drawn: ${undrawable}.`
+    return
+  }
+  const view = new LiveView(id, surface, async () => await RemoteClient.connect(wsUrl(), { clientName: 'pixelport-viewer-live', token: token ?? undefined }))
   live = view
   const mine = session
   view.run().catch((err: unknown) => {

@@ -9,21 +9,13 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { mayAccessImage } from '../auth/image-access.js'
 import type { ServerContext } from '../context.js'
-import { DEFAULT_QUALITY, type EncodeOptions } from '../formats/encode.js'
+import type { DeriveQuery } from '../formats/derive.js'
+import type { EncodeOptions } from '../formats/encode.js'
 import { FORMATS } from '../formats/formats.js'
+import { pictureQuery } from './picture-query.js'
 import { picturesOf } from './pictures.js'
 import { etagOf, matchesIfNoneMatch } from './range.js'
 import { conditionalHeaders, errorResponses, idParams, notModified, pictureContent } from './schemas.js'
-
-const quality = { type: 'integer', minimum: 1, maximum: 100, description: `Lossy quality, default ${DEFAULT_QUALITY}` } as const
-
-/** Encoder settings each format takes as query parameters; anything else is PXP_ERR_VALIDATION. */
-const QUERY: Readonly<Record<string, object>> = {
-  png: {},
-  tiff: {},
-  jpeg: { quality },
-  webp: { quality, lossless: { type: 'boolean', description: 'Lossless WebP (slower, larger); default lossy' } },
-}
 
 export const formatRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   const pictures = picturesOf(ctx)
@@ -39,16 +31,17 @@ export const formatRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
 
   for (const format of Object.values(FORMATS)) {
     for (const [i, extension] of format.extensions.entries()) {
-      app.get<{ Params: { id: string }, Querystring: EncodeOptions, Headers: { 'if-none-match'?: string } }>(`/images/:id.${extension}`, {
+      app.get<{ Params: { id: string }, Querystring: EncodeOptions & DeriveQuery, Headers: { 'if-none-match'?: string } }>(`/images/:id.${extension}`, {
         schema: {
           summary: `The image as ${format.name.toUpperCase()}`,
-          description: 'One consistent generation, encoded on request (docs/http.md says how each mode and dtype converts).' +
+          description: 'One consistent generation, encoded on request (docs/http.md says how each mode and dtype converts). ' +
+            'Optionally cropped (x, y, w, h; first) and resized (width, height, fit); cached per generation.' +
             (format.extensions.length > 1 ? ` Also at .${format.extensions[1]}.` : ''),
           tags: ['pictures'],
           // Aliases (.jpg, .tif) work but would only repeat the same entry in the API document.
           hide: i > 0,
           params: idParams,
-          querystring: { type: 'object', additionalProperties: false, properties: QUERY[format.name] },
+          querystring: pictureQuery(format.name),
           headers: conditionalHeaders,
           response: { 200: { description: `${format.name.toUpperCase()} picture`, content: pictureContent([format.mediaType]) }, 304: notModified, ...errorResponses },
         },
@@ -60,7 +53,8 @@ export const formatRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
         if (!ctx.store.has(id) && ctx.store.has(exact) && mayAccessImage(request.principal, 'read', exact, ctx.store)) {
           return await describeExact(request, reply, exact)
         }
-        return await pictures.send(request, reply, { id, format: format.name, options: request.query, negotiated: false })
+        const { width, height, fit, x, y, w, h, ...options } = request.query
+        return await pictures.send(request, reply, { id, format: format.name, options, derive: { width, height, fit, x, y, w, h }, negotiated: false })
       })
     }
   }

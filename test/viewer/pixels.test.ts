@@ -3,7 +3,7 @@
  * (viewer/stats.ts). Plain functions: no browser needed.
  */
 import t from 'tap'
-import { toRgba } from '../../viewer/pixels.js'
+import { toRgba, whyNotDrawable } from '../../viewer/pixels.js'
 import { FrameStats } from '../../viewer/stats.js'
 
 const u8 = (...v: number[]): Uint8Array => new Uint8Array(v)
@@ -22,7 +22,6 @@ t.test('8-bit modes', async (t) => {
   t.same(rgbaOf({ shape: [1, 1, 3], typestr: '|u1', mode: 'YCbCr', bytes: u8(128, 128, 128) }), [128, 128, 128, 255], 'YCbCr: grey stays grey')
   t.same(rgbaOf({ shape: [1, 1, 3], typestr: '|u1', mode: 'HSV', bytes: u8(0, 255, 255) }), [255, 0, 0, 255], 'HSV: red')
   t.same(rgbaOf({ shape: [1, 2], typestr: '|b1', mode: '1', bytes: u8(0, 1) }), [0, 0, 0, 255, 255, 255, 255, 255], 'mode 1: black and white')
-  t.same(rgbaOf({ shape: [3], typestr: '|u1', mode: null, bytes: u8(9, 8, 7) }).length, 12, 'a 1-D array is one row')
 })
 
 t.test('16-bit, integer and float modes', async (t) => {
@@ -45,6 +44,16 @@ t.test('16-bit, integer and float modes', async (t) => {
 t.test('what cannot be drawn', async (t) => {
   t.throws(() => toRgba({ shape: [2, 2, 2, 2], typestr: '|u1', mode: null, bytes: new Uint8Array(16) }), { code: 'PXP_ERR_BAD_SHAPE' })
   t.throws(() => toRgba({ shape: [2, 2], typestr: '|u1', mode: 'L', bytes: new Uint8Array(3) }), { code: 'PXP_ERR_BYTE_COUNT' })
+  t.throws(() => toRgba({ shape: [3], typestr: '|u1', mode: null, bytes: u8(9, 8, 7) }), { code: 'PXP_ERR_BAD_SHAPE' }, '1-D')
+  t.throws(() => toRgba({ shape: [1, 1, 5], typestr: '|u1', mode: null, bytes: new Uint8Array(5) }), { code: 'PXP_ERR_BAD_SHAPE' }, '5 channels')
+  // The placeholder's label says why, and agrees with toRgba.
+  t.match(whyNotDrawable([7], '|u1'), /^1-D array of 7 values/)
+  t.match(whyNotDrawable([2, 2, 2, 2], '|u1'), /^4-D array \[2×2×2×2\]/)
+  t.match(whyNotDrawable([4, 4, 5], '<f4'), /^5 channels: a picture has 1 \(grey\)/)
+  t.match(whyNotDrawable([4, 4], '<c8'), /dtype <c8 is not drawn/)
+  for (const [shape, typestr] of [[[4, 4], '|u1'], [[4, 4, 4], '<f8'], [[4, 4, 1], '>u2'], [[2, 2], '|b1'], [[2, 2, 3], '<i8']] as const) {
+    t.equal(whyNotDrawable(shape, typestr), null, `[${shape.join(', ')}] ${typestr} is drawn`)
+  }
 })
 
 t.test('frames per second, generation, skipped', async (t) => {

@@ -32,7 +32,7 @@ t.test('with tokens, the page asks for one and uses it', { skip }, async (t) => 
     await page.fill('#token-input', TOKEN)
     await page.click('#token-form button')
     await page.waitForSelector('li[data-id="demo/gradient"]')
-    await page.waitForFunction(() => (globalThis as any).document.querySelector('li[data-id="demo/gradient"] img').naturalWidth === 256)
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('li[data-id="demo/gradient"] img').naturalWidth === 144)
     t.pass('the list and thumbnails load with the token')
     t.equal(await page.evaluate(`sessionStorage.getItem('pixelport.token')`), TOKEN, 'kept for this tab')
     await page.reload()

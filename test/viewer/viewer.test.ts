@@ -1,12 +1,14 @@
 /**
  * The live viewer end to end: a real server with the demo images and the demo producer (a worker thread
- * publishing an animated pattern), Debian's Chromium driven by playwright-core. The page must be cross-origin
- * isolated, list the images with thumbnails, and draw exactly the pixels the server published, generation
- * after generation. (With tokens: viewer-auth.test.ts.)
+ * publishing an animated pattern), Debian's Chromium driven by playwright-core (one browser for the file).
+ * The page must be cross-origin isolated, open the demo at once, list the images with server-side thumbnails
+ * that follow a live image, and draw exactly the pixels the server published, generation after generation.
+ * Without the demo it opens the first image that changes. (With tokens: viewer-auth.test.ts; layout and
+ * screenshots: layout.test.ts.)
  */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import t from 'tap'
 import { RemoteClient } from '../../client/remote/index.js'
 import { addDemoImages } from '../../server/demo/demo-images.js'
@@ -23,8 +25,8 @@ const HEIGHT = 240
  * The demo producer (built when the tests run built: a plain worker starts in milliseconds). Smaller and
  * slower than `--demo`'s (640×480 at 30 fps): the test machine is shared.
  */
-function startProducer (server: PixelportServer): void {
-  const workerData = { width: WIDTH, height: HEIGHT, fps: 15 }
+function startProducer (server: PixelportServer, id = 'demo/pattern'): void {
+  const workerData = { id, width: WIDTH, height: HEIGHT, fps: 15 }
   server.spawnWorker(moduleUrl('server/demo/pattern-worker'), BUILT ? { workerData } : { workerData, execArgv: process.execArgv })
 }
 
@@ -56,8 +58,18 @@ async function shownGeneration (page: Page): Promise<number> {
   return /^\d+$/.test(text ?? '') ? Number(text) : -1
 }
 
-t.test('the live viewer shows the demo images and follows the producer', { skip }, async (t) => {
+/** The `src` of a tile's thumbnail (functions, not strings, for waitForFunction: the page's CSP forbids eval). */
+const thumbSrc = (id: string): string => (globalThis as any).document.querySelector(`li[data-id="${id}"] img`).src as string
+
+let browser: Browser
+
+t.before(async () => {
+  if (skip !== false) return
   await ensureViewerBuilt()
+  browser = await launch(t)
+})
+
+t.test('the live viewer shows the demo images and follows the producer', { skip }, async (t) => {
   const { server, url } = await startServer(t)
   addDemoImages(server.store)
   startProducer(server)
@@ -76,10 +88,14 @@ t.test('the live viewer shows the demo images and follows the producer', { skip 
     }
   })().catch(() => {})
 
-  const context = await (await launch(t)).newContext({ viewport: { width: 1100, height: 800 } })
+  // The page opens the demo when it is there on arrival (else the first image that changes).
+  await until(() => server.store.has('demo/pattern'), { what: 'the producer to create demo/pattern' })
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } })
   t.teardown(() => context.close())
   const page = await context.newPage()
   const errors = watchErrors(page)
+  const pictures: string[] = []
+  page.on('request', (req) => { if (/\/images\/[^/?]+\.(png|webp|jpe?g|tiff?)/.test(req.url())) pictures.push(req.url()) })
   const response = await page.goto(url + '/')
   t.equal(response?.status(), 200, 'GET / serves the page')
   const headers = response?.headers() ?? {}
@@ -90,12 +106,24 @@ t.test('the live viewer shows the demo images and follows the producer', { skip 
   t.equal(await page.evaluate('typeof SharedArrayBuffer'), 'function', 'and may use SharedArrayBuffer')
   await page.waitForSelector('#isolated:text("true")')
 
-  // The list, with thumbnails (PNGs from GET /images/:id.png).
+  // Alive on arrival: the animated demo opens by itself, and its frames come in.
+  await page.waitForFunction(() => Number((globalThis as any).document.getElementById('canvas').dataset.generation) >= 0)
+  t.equal(await page.textContent('#live-title'), 'demo/pattern', 'the demo opens without a click')
+  t.ok(page.url().endsWith('#image=demo%2Fpattern'), 'and the URL names it')
+  t.match(await page.textContent('#live-about'), /frame number in binary/, 'the strip along its bottom is explained')
+
+  // The list, with thumbnails: small pictures the server derives (192×144 inside: 144×144 of 256×256).
   for (const id of ['demo/gradient', 'demo/depth16', 'demo/checker-lines', 'demo/pattern']) {
     await page.waitForSelector(`li[data-id="${id}"]`)
   }
-  await page.waitForFunction(() => (globalThis as any).document.querySelector('li[data-id="demo/gradient"] img').naturalWidth === 256)
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('li[data-id="demo/gradient"] img').naturalWidth === 144)
   t.pass('thumbnails load')
+  // The live image's thumbnail follows it, about once a second.
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('li[data-id="demo/pattern"] img').src.startsWith('blob:'))
+  const before = await page.evaluate(thumbSrc, 'demo/pattern')
+  await page.waitForFunction((before) => (globalThis as any).document.querySelector('li[data-id="demo/pattern"] img').src !== before, before, { timeout: 5000 })
+  t.pass('the live image\'s thumbnail refreshes')
+  t.ok(pictures.length > 0 && pictures.every((u) => /\?width=\d+&height=\d+&fit=inside/.test(u)), `only server-side thumbnails are fetched, no full frames (${pictures.length})`)
 
   // A still image: the canvas holds exactly its pixels (RGB on the server, RGBA on the canvas).
   await page.click('li[data-id="demo/gradient"] button')
@@ -150,4 +178,27 @@ t.test('the live viewer shows the demo images and follows the producer', { skip 
   await page.waitForFunction(() => Number((globalThis as any).document.getElementById('stat-fps').textContent) > 0)
   t.match(await page.textContent('#stat-skipped'), /^\d+$/, 'skipped frames are counted')
   t.same(errors, [], 'no errors in the page')
+})
+
+t.test('the URL fragment chooses; without the demo, the first image that changes opens', { skip }, async (t) => {
+  const { server, url } = await startServer(t)
+  addDemoImages(server.store)
+  startProducer(server, 'cam/live')
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } })
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  const errors = watchErrors(page)
+
+  await page.goto(`${url}/#image=demo%2Fdepth16`)
+  await page.waitForFunction(() => (globalThis as any).document.getElementById('canvas').width === 256)
+  t.equal(await page.textContent('#live-title'), 'demo/depth16', 'the image the URL names')
+
+  const fresh = await context.newPage()
+  errors.push(...watchErrors(fresh))
+  await fresh.goto(`${url}/`)
+  await fresh.waitForFunction(() => (globalThis as any).document.getElementById('live-title').textContent === 'cam/live')
+  await fresh.waitForFunction(() => Number((globalThis as any).document.getElementById('canvas').dataset.generation) >= 0)
+  t.pass('the live image opens by itself (demo/pattern is absent)')
+  t.ok(fresh.url().endsWith('#image=cam%2Flive'))
+  t.same(errors, [], 'no errors in the pages')
 })
