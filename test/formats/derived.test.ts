@@ -5,9 +5,8 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
-import { call, put, upload } from '../helpers/http.js'
+import { call, errorOf, fetchBytes, picturePath, put, upload } from '../helpers/http.js'
 import { decodeWithSharp, pattern, u16le } from '../helpers/picture-files.js'
-import { errorOf, fetchBytes, picturePath } from '../helpers/picture-http.js'
 
 const W = 40
 const H = 30
