@@ -80,6 +80,8 @@ export class PictureService {
     }
     const done = (async () => {
       try {
+        // float16 has no typed array in Node 20 for the raster code to scale from (yet): refused by name.
+        if (snapshot.descriptor.typestr === '<f2') throw new NotEncodable('float16 (<f2) images are not encoded as pictures; read /data')
         return await encodeImage(snapshot.descriptor, snapshot.bytes, format, options)
       } catch (err) {
         if (err instanceof NotEncodable) throw pxpError('PXP_ERR_NOT_ENCODABLE', id, format, err.message)
