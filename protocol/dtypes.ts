@@ -66,6 +66,9 @@ const TABLE: readonly DType[] = [
   dtype('>i4', 15, Int32Array, false),
   dtype('>f4', 16, Float32Array, false),
   dtype('>f8', 17, Float64Array, false),
+  // float16: Node 20 has no Float16Array, so the view is the raw IEEE 754 half bits as Uint16Array
+  // (halfToNumber reads one); numpy's float16 on the other side.
+  dtype('<f2', 18, Uint16Array),
 ]
 
 const BY_TYPESTR = new Map(TABLE.map((d) => [d.typestr, d]))
@@ -92,16 +95,30 @@ export function normalizeTypestr (typestr: string): string {
   return t
 }
 
+/** The value of one IEEE 754 half-precision number, from its 16 bits (a `<f2` element as the Uint16Array view holds it). */
+export function halfToNumber (bits: number): number {
+  const sign = (bits & 0x8000) !== 0 ? -1 : 1
+  const exponent = (bits >> 10) & 0x1f
+  const fraction = bits & 0x3ff
+  if (exponent === 0) return sign * fraction * 2 ** -24
+  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
+}
+
+/** What a typestr is, for every message about one (PXP_ERR_BAD_DTYPE, HTTP validation). */
+export const TYPESTR_HELP = 'byte order (< little, > big, | not applicable), kind (u unsigned, i signed, ' +
+  `f float, b bool) and item size in bytes, e.g. "<f4" or "|u1"; supported: ${TABLE.map((d) => d.typestr).join(' ')}`
+
 /** Look up a dtype by typestr; throws PXP_ERR_BAD_DTYPE for anything unsupported. */
 export function dtypeOf (typestr: string): DType {
   const found = BY_TYPESTR.get(normalizeTypestr(typestr))
-  if (found === undefined) throw pxpError('PXP_ERR_BAD_DTYPE', typestr)
+  if (found === undefined) throw pxpError('PXP_ERR_BAD_DTYPE', typestr, TYPESTR_HELP)
   return found
 }
 
 export function dtypeByCode (code: number): DType {
   const found = BY_CODE.get(code)
-  if (found === undefined) throw pxpError('PXP_ERR_BAD_DTYPE', `code ${code}`)
+  if (found === undefined) throw pxpError('PXP_ERR_BAD_DTYPE', `code ${code}`, TYPESTR_HELP)
   return found
 }
 

@@ -26,7 +26,7 @@
  * byte-by-byte layout for readers and writers in other languages.
  */
 
-export const LAYOUT_VERSION = 2
+export const LAYOUT_VERSION = 3
 
 /** Header words at the start of the table. */
 export const HEADER_WORDS = 16
@@ -103,9 +103,9 @@ export const SLOT = {
   FRAMES: 14,
   /** Index of the published frame buffer: readers read it, writers loan any other. */
   FRONT: 15,
-  /** Up to MAX_NDIM dimensions. */
+  /** Dimensions 0-3 (uint32); dimensions 4-7 are at SHAPE_HIGH (see shapeWord). */
   SHAPE: 16,
-  /** Byte strides, same count as SHAPE. */
+  /** Byte strides of dimensions 0-3; 4-7 at STRIDES_HIGH (see strideWord). */
   STRIDES: 20,
   /** FNV-1a hash of the UTF-8 id. */
   ID_HASH: 24,
@@ -124,11 +124,26 @@ export const SLOT = {
    * that reads > 0 after a commit futex-wakes GENERATION as well as Atomics.notify-ing it.
    */
   FUTEX_WAITERS: 68,
+  /** Dimensions 4-7 (layout 3: tensors of up to 8 dimensions; words 69-79 were unused in layout 2). */
+  SHAPE_HIGH: 70,
+  /** Byte strides of dimensions 4-7. */
+  STRIDES_HIGH: 74,
 } as const
+
+/** Slot word (from the slot base) of dimension `i` of the shape. */
+export function shapeWord (i: number): number {
+  return i < 4 ? SLOT.SHAPE + i : SLOT.SHAPE_HIGH + i - 4
+}
+
+/** Slot word (from the slot base) of the byte stride of dimension `i`. */
+export function strideWord (i: number): number {
+  return i < 4 ? SLOT.STRIDES + i : SLOT.STRIDES_HIGH + i - 4
+}
 
 export const MAX_FRAMES = 8
 
-export const MAX_NDIM = 4
+/** Dimensions of an image: 8, as numpy-like tensors need (pictures are 2-D or 3-D). */
+export const MAX_NDIM = 8
 export const MAX_ID_BYTES = 128
 
 export const SLOT_STATE = {

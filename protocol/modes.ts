@@ -45,7 +45,7 @@ export const MODE_NAMES: readonly string[] = TABLE.map((m) => m.name)
 
 export function modeOf (name: string): ModeSpec {
   const found = BY_NAME.get(name)
-  if (found === undefined) throw pxpError('PXP_ERR_BAD_MODE', name)
+  if (found === undefined) throw pxpError('PXP_ERR_BAD_MODE', name, TABLE.map((m) => m.name).join(', '))
   return found
 }
 

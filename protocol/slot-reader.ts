@@ -5,7 +5,7 @@
  */
 import { arrayInterface, type ImageDescriptor } from './descriptor.js'
 import { dtypeByCode } from './dtypes.js'
-import { fnv1a, HEADER, MAX_ID_BYTES, SLOT, SLOT_FLAG, SLOT_STATE, slotBase } from './layout.js'
+import { fnv1a, HEADER, MAX_ID_BYTES, shapeWord, SLOT, SLOT_FLAG, SLOT_STATE, slotBase, strideWord } from './layout.js'
 import { modeByCode } from './modes.js'
 import { isCContiguous } from './spec.js'
 
@@ -68,8 +68,9 @@ export function descriptorFromSlot (words: Int32Array, slot: number): ImageDescr
   const dtype = dtypeByCode(words[base + SLOT.DTYPE])
   const mode = modeByCode(words[base + SLOT.MODE])
   const ndim = words[base + SLOT.NDIM]
-  const shape = Array.from(words.subarray(base + SLOT.SHAPE, base + SLOT.SHAPE + ndim))
-  const strides = Array.from(words.subarray(base + SLOT.STRIDES, base + SLOT.STRIDES + ndim))
+  // Shapes are uint32 (a 1-D image may be longer than 2^31 items of |u1); strides are signed.
+  const shape = Array.from({ length: ndim }, (_, i) => words[base + shapeWord(i)] >>> 0)
+  const strides = Array.from({ length: ndim }, (_, i) => words[base + strideWord(i)])
   const control = controlSlotOf(words, slot)
   const cbase = slotBase(control)
   const byteOffset = words[base + SLOT.BYTE_OFFSET] >>> 0

@@ -59,6 +59,15 @@ function checkDim (name: string, value: unknown, limits: SpecLimits): number {
   return value
 }
 
+function checkLength (value: unknown, dtype: DType, limits: SpecLimits): number {
+  const max = Math.floor(limits.maxImageBytes / dtype.itemSize)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw pxpError('PXP_ERR_BAD_SHAPE', `shape[0] must be a positive integer, got ${shown(value)}`)
+  }
+  if (value > max) throw pxpError('PXP_ERR_TOO_LARGE', value * dtype.itemSize, limits.maxImageBytes)
+  return value
+}
+
 /** JSON of what a client sent, for a message; never throws (JSON.stringify does on a BigInt or a cycle). */
 function shown (value: unknown): string {
   try {
@@ -70,7 +79,8 @@ function shown (value: unknown): string {
 
 /**
  * Validate a create request into an ImageSpec. `mode` wins when given; otherwise `shape` + `typestr`
- * (shape is `[h, w]` or `[h, w, c]`, or any 1-4 dimensional array whose first two axes are rows and columns).
+ * (shape is `[h, w]` or `[h, w, c]`, or any 1-8 dimensional array whose first two axes are rows and columns;
+ * a 1-D shape may be as long as the byte limit allows, other dimensions are at most `maxDimension`).
  */
 export function specFromRequest (req: CreateRequest, limits: SpecLimits = DEFAULT_SPEC_LIMITS): ImageSpec {
   if (req.mode !== undefined && req.mode !== null) {
@@ -90,8 +100,12 @@ export function specFromRequest (req: CreateRequest, limits: SpecLimits = DEFAUL
       throw pxpError('PXP_ERR_BAD_SHAPE', `shape must be an array of 1 to ${MAX_NDIM} dimensions`)
     }
     if (typeof req.typestr !== 'string') throw pxpError('PXP_ERR_VALIDATION', 'typestr is required with shape')
-    const shape = req.shape.map((d, i) => checkDim(`shape[${i}]`, d, limits))
     const dtype = dtypeOf(req.typestr)
+    // A 1-D array (a tensor, a signal) is limited by bytes alone; every dimension of a 2-D or larger
+    // array by maxDimension as well, which keeps rows and pictures within what formats and views handle.
+    const shape = req.shape.length === 1
+      ? [checkLength(req.shape[0], dtype, limits)]
+      : req.shape.map((d, i) => checkDim(`shape[${i}]`, d, limits))
     return makeSpec(shape, dtype, inferMode(shape, dtype.typestr), limits)
   }
   throw pxpError('PXP_ERR_VALIDATION', 'give { width, height, mode } or { shape, typestr }')

@@ -16,7 +16,7 @@ import { createBlockProvider, ShmBlockProvider } from './memory/shm-provider.js'
 import type { ServerContext } from './context.js'
 import { frameworkErrors, installErrorHandler } from './http/error-handler.js'
 import { clientErrorHandler } from './http/client-errors.js'
-import { registerApiDocs } from './http/docs.js'
+import { collectApiDocs, serveApiDocs } from './http/docs.js'
 import { installEdge } from './http/edge.js'
 import { httpRoutes } from './http/routes.js'
 import { ServerMetrics } from './metrics/metrics.js'
@@ -145,8 +145,11 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   cluster?.useLogger(app.log)
   store.on('evicted', (d, why) => app.log.info({ id: d.id, bytes: d.view === null ? d.byteLength : 0, reason: why.code, for: why.for }, 'image evicted to make room'))
   try {
+    // The OpenAPI collector first, so it sees every route (including /ready from installEdge); the docs
+    // pages after the edge, so its guard, load shedding and authentication cover them.
+    await collectApiDocs(app)
     await installEdge(app, resolved)
-    await registerApiDocs(app)
+    await serveApiDocs(app)
     await app.register(httpRoutes, ctx)
     await app.register(websocketEndpoint, ctx)
     await app.register(shmRoutes, { info: () => shm })

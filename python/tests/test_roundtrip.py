@@ -174,3 +174,13 @@ def test_large_images_in_many_chunks(store, new_id):
     assert same_bytes(store.get(new_id), pixels)
     assert same_bytes(store.get(new_id, region=(900, 650, 100, 50)), pixels[650:700, 900:1000])
     store.delete(new_id)
+
+
+def test_float16_tensor_of_eight_dimensions(store, new_id):
+    """numpy float16 (typestr <f2) in 8 dimensions: values, not only bytes, come back."""
+    tensor = (np.arange(2 * 3 * 1 * 2 * 1 * 2 * 1 * 2, dtype=np.float16) / 4 - 3).reshape(2, 3, 1, 2, 1, 2, 1, 2)
+    d = store.put(new_id, tensor)
+    assert d['typestr'] == '<f2' and d['shape'] == list(tensor.shape)
+    got = store.get(new_id)
+    assert got.dtype == np.float16 and got.shape == tensor.shape and (got == tensor).all()
+    store.delete(new_id)

@@ -31,5 +31,14 @@ export const shmInfoSchema = {
 export const shmRoutes: FastifyPluginAsync<{ info: () => ShmInfo }> = async (app, { info }) => {
   // Shared-memory status and the names a local process attaches with
   // Segment names let a local process map every image: an admin matter when tokens are in use.
-  app.get('/shm', { config: { access: 'admin' }, schema: { response: { 200: shmInfoSchema } } }, async () => info())
+  app.get('/shm', {
+    config: { access: 'admin' },
+    schema: {
+      summary: 'Shared-memory status and the names a local process attaches with',
+      description: 'Whether images live in /dev/shm (and why not, when they do not), the segment and socket names, ' +
+        'the store id and the lock timeout: what `pixelport.attach()` and client/attach read. Admin scope when tokens are in use.',
+      tags: ['shm'],
+      response: { 200: shmInfoSchema },
+    },
+  }, async () => info())
 }

@@ -22,9 +22,32 @@ function packageVersion (): string {
   return '0.0.0'
 }
 
-/** Add `/docs` (UI), `/docs/json` and `/docs/yaml` to `app`. Call before registering routes. */
-export async function registerApiDocs (app: FastifyInstance): Promise<void> {
+/**
+ * The WebSocket endpoint, which @fastify/websocket always hides from the document: described here so the
+ * document lists every route.
+ */
+const WEBSOCKET_PATH = {
+  get: {
+    summary: 'WebSocket upgrade: the msgpack protocol of docs/protocol.md',
+    description: 'Send `Upgrade: websocket`; authenticate with a token in the first `hello` message (no token on ' +
+      'the upgrade itself). Binary frames carry msgpack messages: see docs/protocol.md.',
+    tags: ['websocket'],
+    responses: {
+      101: { description: 'Switching protocols' },
+      404: { description: 'Not a WebSocket upgrade' },
+      429: { description: 'Too many connections from this client address or token' },
+    },
+  },
+}
+
+/** Collect the routes for the OpenAPI document. Call before registering any route. */
+export async function collectApiDocs (app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
+    transformObject: (documentObject) => {
+      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
+      const doc = documentObject.openapiObject
+      return { ...doc, paths: { ...doc.paths, '/ws': WEBSOCKET_PATH } }
+    },
     openapi: {
       info: {
         title: 'Pixelport',
@@ -37,12 +60,19 @@ export async function registerApiDocs (app: FastifyInstance): Promise<void> {
         { name: 'pixels', description: 'Raw C-order bytes of one consistent generation' },
         { name: 'pictures', description: 'PNG, JPEG, WebP and TIFF, encoded on request' },
         { name: 'views', description: 'Zero-copy regions of an image' },
-        { name: 'operations', description: 'Health, statistics and Prometheus metrics' },
+        { name: 'operations', description: 'Health, readiness, statistics and Prometheus metrics' },
+        { name: 'cluster', description: 'Membership of a Redis cluster (only with --cluster)' },
+        { name: 'shm', description: 'Shared memory (/dev/shm) for other processes on the same host' },
+        { name: 'websocket', description: 'The msgpack WebSocket protocol (docs/protocol.md): upgrade here' },
       ],
       // Required when the server has tokens (`--token`); without tokens, only loopback may connect.
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
   })
+}
+
+/** Add `/docs` (UI), `/docs/json` and `/docs/yaml` to `app`. */
+export async function serveApiDocs (app: FastifyInstance): Promise<void> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
 }

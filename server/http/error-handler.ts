@@ -3,6 +3,15 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS, isPixelportError, pxpError, type ErrorBody, type ErrorCode } from '../../protocol/errors.js'
+import { unencodedIdHint } from './id-hint.js'
+import { validationMessage } from './validation-messages.js'
+
+/** The media types a route's body schema declares (`content`), else JSON when it has a body schema. */
+function acceptedTypes (request: FastifyRequest): string {
+  const body = (request.routeOptions.schema as { body?: { content?: Record<string, unknown> } } | undefined)?.body
+  if (body === undefined) return 'none (this route takes no body)'
+  return body.content === undefined ? 'application/json' : Object.keys(body.content).join(', ')
+}
 
 /** 4xx statuses other plugins use that have a registry code of their own (by `translate`). */
 const CLIENT_ERROR_BY_STATUS = new Map<number, ErrorCode>([
@@ -17,14 +26,14 @@ function translate (err: FastifyError, request: FastifyRequest): ErrorBody & { s
     return { code: err.code, message: err.message, status: ERRORS[err.code].status }
   }
   if (err.validation !== undefined) {
-    const where = err.validationContext ?? 'request'
-    return { code: 'PXP_ERR_VALIDATION', message: `Invalid input: ${where}${err.message.startsWith(where) ? err.message.slice(where.length) : ' ' + err.message}`, status: 400 }
+    const message = validationMessage(request, err.validation, err.validationContext ?? 'request')
+    return { code: 'PXP_ERR_VALIDATION', message: pxpError('PXP_ERR_VALIDATION', message).message, status: 400 }
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { code: 'PXP_ERR_BODY_TOO_LARGE', message: 'Request body exceeds the configured limit', status: 413 }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { ...pxpError('PXP_ERR_UNSUPPORTED_MEDIA_TYPE', `${request.headers['content-type'] ?? '(none)'} for ${request.method} ${request.url.split('?')[0]}`).toJSON(), status: 415 }
+      return { ...pxpError('PXP_ERR_UNSUPPORTED_MEDIA_TYPE', request.headers['content-type'] ?? '(none)', `${request.method} ${request.url.split('?')[0]}`, acceptedTypes(request)).toJSON(), status: 415 }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { code: 'PXP_ERR_BAD_REQUEST', message: `Bad request: ${err.message}`, status: 400 }
@@ -49,7 +58,8 @@ export function installErrorHandler (app: FastifyInstance): void {
     void reply.code(status).type('application/json').send(body)
   })
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(pxpError('PXP_ERR_ROUTE_NOT_FOUND', `${request.method} ${request.url.split('?')[0]}`).toJSON())
+    const path = request.url.split('?')[0]
+    void reply.code(404).send(pxpError('PXP_ERR_ROUTE_NOT_FOUND', `${request.method} ${path}${unencodedIdHint(request.method, path)}`).toJSON())
   })
 }
 

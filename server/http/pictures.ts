@@ -120,6 +120,8 @@ export class PictureService {
     this.count('encoded')
     const done = (async () => {
       try {
+        // float16 has no typed array in Node 20 for the raster code to scale from (yet): refused by name.
+        if (snapshot.descriptor.typestr === '<f2') throw new NotEncodable('float16 (<f2) images are not encoded as pictures; read /data')
         const encoded = await encodeImage(snapshot.descriptor, snapshot.bytes, format, options, derivation)
         this.cache.set(key, id, snapshot.generation, encoded, epoch)
         return encoded

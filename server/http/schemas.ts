@@ -165,7 +165,8 @@ export function requestSchemas (options: ResolvedOptions) {
       width: dimension,
       height: dimension,
       mode,
-      shape: { type: 'array', minItems: 1, maxItems: MAX_NDIM, items: dimension },
+      // 1-D shapes may exceed maxDimension (up to maxImageBytes / itemsize): the spec checks the limits.
+      shape: { type: 'array', minItems: 1, maxItems: MAX_NDIM, items: { type: 'integer', minimum: 1, maximum: 2 ** 32 - 1 } },
       typestr,
       frames,
       ...common,

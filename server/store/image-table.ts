@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { type FutexWake, wakeOtherProcesses } from '../../protocol/cross-process.js'
 import { pxpError } from '../../protocol/errors.js'
 import {
-  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_STATE, SLOT_WORDS, slotBase, TABLE_FLAG, tableBytes,
+  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_STATE, SLOT_WORDS, shapeWord, slotBase, strideWord, TABLE_FLAG, tableBytes,
 } from '../../protocol/layout.js'
 import { notifyCommit } from '../../protocol/sync.js'
 import type { BlockMemory } from '../memory/block-provider.js'
@@ -140,8 +140,8 @@ export class ImageTable {
     w[base + SLOT.FRONT] = 0
     w[base + SLOT.FRAME_STRIDE] = f.frameStride | 0
     for (let i = 0; i < MAX_NDIM; i++) {
-      w[base + SLOT.SHAPE + i] = f.shape[i] ?? 0
-      w[base + SLOT.STRIDES + i] = f.strides[i] ?? 0
+      w[base + shapeWord(i)] = f.shape[i] ?? 0
+      w[base + strideWord(i)] = f.strides[i] ?? 0
     }
     w[base + SLOT.ID_HASH] = fnv1a(idBytes)
     w[base + SLOT.ID_LENGTH] = idBytes.length

@@ -87,7 +87,7 @@ if (shmAddon(t) !== null) {
     const through = await agent.call('attachDescriptor', d)
     t.same(through, { id: 'base/v', generation: 1, first: 2 * 20 + 5 }, 'attach(descriptor) maps the view at its offset')
     const info: any = await (await fetch(`${url}/shm`)).json()
-    t.match(info, { enabled: true, table: server.store.table.segment, socket: server.attach!.address, mode: 0o600, layoutVersion: 2 })
+    t.match(info, { enabled: true, table: server.store.table.segment, socket: server.attach!.address, mode: 0o600, layoutVersion: 3 })
     t.equal(statSync(info.socket).mode & 0o777, 0o600, 'the attach socket has the store\'s file mode')
   })
 
@@ -192,7 +192,7 @@ if (shmAddon(t) !== null) {
       await new Promise((resolve) => conn.once('close', resolve))
       return got.trim().split('\n').map((l) => JSON.parse(l).error?.code ?? 'OK')
     }
-    const hello = { op: 'hello', req: 1, protocol: 1, layoutVersion: 2, pid: 1, claims: false }
+    const hello = { op: 'hello', req: 1, protocol: 1, layoutVersion: 3, pid: 1, claims: false }
     const key = [server.store.table.words[HEADER.ATTACH_KEY], server.store.table.words[HEADER.ATTACH_KEY + 1]]
     t.same(await talk(['{"op":"list","req":1}']), ['PXP_ERR_PROTOCOL'], 'a request before hello ends the connection')
     t.same(await talk(['not json']), ['PXP_ERR_PROTOCOL'], 'garbage ends the connection')

@@ -31,7 +31,7 @@ const small = fc.oneof(
 )
 const mode = fc.constantFrom<unknown>('L', 'RGB', 'RGBA', 'I;16', 'F', '1', 'XYZ', 7)
 const typestr = fc.constantFrom<unknown>('|u1', '<u2', '>f4', '<f8', '<i8', 'u1', '<c8', '', 7)
-const shape = fc.oneof(fc.array(small, { minLength: 1, maxLength: 4 }), fc.constantFrom<unknown>([], [1, 1, 1, 1, 1], 'x', [2 ** 20, 2 ** 20]))
+const shape = fc.oneof(fc.array(small, { minLength: 1, maxLength: 4 }), fc.constantFrom<unknown>([], [1, 1, 1, 1, 1, 1, 1, 1, 1], 'x', [2 ** 20, 2 ** 20]))
 const region = fc.record({ x: small, y: small, width: small, height: small }, { requiredKeys: [] })
 
 /** Structured requests of every op, with plausible and hostile values. */

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { repoPath } from '../helpers/paths.js'
+import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const
@@ -64,10 +65,8 @@ t.test('/docs/json is an OpenAPI 3 document of every HTTP route', async (t) => {
         t.notOk(operationIds.has(op.operationId), `operationId ${op.operationId} unique`)
         operationIds.add(op.operationId)
       }
-      if (path !== '/shm' && !path.startsWith('/ws')) {
-        t.type(op.summary, 'string', `${where} has a summary`)
-        t.ok((op.tags ?? []).length > 0 && op.tags.every((tag: string) => declaredTags.has(tag)), `${where} has declared tags`)
-      }
+      t.type(op.summary, 'string', `${where} has a summary`)
+      t.ok((op.tags ?? []).length > 0 && op.tags.every((tag: string) => declaredTags.has(tag)), `${where} has declared tags`)
     }
   }
   for (const [ref, at] of refs(doc)) t.ok(resolve(doc, ref) !== undefined, `${ref} (at ${at}) resolves`)
@@ -96,6 +95,49 @@ t.test('/docs/json is an OpenAPI 3 document of every HTTP route', async (t) => {
   t.match(describe.responses['200'].content['application/json'].schema, { type: 'object', required: ['id', 'mode', 'width'] })
   t.match(describe.responses['4XX'].content['application/json'].schema, { required: ['code', 'message'] })
   t.same(Object.keys(doc.paths['/metrics'].get.responses['200'].content), ['text/plain'])
+})
+
+/**
+ * Every route fastify registered, as `[method, path]` in OpenAPI's spelling (`{id}`), read from
+ * `printRoutes({ commonPrefix: false })`: a tree whose lines are `├── segment (GET, HEAD)`, four columns a level.
+ */
+function registeredRoutes (tree: string): Array<[string, string]> {
+  const routes: Array<[string, string]> = []
+  const prefixes: string[] = []
+  for (const line of tree.split('\n')) {
+    const m = /^(.*?)(?:├── |└── )(.+) \(([A-Z, ]+)\)$/.exec(line)
+    if (m === null) continue
+    const depth = m[1].length / 4
+    const path = (depth === 0 ? '' : prefixes[depth - 1]) + m[2]
+    prefixes[depth] = path
+    for (const method of m[3].split(', ')) routes.push([method.toLowerCase(), path.replace(/:([A-Za-z]+)/g, '{$1}')])
+  }
+  return routes
+}
+
+/** Routes that are deliberately not in the document: the page, its files, the docs themselves, format aliases. */
+const UNDOCUMENTED = [/^\/$/, /^\/viewer\//, /^\/docs(\/|$)/, /\.(jpg|tif)$/]
+
+t.test('every registered route is in the document, with a declared tag and a summary', async (t) => {
+  // With --cluster and --shm, so /cluster and /shm exist too.
+  const redis = await startRedis(t)
+  const { url, server } = await startServer(t, { shm: true, cluster: { redis: redis.url, nodeId: 'docs-a' } })
+  const doc = await (await fetch(`${url}/docs/json`)).json() as Json
+  const declaredTags = new Set((doc.tags as Array<{ name: string }>).map((tag) => tag.name))
+  const routes = registeredRoutes(server.app.printRoutes({ commonPrefix: false }))
+  const paths = new Set(routes.map(([, path]) => path))
+  for (const wanted of ['/ready', '/cluster', '/shm', '/ws', '/images/{id}/data', '/metrics']) t.ok(paths.has(wanted), `${wanted} registered`)
+  for (const [method, path] of routes) {
+    if (method === 'head' || UNDOCUMENTED.some((re) => re.test(path))) continue
+    const op = doc.paths[path]?.[method]
+    const where = `${method.toUpperCase()} ${path}`
+    if (op === undefined) {
+      t.fail(`${where} is registered but not in /docs/json`)
+      continue
+    }
+    t.ok(typeof op.summary === 'string' && op.summary.length > 0, `${where} has a summary`)
+    t.ok((op.tags ?? []).length > 0 && op.tags.every((tag: string) => declaredTags.has(tag)), `${where} has declared tags (${op.tags})`)
+  }
 })
 
 t.test('/docs serves Swagger UI; /docs/yaml the same document', async (t) => {

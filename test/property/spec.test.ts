@@ -54,6 +54,8 @@ const request = fc.oneof(
 )
 
 const isDim = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= LIMITS.maxDimension
+/** The one dimension of a 1-D shape: any positive integer (the byte limit bounds it). */
+const isLength = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1
 
 type Rule = 'one form' | 'mode' | 'dims' | 'shape' | 'typestr' | 'dtype' | 'size'
 
@@ -76,13 +78,13 @@ function model (req: Record<string, unknown>): { broken: Rule[], shape?: number[
     if (has('width') || has('height')) broken.push('one form')
     const s = req.shape
     if (!Array.isArray(s) || s.length < 1 || s.length > MAX_NDIM) broken.push('shape')
-    else if (!s.every(isDim)) broken.push('dims')
+    else if (!(s.length === 1 ? isLength(s[0]) : s.every(isDim))) broken.push('dims')
     if (typeof req.typestr !== 'string') broken.push('typestr')
     else {
       itemSize = ITEM_SIZE.get(normalizeTypestr(req.typestr))
       if (itemSize === undefined) broken.push('dtype')
     }
-    if (Array.isArray(s) && s.every(isDim)) shape = s as number[]
+    if (Array.isArray(s) && (s.length === 1 ? isLength(s[0]) : s.length > 0 && s.every(isDim))) shape = s as number[]
   } else {
     broken.push('one form')
   }

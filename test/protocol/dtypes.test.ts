@@ -10,7 +10,7 @@ t.test('typestr normalisation follows numpy', async (t) => {
     ['u1', '|u1'], ['=u1', '|u1'], ['<u1', '|u1'], ['>u1', '|u1'], ['|u1', '|u1'],
     ['i1', '|i1'], ['b1', '|b1'], ['<b1', '|b1'],
     ['u2', '<u2'], ['=u2', '<u2'], ['<u2', '<u2'], ['>u2', '>u2'],
-    ['f4', '<f4'], ['=f8', '<f8'], ['>f8', '>f8'], ['i8', '<i8'],
+    ['f4', '<f4'], ['=f8', '<f8'], ['>f8', '>f8'], ['i8', '<i8'], ['f2', '<f2'], ['=f2', '<f2'],
   ]
   for (const [given, normal] of cases) {
     t.equal(normalizeTypestr(given), normal, `${given} → ${normal}`)
@@ -20,7 +20,7 @@ t.test('typestr normalisation follows numpy', async (t) => {
 })
 
 t.test('unsupported typestrs are refused with PXP_ERR_BAD_DTYPE', async (t) => {
-  const bad: unknown[] = ['', 'u', '<c8', '<f2', '<u3', '|u2x', 'u01', 'U1', '<U8', 'O', '<m8', 'float32', '<<u2', ' u1', 'u1 ', null, 1, {}, undefined]
+  const bad: unknown[] = ['', 'u', '<c8', '>f2', '<u3', '|u2x', 'u01', 'U1', '<U8', 'O', '<m8', 'float32', '<<u2', ' u1', 'u1 ', null, 1, {}, undefined]
   for (const typestr of bad) {
     t.throws(() => dtypeOf(typestr as string), { code: 'PXP_ERR_BAD_DTYPE' }, JSON.stringify(typestr) ?? String(typestr))
     t.notOk(isTypestr(typestr), `isTypestr(${String(typestr)})`)
@@ -50,7 +50,7 @@ t.test('the table is consistent', async (t) => {
   }
   t.equal(ALIGNMENT % MAX_ITEM_SIZE, 0, 'allocation alignment suits every dtype')
   // The set the issue asks for, at least.
-  for (const s of ['|u1', '|i1', '|b1', '<u2', '<i2', '<u4', '<i4', '<f4', '<f8', '>u2', '>i2', '>u4', '>i4', '>f4', '>f8']) {
+  for (const s of ['|u1', '|i1', '|b1', '<u2', '<i2', '<u4', '<i4', '<f4', '<f8', '>u2', '>i2', '>u4', '>i4', '>f4', '>f8', '<f2']) {
     t.ok(names.has(s), `${s} supported`)
   }
 })
@@ -58,6 +58,6 @@ t.test('the table is consistent', async (t) => {
 t.test('codes are stable: they are stored in shared memory', async (t) => {
   t.same(Object.fromEntries(DTYPES.map((d) => [d.typestr, d.code])), {
     '|u1': 1, '|i1': 2, '|b1': 3, '<u2': 4, '<i2': 5, '<u4': 6, '<i4': 7, '<f4': 8, '<f8': 9,
-    '<u8': 10, '<i8': 11, '>u2': 12, '>i2': 13, '>u4': 14, '>i4': 15, '>f4': 16, '>f8': 17,
+    '<u8': 10, '<i8': 11, '>u2': 12, '>i2': 13, '>u4': 14, '>i4': 15, '>f4': 16, '>f8': 17, '<f2': 18,
   })
 })

@@ -24,7 +24,7 @@ MODES: Dict[str, Tuple[str, Optional[int]]] = {
 
 # The element types the server accepts for a raw shape + typestr.
 TYPESTRS = ('|u1', '|i1', '|b1', '<u2', '<i2', '<u4', '<i4', '<f4', '<f8', '<u8', '<i8',
-            '>u2', '>i2', '>u4', '>i4', '>f4', '>f8')
+            '>u2', '>i2', '>u4', '>i4', '>f4', '>f8', '<f2')
 
 SPEC_FIELDS = ('id', 'width', 'height', 'mode', 'shape', 'typestr', 'layout', 'readonly', 'frames')
 

@@ -19,7 +19,7 @@ from .errors import PixelportError
 
 # ---- the layout (protocol/layout.ts) -----------------------------------------------------------------
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 HEADER_WORDS = 16
 SLOT_WORDS = 80
 HEADER = dict(LAYOUT_VERSION=0, SLOT_WORDS=1, SLOT_CAPACITY=2, HIGH_WATER=3, CATALOG_SEQ=4, COMMIT_SEQ=5,
