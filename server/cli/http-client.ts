@@ -8,11 +8,14 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Connection } from './options.js'
 import { refused, unreachable } from './failure.js'
+import { startSpinner } from './spinner.js'
 
 export interface RequestOptions {
   headers?: Record<string, string | number>
   /** Streamed as the request body (with Content-Length from headers when known). */
   body?: Readable
+  /** Show a spinner with this label (on a TTY, after 1 s) until the response starts. */
+  spinner?: string
 }
 
 /** Headers sent with every request. */
@@ -29,11 +32,11 @@ async function readAll (stream: Readable): Promise<Buffer> {
 }
 
 /** Turn an error response into a CliFailure carrying the server's `code` and message. */
-async function failureOf (response: http.IncomingMessage): Promise<Error> {
+async function failureOf (response: http.IncomingMessage, connection: Connection): Promise<Error> {
   const text = (await readAll(response)).toString('utf8')
   try {
     const body = JSON.parse(text) as { code?: unknown, message?: unknown }
-    if (typeof body.code === 'string') return refused(body.code, String(body.message ?? ''))
+    if (typeof body.code === 'string') return refused(body.code, String(body.message ?? ''), connection.tokenSource)
   } catch {
     // not JSON: fall through to the status line
   }
@@ -47,6 +50,7 @@ async function failureOf (response: http.IncomingMessage): Promise<Error> {
 export async function request (connection: Connection, method: string, path: string, options: RequestOptions = {}): Promise<http.IncomingMessage> {
   const url = new URL(connection.url + path)
   const transport = url.protocol === 'https:' ? https : http
+  const stopSpinner = options.spinner !== undefined ? startSpinner(options.spinner) : () => {}
   const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = transport.request(url, { method, headers: { ...baseHeaders(connection), ...options.headers } })
     req.once('response', resolve)
@@ -62,8 +66,8 @@ export async function request (connection: Connection, method: string, path: str
         if (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR') reject(err)
       })
     }
-  })
-  if ((response.statusCode ?? 500) >= 400) throw await failureOf(response)
+  }).finally(stopSpinner)
+  if ((response.statusCode ?? 500) >= 400) throw await failureOf(response, connection)
   return response
 }
 
