@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import type { ImageDescriptor } from '../../../protocol/descriptor.js'
 import { CliFailure, usage } from '../failure.js'
 import { requestJson } from '../http-client.js'
@@ -52,6 +52,50 @@ async function sizeOf (file: string): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === undefined) throw err
     throw usage(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`, 'put')
   }
+}
+
+/**
+ * The byte count raw pixels of this layout must have, or undefined when the flags do not make a valid
+ * layout (the server then says what is wrong).
+ */
+async function rawByteLength (values: Record<string, unknown>): Promise<number | undefined> {
+  const { specFromRequest } = await import('../../../protocol/spec.js')
+  const request = values.mode !== undefined
+    ? { mode: values.mode as string, width: Number(values.width), height: Number(values.height) }
+    : { shape: String(values.shape).split(',').map(Number), typestr: values.typestr as string }
+  try {
+    return specFromRequest(request, { maxDimension: Number.MAX_SAFE_INTEGER, maxImageBytes: Number.MAX_SAFE_INTEGER }).byteLength
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * stdin, held to exactly `length` bytes. The request declares that length up front: the server can then
+ * refuse (507, 413) before the body, and a pipe that ends early cannot leave it waiting for the rest.
+ */
+function exactly (length: number): Transform {
+  let seen = 0
+  const wrong = (): CliFailure => usage(`stdin gave ${seen === length ? 'more than' : seen} bytes, the image needs exactly ${length}`, 'put')
+  return new Transform({
+    transform (chunk: Buffer, _encoding, callback) {
+      seen += chunk.byteLength
+      callback(seen > length ? wrong() : null, chunk)
+    },
+    flush (callback) {
+      callback(seen === length ? null : wrong())
+    },
+  })
+}
+
+/** `first` piped through `rest`, with an error anywhere passed on to the end (where the upload sees it). */
+function chain (first: Readable, ...rest: Transform[]): Readable {
+  let stream = first
+  for (const next of rest) {
+    stream.once('error', (err) => next.destroy(err))
+    stream = stream.pipe(next)
+  }
+  return stream
 }
 
 /** The descriptor of `id`, or null when there is no such image. */
@@ -134,8 +178,9 @@ export async function put (argv: string[]): Promise<number> {
       body = Readable.from([pixels])
       length = pixels.byteLength
     } else {
-      body = (stdin ? process.stdin : createReadStream(file)).pipe(progressStream(`uploading ${path.basename(name)}`, size))
-      length = size
+      length = size ?? target.byteLength
+      const progress = progressStream(`uploading ${path.basename(name)}`, length)
+      body = stdin ? chain(process.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' }
     if (length !== undefined) headers['content-length'] = length
@@ -155,9 +200,11 @@ export async function put (argv: string[]): Promise<number> {
     for (const k of raw) query.set(k, values[k] as string)
   }
   // Streamed from disk (or stdin) through the progress counter: the file is never held in memory whole.
-  const body = (stdin ? process.stdin : createReadStream(file)).pipe(progressStream(`uploading ${path.basename(name)}`, size))
+  const length = size ?? (pictureType === undefined ? await rawByteLength(values) : undefined)
+  const progress = progressStream(`uploading ${path.basename(name)}`, length)
+  const body = stdin && length !== undefined ? chain(process.stdin, exactly(length), progress) : chain(stdin ? process.stdin : createReadStream(file), progress)
   const headers: Record<string, string | number> = { 'content-type': pictureType ?? 'application/octet-stream' }
-  if (size !== undefined) headers['content-length'] = size
+  if (length !== undefined) headers['content-length'] = length
   const search = query.size > 0 ? `?${query.toString()}` : ''
   const descriptor = await requestJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
   process.stdout.write(`${descriptor.id}\n`)
