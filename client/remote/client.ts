@@ -17,6 +17,7 @@ import { decode, encode, encodeUploadChunk } from './codec.js'
 import { FrameAssembler, type RemoteFrame } from './frames.js'
 import { WireSocket, type SocketOptions } from './socket.js'
 import { RemoteSubscription, type SubscribeOptions } from './subscription.js'
+import { socketUrlOf } from './url.js'
 
 export interface ConnectOptions extends SocketOptions {
   /** Name sent in `hello` (shows up in server logs). */
@@ -26,6 +27,11 @@ export interface ConnectOptions extends SocketOptions {
    * cannot set an Authorization header on a WebSocket).
    */
   token?: string
+  /**
+   * Default scope of `list()` and `subscribe()`: 'cluster' lists (and follows) the images of every node of
+   * the cluster the server belongs to. Default 'local'. Each call may override it.
+   */
+  scope?: Scope
 }
 
 export interface GetOptions {
@@ -83,12 +89,16 @@ export class RemoteClient {
   limits!: ServerLimits
   protocol = PROTOCOL_VERSION
 
-  private constructor (readonly url: string) {}
+  private constructor (readonly url: string, private readonly scope: Scope | undefined) {}
 
-  /** Connect to a Pixelport server's WebSocket endpoint (`ws://host:port/ws`) and say hello. */
-  static async connect (url: string, options: ConnectOptions = {}): Promise<RemoteClient> {
-    const client = new RemoteClient(url)
-    client.socket = await WireSocket.open(url, {
+  /**
+   * Connect and say hello. `url` is the server's URL as everything else takes it (`http://host:8080`,
+   * `https://host`: the socket is `ws(s)://…/ws` under it) or the WebSocket endpoint itself
+   * (`ws://host:8080/ws`). A token goes in `options.token`.
+   */
+  static async connect (url: string | URL, options: ConnectOptions = {}): Promise<RemoteClient> {
+    const client = new RemoteClient(socketUrlOf(url), options.scope)
+    client.socket = await WireSocket.open(client.url, {
       message: (data) => client.onMessage(data),
       close: (code, reason) => client.onClose(code, reason),
     }, options)
@@ -127,7 +137,8 @@ export class RemoteClient {
   /** One page of the listing: at most `limit` descriptors after `cursor` (a previous page's `next`). */
   async listPage (options: { scope?: Scope, limit?: number, cursor?: string } = {}): Promise<ImagesMessage> {
     const message: ListMessage = { op: 'list', req: this.newReq() }
-    if (options.scope !== undefined) message.scope = options.scope
+    const scope = options.scope ?? this.scope
+    if (scope !== undefined) message.scope = scope
     if (options.limit !== undefined) message.limit = options.limit
     if (options.cursor !== undefined) message.cursor = options.cursor
     return await this.request(message, 'images')
@@ -215,6 +226,8 @@ export class RemoteClient {
     if (options.policy !== undefined) message.policy = options.policy
     if (options.data !== undefined) message.data = options.data
     if (options.queue !== undefined) message.queue = options.queue
+    const scope = options.scope ?? this.scope
+    if (scope !== undefined) message.scope = scope
     // Registered when the reply is dispatched, before any event that follows it in the same read.
     this.subscribing.set(req, options)
     try {

@@ -8,6 +8,7 @@ export { RemoteClient, type ConnectOptions, type GetOptions, type PutOptions } f
 export type { RemoteFrame } from './frames.js'
 export { RemoteSubscription, type RemoteEvent, type SubscribeOptions } from './subscription.js'
 export type { SocketOptions, WebSocketConstructor } from './socket.js'
+export { socketUrlOf } from './url.js'
 export { download, fetchDescriptor, fetchList, type Download, type HttpOptions } from './http.js'
 export { PixelportError, isPixelportError, type ErrorCode } from '../../protocol/errors.js'
 export { typedArrayFor, type ImageDescriptor } from '../../protocol/descriptor.js'

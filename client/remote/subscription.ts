@@ -9,7 +9,7 @@
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
-import type { EventMessage, EventType, Policy } from '../../protocol/messages.js'
+import type { EventMessage, EventType, Policy, Scope } from '../../protocol/messages.js'
 import type { RemoteFrame } from './frames.js'
 
 export interface RemoteEvent {
@@ -35,6 +35,8 @@ export interface SubscribeOptions {
   data?: boolean
   /** Policy 'all': events held before the subscription fails with PXP_ERR_QUEUE_FULL. */
   queue?: number
+  /** 'cluster': also events of images other nodes own (without frames). Default: the client's `scope`, else 'local'. */
+  scope?: Scope
 }
 
 export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {

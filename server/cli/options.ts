@@ -3,14 +3,17 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { usage } from './failure.js'
+import { parseArgsMessage } from './suggest.js'
 
 export interface Connection {
   /** Base URL without a trailing slash, e.g. http://127.0.0.1:8080 */
   url: string
   token?: string
+  /** Where the token came from, for messages: '--token' or 'PIXELPORT_TOKEN'. */
+  tokenSource?: string
 }
 
-export const COMMON_HELP = `Common options:
+export const COMMON_HELP = `Common options (also accepted before the command: pixelport --url URL ls):
   --url URL        server (default http://127.0.0.1:8080) [PIXELPORT_URL]
   --token TOKEN    sent as Authorization: Bearer TOKEN [PIXELPORT_TOKEN]
   -h, --help       this text
@@ -36,14 +39,18 @@ export function parseCommand (command: string, argv: string[], options: Options)
   try {
     parsed = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true })
   } catch (err) {
-    throw usage((err as Error).message, command)
+    throw usage(parseArgsMessage(err as Error, { ...COMMON, ...options }), command)
   }
   const values = parsed.values as Parsed['values']
   const url = (typeof values.url === 'string' ? values.url : undefined) ?? process.env.PIXELPORT_URL ?? 'http://127.0.0.1:8080'
   if (!/^https?:\/\/[^/]/.test(url)) throw usage(`--url: expected http://host:port, got ${JSON.stringify(url)}`, command)
-  const token = (typeof values.token === 'string' ? values.token : undefined) ?? process.env.PIXELPORT_TOKEN
+  const flagToken = typeof values.token === 'string' ? values.token : undefined
+  const token = flagToken ?? process.env.PIXELPORT_TOKEN
   const connection: Connection = { url: url.replace(/\/+$/, '') }
-  if (token !== undefined && token !== '') connection.token = token
+  if (token !== undefined && token !== '') {
+    connection.token = token
+    connection.tokenSource = flagToken !== undefined ? '--token' : 'PIXELPORT_TOKEN'
+  }
   return { values, positionals: parsed.positionals, connection }
 }
 

@@ -56,8 +56,8 @@ t.test('put, ls, get, rm through the CLI', async (t) => {
 
   const ls = await run(url, ['ls'])
   t.equal(ls.code, 0)
-  t.match(ls.stdout, /^ID\s+MODE\s+SIZE\s+GENERATION\s+LAYOUT\n/)
-  t.match(ls.stdout, /cli\/pic\s+RGB\s+16x8\s+\d+\s+block/)
+  t.match(ls.stdout, /^ID\s+SHAPE\s+TYPE\s+MODE\s+SIZE\s+GENERATION\s+LAYOUT\n/)
+  t.match(ls.stdout, /cli\/pic\s+\(8, 16, 3\)\s+\|u1\s+RGB\s+16x8\s+\d+\s+block/)
   const json = JSON.parse((await run(url, ['ls', '--json'])).stdout) as { images: Array<{ id: string, width: number }> }
   t.same(json.images.map((d) => [d.id, d.width]), [['cli/pic', WIDTH]])
 
@@ -71,7 +71,7 @@ t.test('put, ls, get, rm through the CLI', async (t) => {
 
   const outRaw = path.join(dir, 'out.bin')
   t.equal((await run(url, ['get', 'cli/pic', '--output', outRaw])).code, 0)
-  t.ok((await readFile(outRaw)).equals(pixels), 'any other extension gets the raw bytes')
+  t.ok((await readFile(outRaw)).equals(pixels), '.bin gets the raw bytes')
 
   // Raw uploads, both ways of giving the layout
   const raw = path.join(dir, 'frame.bin')
@@ -127,7 +127,7 @@ t.test('errors: refused 1, usage 2, unreachable 3', async (t) => {
     ['ls', '--url', 'ftp://x'],
     ['nonsense'],
   ]
-  const commands = ['put', 'get', 'ls', 'rm', 'watch']
+  const commands = ['put', 'get', 'info', 'ls', 'rm', 'watch']
   const [errors, helps] = await Promise.all([
     Promise.all(usageErrors.map(async (args) => await run(url, args))),
     Promise.all(commands.map(async (command) => await run(url, [command, '--help']))),

@@ -6,6 +6,8 @@
  *   fragment, a command that runs until stopped). The reason is required.
  * - `<!-- file: NAME -->` before a fence: written as NAME next to the document's other blocks (a worker
  *   module the block that runs imports or spawns); it must be named by a block that runs.
+ * - `<!-- runs in test/….test.ts -->` (or `runs in Chromium in …`): run by that test, which must exist and
+ *   read this document (the README's RemoteClient examples, one of them in a browser).
  * - Everything else runs, in document order, one document at a time in its own folder: `sh` with bash
  *   (`pixelport` on PATH is the built CLI), `js` as an ES module (`pixelport` resolves to this package's
  *   dist/), `python` with /usr/bin/python3 (`pixelport` from python/src), `json` is parsed.
@@ -15,7 +17,7 @@
  * python/README.md's blocks are run by python/tests/test_docs.py.
  */
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -33,7 +35,7 @@ export interface Block {
   line: number
   lang: string
   code: string
-  marker: { kind: 'not run', reason: string } | { kind: 'file', name: string } | null
+  marker: { kind: 'not run', reason: string } | { kind: 'file', name: string } | { kind: 'runs in', test: string } | null
 }
 
 /** Every fenced block of a markdown text, with the marker comment on the line before it, if any. */
@@ -48,12 +50,14 @@ export function codeBlocks (file: string, text: string): Block[] {
     const before = i > 0 ? lines[i - 1].trim() : ''
     const notRun = /^<!--\s*not run:\s*(.*?)\s*-->$/.exec(before)
     const fileMark = /^<!--\s*file:\s*(\S+)\s*-->$/.exec(before)
+    const runsIn = /^<!--\s*runs in (?:Chromium in )?(test\/\S+\.test\.ts)\s*-->$/.exec(before)
     blocks.push({
       file,
       line: i + 1,
       lang: open[2].trim().split(/\s+/)[0] ?? '',
       code: lines.slice(i + 1, end).join('\n') + '\n',
-      marker: notRun !== null ? { kind: 'not run', reason: notRun[1] } : fileMark !== null ? { kind: 'file', name: fileMark[1] } : null,
+      marker: notRun !== null ? { kind: 'not run', reason: notRun[1] } : fileMark !== null ? { kind: 'file', name: fileMark[1] }
+        : runsIn !== null ? { kind: 'runs in', test: runsIn[1] } : null,
     })
     i = end
   }
@@ -87,6 +91,10 @@ t.test('every code block is run or marked with a reason', async (t) => {
       const where = `${doc}:${b.line} (\`\`\`${b.lang})`
       if (b.marker?.kind === 'not run') {
         t.ok(b.marker.reason.length >= 10, `${where}: not run, because ${b.marker.reason}`)
+      } else if (b.marker?.kind === 'runs in') {
+        // Run by a test of its own (e.g. in a browser): that test must exist and read this document.
+        const test = b.marker.test
+        t.ok(existsSync(repoPath(test)) && readFileSync(repoPath(test), 'utf8').includes(path.basename(doc)), `${where}: run by ${test}`)
       } else if (b.marker?.kind === 'file') {
         const name = b.marker.name
         const users = blocks.filter((o) => o.marker === null && RUNNERS.has(o.lang) && o.code.includes(name))

@@ -32,3 +32,29 @@ export async function serveCli (t: Test, args: string[]): Promise<Served> {
   })
   return { child, url, output: () => out }
 }
+
+export interface CliResult { code: number | null, stdout: Buffer, stderr: string }
+
+/**
+ * Run a client command of the built CLI to completion against `url` (PIXELPORT_URL; no PIXELPORT_TOKEN
+ * unless `env` gives one), with `stdin` as its standard input (else none). stdout is kept as bytes;
+ * `onStderr` sees stderr as it arrives.
+ */
+export async function runCli (url: string, args: string[], options: { stdin?: Buffer, env?: Record<string, string>, onStderr?: (text: string) => void } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, PIXELPORT_URL: url, PIXELPORT_TOKEN: '', ...options.env },
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  })
+  const stdout: Buffer[] = []
+  let stderr = ''
+  child.stdout!.on('data', (b: Buffer) => stdout.push(b))
+  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); options.onStderr?.(stderr) })
+  if (options.stdin !== undefined) {
+    // A command refused before it read all of its input (e.g. a 507 on the first bytes) closes the pipe.
+    child.stdin!.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err })
+    child.stdin!.end(options.stdin)
+  }
+  const [code] = await once(child, 'close') as [number | null]
+  return { code, stdout: Buffer.concat(stdout), stderr }
+}

@@ -1,9 +1,10 @@
 /**
- * `pixelport get ID -o FILE`: download a picture (format from the extension) or the raw bytes.
+ * `pixelport get ID -o FILE`: download a picture (format from the extension or --format) or the raw bytes.
  */
 import { createWriteStream } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import path from 'node:path'
+import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { usage } from '../failure.js'
 import { request } from '../http-client.js'
@@ -11,36 +12,73 @@ import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
 import { progressStream } from '../progress.js'
 
 export const GET_HELP = `Usage: pixelport get ID -o FILE [options]
+       pixelport get ID -o - --format FORMAT > FILE
 
-Download an image. The extension of FILE picks the format: .png .jpg .jpeg .webp .tif .tiff are encoded by
-the server; anything else receives the raw C-order bytes (GET /images/ID/data).
+Download an image. The format comes from --format, else from the extension of FILE: .png .jpg .jpeg .webp
+.tif .tiff are encoded by the server (a spinner shows on a terminal while a large one takes more than a
+second); .raw and .bin receive the raw C-order bytes (GET /images/ID/data). Any other extension is refused.
 
 Options:
-  -o, --output FILE  where to write (required)
+  -o, --output FILE  where to write (required); - for stdout (needs --format)
+  --format FORMAT    png, jpeg, webp, tiff or raw
 ${COMMON_HELP}`
 
-const PICTURE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'])
+/** File extension or --format → the URL suffix that asks the server for it ('/data': the raw bytes). */
+const FORMATS: Readonly<Record<string, string>> = {
+  png: '.png',
+  jpg: '.jpeg',
+  jpeg: '.jpeg',
+  webp: '.webp',
+  tif: '.tiff',
+  tiff: '.tiff',
+  raw: '/data',
+  bin: '/data',
+}
 
 /** Run `pixelport get`; resolves with the exit code. */
 export async function get (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('get', argv, { output: { type: 'string', short: 'o' } })
+  const { values, positionals, connection } = parseCommand('get', argv, {
+    output: { type: 'string', short: 'o' },
+    format: { type: 'string' },
+  })
   if (values.help === true) {
     process.stdout.write(GET_HELP)
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one image ID', 'get')
-  if (typeof values.output !== 'string' || values.output === '') throw usage('-o FILE is required', 'get')
+  if (typeof values.output !== 'string' || values.output === '') throw usage('-o FILE is required (- for stdout)', 'get')
   const id = positionals[0]
   const file = values.output
-  const extension = path.extname(file).toLowerCase()
-  const urlPath = PICTURE_EXTENSIONS.has(extension) ? imageUrlPath(id, extension) : imageUrlPath(id, '/data')
+  const toStdout = file === '-'
+  let suffix: string | undefined
+  if (typeof values.format === 'string') {
+    suffix = FORMATS[values.format.toLowerCase()]
+    if (suffix === undefined) throw usage(`--format: expected png, jpeg, webp, tiff or raw, got ${JSON.stringify(values.format)}`, 'get')
+  } else if (toStdout) {
+    throw usage('-o - writes to stdout: say which format with --format png|jpeg|webp|tiff|raw', 'get')
+  } else {
+    const extension = path.extname(file).toLowerCase()
+    suffix = FORMATS[extension.slice(1)]
+    if (suffix === undefined) {
+      throw usage(`unknown format ${JSON.stringify(extension === '' ? path.basename(file) : extension)}: name the file .png, .jpg, .webp, .tiff, or .raw/.bin for the raw bytes (or pass --format)`, 'get')
+    }
+  }
+  if (!toStdout) {
+    // A missing folder is the user's typo, not something the server refused: say so before asking it.
+    const folder = path.dirname(path.resolve(file))
+    const info = await stat(folder).catch(() => null)
+    if (info === null || !info.isDirectory()) throw usage(`no such folder ${JSON.stringify(path.dirname(file))} for ${file}`, 'get')
+  }
+  const picture = suffix !== '/data'
   // Ask before creating the file, so a refused download leaves nothing behind.
-  const response = await request(connection, 'GET', urlPath)
+  const response = await request(connection, 'GET', imageUrlPath(id, suffix), picture ? { spinner: `encoding ${id} as ${suffix.slice(1)}` } : {})
   const length = Number(response.headers['content-length'])
+  const sink: Writable = toStdout ? process.stdout : createWriteStream(file)
   try {
-    await pipeline(response, progressStream(`downloading ${id}`, Number.isFinite(length) ? length : undefined), createWriteStream(file))
+    // stdout is left open: it belongs to the process, not to this download.
+    await pipeline(response, progressStream(`downloading ${id}`, Number.isFinite(length) ? length : undefined), sink, { end: !toStdout })
   } catch (err) {
-    await rm(file, { force: true })
+    if (!toStdout) await rm(file, { force: true })
     throw err
   }
   return 0

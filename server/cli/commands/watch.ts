@@ -11,18 +11,13 @@ export const WATCH_HELP = `Usage: pixelport watch [ID...] [options]
 
 Print, once a second, one line per image that changed: id, generation, frames per second and frames
 skipped (the server sends only the latest when the terminal falls behind). All images without an ID.
-Ends on Ctrl-C.
+An ID that does not exist yet is waited for: its lines start when it is created. Ends on Ctrl-C.
 
 Options:
   --count N        stop after N events
 ${COMMON_HELP}`
 
 interface Rate { generation: number, frames: number, skipped: number, type: string }
-
-/** The WebSocket endpoint of an HTTP base URL. */
-function socketUrl (url: string): string {
-  return url.replace(/^http/, 'ws') + '/ws'
-}
 
 /** Run `pixelport watch`; resolves with the exit code. */
 export async function watch (argv: string[]): Promise<number> {
@@ -36,14 +31,27 @@ export async function watch (argv: string[]): Promise<number> {
     limit = Number(values.count)
     if (!Number.isInteger(limit) || limit < 1) throw usage(`--count: expected a whole number above 0, got ${JSON.stringify(values.count)}`, 'watch')
   }
-  const headers: Record<string, string> = {}
-  if (connection.token !== undefined) headers.authorization = `Bearer ${connection.token}`
   let client: RemoteClient
   try {
-    client = await RemoteClient.connect(socketUrl(connection.url), { headers, clientName: 'pixelport-cli', timeout: 5000 })
+    // The same base URL as every other command: RemoteClient finds /ws under it.
+    client = await RemoteClient.connect(connection.url, { ...(connection.token !== undefined ? { token: connection.token } : {}), clientName: 'pixelport-cli', timeout: 5000 })
   } catch (err) {
-    if (isPixelportError(err) && err.code !== 'PXP_ERR_CLOSED' && err.code !== 'PXP_ERR_TIMEOUT') throw refused(err.code, err.message)
+    if (isPixelportError(err) && err.code !== 'PXP_ERR_CLOSED' && err.code !== 'PXP_ERR_TIMEOUT') throw refused(err.code, err.message, connection.tokenSource)
     throw unreachable(connection.url, (err as Error).message)
+  }
+  // Watching an id before it exists is allowed (the subscription covers it), but say so: it is also what
+  // a typo looks like.
+  const missing: string[] = []
+  for (const id of positionals) {
+    try {
+      await client.describe(id)
+    } catch (err) {
+      if (isPixelportError(err) && err.code === 'PXP_ERR_NOT_FOUND') missing.push(id)
+      else if (isPixelportError(err)) {
+        await client.close()
+        throw refused(err.code, err.message, connection.tokenSource)
+      } else throw err
+    }
   }
 
   const rates = new Map<string, Rate>()
@@ -64,6 +72,7 @@ export async function watch (argv: string[]): Promise<number> {
   const stop = (): void => { void subscription.close() }
   process.once('SIGINT', stop)
   process.stderr.write(`watching ${positionals.length > 0 ? positionals.join(', ') : 'all images'} on ${connection.url}\n`)
+  for (const id of missing) process.stderr.write(`${id} does not exist yet: waiting for it to be created\n`)
   let seen = 0
   try {
     for await (const event of subscription) {
@@ -76,7 +85,7 @@ export async function watch (argv: string[]): Promise<number> {
       if (++seen >= limit) break
     }
   } catch (err) {
-    if (isPixelportError(err) && err.code !== 'PXP_ERR_CLOSED') throw refused(err.code, err.message)
+    if (isPixelportError(err) && err.code !== 'PXP_ERR_CLOSED') throw refused(err.code, err.message, connection.tokenSource)
     if (isPixelportError(err)) throw unreachable(connection.url, err.message)
     throw err
   } finally {
