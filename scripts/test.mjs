@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm test`: run tap over the compiled tests in dist/test (built by `npm run build:test`, which `pretest`
+ * `npm test`: run tap over the compiled tests in dist/test (built by `npm run build`, which `pretest`
  * runs). Compiled once with tsc, each test file starts as plain JavaScript: no TypeScript loader per test
  * process, which was most of the suite's wall time. Coverage maps back to the .ts sources through the
  * source maps.
@@ -41,7 +41,7 @@ function toBuilt (arg) {
   if (rel !== 'test' && !rel.startsWith('test' + path.sep)) return [arg]
   const built = path.join('dist', rel.replace(/\.ts$/, '.js'))
   if (!existsSync(path.join(root, built))) {
-    console.error(`${arg}: no build at ${built} (npm run build:test builds the tests)`)
+    console.error(`${arg}: no build at ${built} (npm run build builds the tests)`)
     process.exit(2)
   }
   return statSync(path.join(root, built)).isDirectory() ? testFiles(built) : [built]
