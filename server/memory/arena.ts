@@ -168,10 +168,41 @@ export class Arena {
     return copy
   }
 
-  /** Release every block. The arena is unusable afterwards. */
-  close (): void {
-    for (const block of [...this.blocks.values()]) this.dropBlock(block)
-    this.provider.close()
+  /**
+   * Take over block `index` of a previous store (adoption): its memory as found, with nothing allocated yet.
+   * A block larger than blockSize was made for one large image (dedicated). Later blocks get higher indices.
+   */
+  adoptBlock (index: number, memory: BlockMemory): void {
+    const size = memory.buffer.byteLength
+    const block: Block = { index, memory, allocator: new RunAllocator(size), dedicated: size > this.blockSize }
+    this.blocks.set(index, block)
+    this.reservedBytes += size
+    this.nextIndex = Math.max(this.nextIndex, index + 1)
+  }
+
+  /** Mark an allocation of an adopted image as taken. Throws RangeError when it is not free (an overlap). */
+  adoptAllocation (block: number, offset: number, length: number): Allocation {
+    const b = this.blocks.get(block)
+    if (b === undefined || !b.allocator.reserve(offset, length)) throw new RangeError(`${length} bytes at ${block}:${offset} are not free`)
+    this.usedBytes += alignUp(length)
+    return { block, offset, length: alignUp(length) }
+  }
+
+  /** Give back adopted blocks that no image uses: dedicated ones always, shared ones beyond capacity. */
+  dropEmptyAdopted (): void {
+    for (const b of [...this.blocks.values()]) {
+      if (b.allocator.isEmpty && (b.dedicated || this.reservedBytes > this.capacity)) this.dropBlock(b)
+    }
+  }
+
+  /**
+   * Release every block. The arena is unusable afterwards. `keep`: leave the provider's memory in place
+   * (shared-memory segments stay for the next server to adopt).
+   */
+  close (keep = false): void {
+    if (!keep) for (const block of [...this.blocks.values()]) this.dropBlock(block)
+    this.blocks.clear()
+    this.provider.close(keep)
   }
 
   stats (): ArenaStats {

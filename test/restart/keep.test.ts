@@ -1,0 +1,61 @@
+// close({ keep: true }) leaves the segments, and the next createServer({ shm: { recover: true } }) adopts them:
+// every image, id, mode, shape, layout, view, frame count, read-only flag, generation and byte comes back.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { createServer } from '../../server/server.js'
+import { fingerprints, populate } from '../helpers/restart-images.js'
+import { shmAddon, shmFiles, testPrefix } from '../helpers/shm.js'
+import { call } from '../helpers/http.js'
+
+const loaded = shmAddon(t)
+const OPTIONS = { port: 0, host: '127.0.0.1', capacity: 64 << 20, blockSize: 1 << 20, maxImages: 256, maxEventLoopDelayMs: 0 }
+
+if (loaded !== null) {
+  t.test('kept at close, adopted at the next start, then still usable', async (t) => {
+    const prefix = testPrefix(t)
+    const first = await createServer({ ...OPTIONS, shm: { prefix } })
+    await populate(first.store, 100)
+    first.store.delete('lines/L')
+    const before = await fingerprints(first.store)
+    t.equal(before.length, 99, '100 images, one deleted')
+    const storeId = first.shm.storeId
+    await first.close({ keep: true })
+    t.ok(shmFiles(prefix).some((f) => f.endsWith('-table')), 'the table stays')
+    t.notOk(shmFiles(prefix).some((f) => f.endsWith('-attach')), 'the socket goes')
+
+    const second = await createServer({ ...OPTIONS, shm: { prefix, recover: true } })
+    t.teardown(() => second.close())
+    const url = await second.listen()
+    t.equal(second.shm.storeId, storeId, 'same store id: every segment name stays valid')
+    t.equal(second.recovery.adopted?.images, 99, 'all 99 adopted')
+    t.same(second.recovery.refused, [])
+    t.same(await fingerprints(second.store), before, 'every image with the same bytes, generation, mode, layout, view')
+    // The adopted store works like any: writes, deletes (memory freed), creates (no overlap with adopted memory).
+    const listed = await call(url, 'GET', '/images')
+    t.equal(listed.status, 200)
+    const d = await second.store.write('frames/RGB', new Uint8Array(second.store.describe('frames/RGB').byteLength).fill(7))
+    t.equal(d.generation, before.find((f) => f.id === 'frames/RGB')!.generation + 1)
+    second.store.delete('lines/RGB')
+    for (let i = 0; i < 20; i++) second.store.create({ id: `new/${i}`, width: 64, height: 64, mode: 'RGBA' }, new Uint8Array(64 * 64 * 4).fill(i))
+    const after = await fingerprints(second.store)
+    for (const f of before) {
+      if (f.id === 'frames/RGB' || f.view?.parent === 'frames/RGB' || f.id === 'lines/RGB') continue
+      t.same(after.find((a) => a.id === f.id), f, `${f.id} untouched by the new images`)
+    }
+    await second.close()
+    t.same(shmFiles(prefix), [], 'a clean shutdown after adoption leaves nothing')
+    t.notOk(existsSync(`/dev/shm/${prefix}-${storeId}-meta`))
+  })
+
+  t.test('without recover, kept segments are removed as stale and the log names --recover', async (t) => {
+    const prefix = testPrefix(t)
+    const first = await createServer({ ...OPTIONS, shm: { prefix } })
+    first.store.create({ id: 'a', width: 4, height: 4, mode: 'L' })
+    await first.close({ keep: true })
+    const second = await createServer({ ...OPTIONS, shm: { prefix } })
+    t.teardown(() => second.close())
+    t.equal(second.store.size, 0)
+    t.same(second.recovery.removedStale, [first.shm.storeId])
+    t.match(second.recovery.notes.map((n) => n.message).join('\n'), /start with --recover/)
+  })
+}
