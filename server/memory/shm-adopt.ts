@@ -7,7 +7,7 @@
  * (shm-table-check.ts) before anything of it is used. A store that fails is refused with the reason and
  * the files it consists of, and its files are left in place for inspection.
  */
-import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BlockMemory } from './block-provider.js'
 import { SHM_DIR, type ShmAddon } from './native.js'
@@ -129,13 +129,4 @@ export function writeMetaFile (prefix: string, storeId: string, meta: StoreMeta,
   const temp = shmPath(metaFileName(prefix, storeId, true))
   writeFileSync(temp, JSON.stringify(meta), { mode })
   renameSync(temp, path)
-}
-
-/** Bytes of a file, or -1 when it is missing (for tests and the log). */
-export function fileBytes (path: string): number {
-  try {
-    return statSync(path).size
-  } catch {
-    return -1
-  }
 }

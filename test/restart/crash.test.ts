@@ -37,6 +37,7 @@ while True:
 const LOCKED = 'block/RGB'    // an attached Node process dies... no: hangs holding its write lock
 const PUBLISHED = 'frames/L'  // a Python process publishing frames
 const UPLOADED = 'block/LA'   // an HTTP PUT in the middle of its body
+const DELETED = 'raw/_i4/6'   // (1-D: no views) deleted while the Node process still holds it open
 
 if (loaded !== null && numpy?.code === 0) {
   t.test('SIGKILL while a PUT is mid-body, a Node process holds the write lock and Python publishes: --recover restores everything', async (t) => {
@@ -61,6 +62,9 @@ if (loaded !== null && numpy?.code === 0) {
     // An attached Node process inside write(), holding the lock with the seqlock odd.
     const agent = await startAttachAgent(t, first.url)
     await agent.call('open', LOCKED)
+    await agent.call('open', DELETED)
+    t.equal((await fetch(`${first.url}/images/${encodeURIComponent(DELETED)}`, { method: 'DELETE' })).status, 204, 'deleted, its memory held by the lease')
+    before.delete(DELETED)
     void agent.call('hangInWrite', LOCKED).catch(() => {})
     t.same(await agent.nextEvent(), { event: 'locked' })
 
@@ -71,12 +75,13 @@ if (loaded !== null && numpy?.code === 0) {
     t.ok(shmFiles(prefix).some((f) => f.endsWith('-table')), 'the dead server left its segments')
 
     const second = await serveCli(t, ['--shm', '--shm-prefix', prefix, '--recover', ...SIZE_FLAGS])
-    t.match(second.output(), new RegExp(`recover: adopted store ${first.storeId}: 100 images \\(\\d+ views\\), [12] write locks of dead writers recovered \\([12] writes in progress closed`),
+    t.match(second.output(), new RegExp(`recover: adopted store ${first.storeId}: 99 images \\(\\d+ views\\), [12] write locks of dead writers recovered \\([12] writes in progress closed`),
       'the log says what was adopted: the Node writer\'s lock and the Python publish in flight or not')
     const shm = await call(second.url, 'GET', '/shm')
     t.equal(shm.body.storeId, first.storeId, 'the same store, so every segment name in old descriptors still holds')
     const after = await httpFingerprints(second.url)
-    t.same(after.prints.map((f) => f.id), [...before.keys()], 'every image is there')
+    t.same(after.prints.map((f) => f.id), [...before.keys()], 'every image is there, and the deleted one is not')
+    t.match(second.output(), /[1-9]\d* deleted or replica records dropped/, 'the deleted image held by a dead lease is freed')
     for (const f of after.prints) {
       const was = before.get(f.id)!
       const { generation, sha256, ...shape } = f
