@@ -51,9 +51,10 @@ t.test('a damaged file is skipped and reported, the rest load', async (t) => {
   t.match(second.recovery.persisted?.skipped, [/^bad: 3 bytes, expected 16/])
 })
 
-t.test('persist and shm cannot be combined; persist must be a path', async (t) => {
+t.test('persist and shm cannot be combined; persist must be a path; shm.recover a boolean', async (t) => {
   await t.rejects(createServer({ ...OPTIONS, persist: '/tmp/x', shm: true }), { code: 'PXP_ERR_VALIDATION', message: /persist and shm cannot be combined/ })
   await t.rejects(createServer({ ...OPTIONS, persist: '' }), { code: 'PXP_ERR_VALIDATION', message: /option persist must be a directory path/ })
+  await t.rejects(createServer({ ...OPTIONS, shm: { recover: 'yes' as unknown as boolean } }), { code: 'PXP_ERR_VALIDATION', message: /option shm.recover must be a boolean/ })
 })
 
 t.test('the CLI: --persist DIR round trip over SIGTERM', async (t) => {
