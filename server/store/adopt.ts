@@ -69,11 +69,13 @@ export function adoptStore (store: ImageStore, adopted: AdoptedShm): AdoptReport
     for (let f = 0; f < MAX_FRAMES; f++) if (Atomics.exchange(words, base + SLOT.PINS + f, 0) !== 0) report.claimsReturned++
     if (Atomics.load(words, base + SLOT.WRITE_LOCK) !== 0) {
       report.locksRecovered++
-      if ((Atomics.load(words, base + SLOT.SEQ) & 1) !== 0) {
-        endWrite(words, s.slot)
-        report.tornWritesClosed++
-      }
       Atomics.store(words, base + SLOT.WRITE_LOCK, 0)
+    }
+    // Odd without a lock only happens when a writer cut off from a previous server finished its write
+    // late: closed the same way, so readers never wait on it.
+    if ((Atomics.load(words, base + SLOT.SEQ) & 1) !== 0) {
+      endWrite(words, s.slot)
+      report.tornWritesClosed++
     }
   }
   // 3. The allocator, from the blocks found and the allocations of the images kept.

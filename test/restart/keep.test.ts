@@ -1,7 +1,8 @@
 // close({ keep: true }) leaves the segments, and the next createServer({ shm: { recover: true } }) adopts them:
 // every image, id, mode, shape, layout, view, frame count, read-only flag, generation and byte comes back.
 import t from 'tap'
-import { existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs'
+import { SLOT, slotBase } from '../../protocol/layout.js'
 import { createServer } from '../../server/server.js'
 import { fingerprints, populate } from '../helpers/restart-images.js'
 import { shmAddon, shmFiles, testPrefix } from '../helpers/shm.js'
@@ -57,5 +58,23 @@ if (loaded !== null) {
     t.equal(second.store.size, 0)
     t.same(second.recovery.removedStale, [first.shm.storeId])
     t.match(second.recovery.notes.map((n) => n.message).join('\n'), /start with --recover/)
+  })
+
+  t.test('a seqlock left odd (a late writer cut off from the dead server) is closed as a new generation', async (t) => {
+    const prefix = testPrefix(t)
+    const first = await createServer({ ...OPTIONS, shm: { prefix } })
+    first.store.create({ id: 'a', width: 4, height: 4, mode: 'L' }, new Uint8Array(16).fill(1))
+    await first.close({ keep: true })
+    const fd = openSync(`/dev/shm/${prefix}-${first.shm.storeId}-table`, 'r+')
+    const odd = Buffer.alloc(4)
+    odd.writeInt32LE(1)
+    writeSync(fd, odd, 0, 4, (slotBase(0) + SLOT.SEQ) * 4)
+    closeSync(fd)
+    const second = await createServer({ ...OPTIONS, shm: { prefix, recover: true }, lockTimeoutMs: 200 })
+    t.teardown(() => second.close())
+    t.equal(second.recovery.adopted?.tornWritesClosed, 1)
+    const copy = await second.store.read('a')
+    t.equal(copy.generation, 1)
+    t.ok(copy.bytes.every((b) => b === 1))
   })
 }
