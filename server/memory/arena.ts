@@ -169,14 +169,13 @@ export class Arena {
   }
 
   /**
-   * Take over block `index` of a previous store (adoption): its memory as found, with nothing allocated yet.
-   * A block larger than blockSize was made for one large image (dedicated). Later blocks get higher indices.
+   * Take over block `index` of a previous store (adoption): its memory as found, nothing allocated yet.
+   * Later blocks get higher indices. Call finishAdoption() once every adopted allocation is marked.
    */
   adoptBlock (index: number, memory: BlockMemory): void {
-    const size = memory.buffer.byteLength
-    const block: Block = { index, memory, allocator: new RunAllocator(size), dedicated: size > this.blockSize }
+    const block: Block = { index, memory, allocator: new RunAllocator(memory.buffer.byteLength), dedicated: false }
     this.blocks.set(index, block)
-    this.reservedBytes += size
+    this.reservedBytes += block.allocator.size
     this.nextIndex = Math.max(this.nextIndex, index + 1)
   }
 
@@ -188,10 +187,19 @@ export class Arena {
     return { block, offset, length: alignUp(length) }
   }
 
-  /** Give back adopted blocks that no image uses: dedicated ones always, shared ones beyond capacity. */
-  dropEmptyAdopted (): void {
+  /**
+   * After adoption: a block larger than blockSize that one image fills was made for it (dedicated, released
+   * with it); one that holds several images stays shared (the previous server had a larger blockSize).
+   * Empty blocks are given back when dedicated-sized or beyond capacity.
+   */
+  finishAdoption (): void {
     for (const b of [...this.blocks.values()]) {
-      if (b.allocator.isEmpty && (b.dedicated || this.reservedBytes > this.capacity)) this.dropBlock(b)
+      const large = b.allocator.size > this.blockSize
+      if (b.allocator.isEmpty && (large || this.reservedBytes > this.capacity)) {
+        this.dropBlock(b)
+      } else if (large && b.allocator.allocationCount === 1 && b.allocator.lengthOf(0) === b.allocator.size) {
+        this.blocks.set(b.index, { ...b, dedicated: true })
+      }
     }
   }
 

@@ -117,7 +117,7 @@ export function adoptStore (store: ImageStore, adopted: AdoptedShm): AdoptReport
     report.dropped++
   }
   store.table.adoptSlots(highWater, kept)
-  store.arena.dropEmptyAdopted()
+  store.arena.finishAdoption()
   store.saveMeta()
   return report
 }

@@ -35,11 +35,17 @@ t.test('Arena: adopted blocks and allocations, overlaps refused, unused dedicate
   t.throws(() => arena.adoptAllocation(0, 128, 64), /not free/)
   t.throws(() => arena.adoptAllocation(9, 0, 64), /not free/)
   arena.adoptAllocation(3, 0, 16384)
-  arena.dropEmptyAdopted()
-  t.same(arena.allBlocks().map((b) => [b.index, b.dedicated]), [[0, false], [3, true]], 'block 5 (dedicated, empty) released')
+  // Made by a server with a larger blockSize: a large block shared by two images.
+  arena.adoptBlock(7, provider.allocate(16384))
+  arena.adoptAllocation(7, 0, 64)
+  arena.adoptAllocation(7, 8192, 64)
+  arena.finishAdoption()
+  t.same(arena.allBlocks().map((b) => [b.index, b.dedicated]), [[0, false], [3, true], [7, false]], 'block 5 (large, empty) released; 7 stays shared')
+  arena.free({ block: 7, offset: 0, length: 64 })
+  t.ok(arena.block(7), 'freeing one image of a shared large block keeps the block for the other')
   const next = arena.allocate(8192)
-  t.equal(next.block, 6, 'new blocks come after the adopted ones')
-  t.equal(arena.stats().used, 128 + 16384 + 8192)
+  t.equal(next.block, 8, 'new blocks come after the adopted ones')
+  t.equal(arena.stats().used, 128 + 16384 + 64 + 8192)
 })
 
 t.test('meta file names parse back', async (t) => {

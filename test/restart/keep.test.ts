@@ -77,4 +77,21 @@ if (loaded !== null) {
     t.equal(copy.generation, 1)
     t.ok(copy.bytes.every((b) => b === 1))
   })
+
+  t.test('adopted by a server with a smaller block size: freeing one image keeps its neighbours', async (t) => {
+    const prefix = testPrefix(t)
+    const first = await createServer({ ...OPTIONS, shm: { prefix } })
+    await populate(first.store, 30)
+    const before = await fingerprints(first.store)
+    await first.close({ keep: true })
+    const second = await createServer({ ...OPTIONS, blockSize: 64 * 1024, shm: { prefix, recover: true } })
+    t.teardown(() => second.close())
+    second.store.delete('block/1')
+    second.store.delete('lines/1')
+    for (let i = 0; i < 10; i++) second.store.create({ id: `new/${i}`, width: 32, height: 32, mode: 'L' }, new Uint8Array(1024).fill(200 + i))
+    const after = await fingerprints(second.store)
+    t.same(after.filter((f) => !f.id.startsWith('new/')), before.filter((f) => f.id !== 'block/1' && f.view?.parent !== 'block/1' && f.id !== 'lines/1'))
+    const segments = new Set(second.store.list().flatMap((d) => d.location.kind === 'block' ? [d.location.segment] : d.location.segments.map((r) => r.segment)))
+    for (const name of segments) t.ok(existsSync('/dev/shm' + String(name)), `${String(name)} still exists: other processes can map it by name`)
+  })
 }
