@@ -56,6 +56,12 @@ export interface ServerOptions {
    */
   shm?: boolean | ShmOptions
   /**
+   * Without shared memory: a directory every image is written to on graceful shutdown (raw bytes plus the
+   * descriptor, each file written atomically) and loaded from at start (server/store/persist.ts). A crash
+   * loses what was not written. Default: none.
+   */
+  persist?: string
+  /**
    * Bearer tokens with scopes and optional id limits. Empty (default): no authentication, which is only
    * allowed on a loopback `host` unless `insecure` is set.
    */
@@ -112,9 +118,17 @@ export interface ServerOptions {
 export interface ShmOptions {
   mode?: number
   prefix?: string
+  /**
+   * Adopt the segments of a dead store with the same prefix (its images, ids, generations) instead of
+   * removing them as stale; a store that fails the checks is refused, left in place, and the server starts
+   * empty (`server.recovery`). Default false.
+   */
+  recover?: boolean
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger' | 'shm' | 'tokens' | 'cluster'>> & Pick<ServerOptions, 'provider' | 'logger'> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger' | 'shm' | 'tokens' | 'cluster' | 'persist'>> & Pick<ServerOptions, 'provider' | 'logger'> & {
+  /** Directory images are saved to at shutdown and loaded from at start, or null. */
+  persist: string | null
   /** Shared memory asked for (it may still be unavailable), or null. */
   shm: Required<ShmOptions> | null
   /** The configured tokens, validated (empty: authentication off). */
@@ -173,6 +187,7 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     logger: o.logger ?? false,
     provider: o.provider,
     shm: resolveShm(o.shm, o.provider),
+    persist: resolvePersist(o.persist, o.shm),
     tokens,
     insecure,
     corsOrigins,
@@ -240,10 +255,19 @@ function resolveShm (shm: unknown, provider: BlockProvider | undefined): Require
     throw pxpError('PXP_ERR_VALIDATION', `option shm must be a boolean or { mode, prefix }, got ${JSON.stringify(shm)}`)
   }
   if (provider !== undefined) throw pxpError('PXP_ERR_VALIDATION', 'options shm and provider cannot be combined: shm chooses the provider')
-  const { mode = 0o600, prefix = DEFAULT_SHM_PREFIX } = shm === true ? {} : shm as ShmOptions
+  const { mode = 0o600, prefix = DEFAULT_SHM_PREFIX, recover = false } = shm === true ? {} : shm as ShmOptions
   if (!(SHM_MODES as readonly unknown[]).includes(mode)) {
     throw pxpError('PXP_ERR_VALIDATION', `option shm.mode must be one of 0o600, 0o640, 0o660, got ${typeof mode === 'number' ? '0o' + mode.toString(8) : JSON.stringify(mode)}`)
   }
   validatePrefix(prefix)
-  return { mode, prefix }
+  if (typeof recover !== 'boolean') throw pxpError('PXP_ERR_VALIDATION', `option shm.recover must be a boolean, got ${JSON.stringify(recover)}`)
+  return { mode, prefix, recover }
+}
+
+function resolvePersist (persist: unknown, shm: unknown): string | null {
+  if (persist === undefined) return null
+  if (typeof persist !== 'string' || persist === '') throw pxpError('PXP_ERR_VALIDATION', `option persist must be a directory path, got ${JSON.stringify(persist)}`)
+  // With shared memory the segments are the persistent copy (shm.recover); two copies would disagree.
+  if (shm !== undefined && shm !== false) throw pxpError('PXP_ERR_VALIDATION', 'options persist and shm cannot be combined: with shared memory use shm.recover and close({ keep: true })')
+  return persist
 }

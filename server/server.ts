@@ -23,6 +23,8 @@ import { ServerMetrics } from './metrics/metrics.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
 import { ImageStore } from './store/image-store.js'
 import { SnapshotCache } from './store/snapshots.js'
+import { loadImages, saveImages } from './store/persist.js'
+import { recoveryReport, type RecoveryReport } from './store/restart-report.js'
 import { uploadsOf, type UploadRegistry, type UploadReport } from './uploads/registry.js'
 import { WorkerBridge, type WorkerErrorEvent } from './workers/bridge.js'
 import { websocketEndpoint } from './ws/plugin.js'
@@ -40,7 +42,7 @@ export interface PixelportServer {
    * Stop accepting, abort uploads still receiving their body (PXP_ERR_CLOSED, each logged and emitted as
    * `uploads` 'aborted'), end connections and release all memory. Idempotent.
    */
-  close (): Promise<void>
+  close (options?: CloseOptions): Promise<void>
   /** Uploads in progress on every transport: the staging budget, the body clocks, 'aborted' events. */
   readonly uploads: UploadRegistry
   /**
@@ -67,6 +69,20 @@ export interface PixelportServer {
   readonly attach: AttachService | null
   /** Cluster membership (`cluster` option), joined at listen(); null for a single node. */
   readonly cluster: ClusterNode | null
+  /** What this start took over from the previous store (`shm.recover`, `persist`), and the log lines saying so. */
+  readonly recovery: RecoveryReport
+}
+
+export interface CloseOptions {
+  /**
+   * Leave the shared-memory segments (table, blocks) in place, marked released, for the next server started
+   * with `shm: { recover: true }` (`--recover`) to adopt: a restart to upgrade loses nothing. Default false.
+   */
+  keep?: boolean
+}
+
+function countLoaded (r: { loaded: string[], skipped: string[] }): { loaded: number, skipped: string[] } {
+  return { loaded: r.loaded.length, skipped: r.skipped }
 }
 
 /** How long close() lets requests in progress finish before it closes their connections. */
@@ -78,7 +94,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   // memory, and `shm.reason` (printed by the CLI at start-up) says why.
   const choice = resolved.shm === null
     ? { provider: resolved.provider, warning: null }
-    : createBlockProvider({ shm: true, mode: resolved.shm.mode, prefix: resolved.shm.prefix })
+    : createBlockProvider({ shm: true, mode: resolved.shm.mode, prefix: resolved.shm.prefix, recover: resolved.shm.recover })
   const shmProvider = choice.provider instanceof ShmBlockProvider ? choice.provider : null
   let store: ImageStore
   try {
@@ -97,6 +113,16 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     choice.provider?.close()
     throw err
   }
+  let persisted: RecoveryReport['persisted'] = null
+  if (resolved.persist !== null) {
+    try {
+      persisted = { dir: resolved.persist, ...countLoaded(loadImages(store, resolved.persist)) }
+    } catch (err) {
+      store.close()
+      throw err
+    }
+  }
+  const recovery = recoveryReport(resolved.shm?.recover === true, store.adoption, shmProvider?.recovery?.refused ?? [], shmProvider?.staleCleanup ?? null, persisted)
   const attach = shmProvider === null ? null : new AttachService(store, shmProvider, loadShmAddon().path as string)
   const shm: ShmInfo = {
     enabled: shmProvider !== null,
@@ -143,6 +169,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     app.log.warn({ upload: u, code: err.code }, `upload aborted: ${err.message}`)
   })
   cluster?.useLogger(app.log)
+  for (const note of recovery.notes) app.log[note.level](note.message)
   store.on('evicted', (d, why) => app.log.info({ id: d.id, bytes: d.view === null ? d.byteLength : 0, reason: why.code, for: why.for }, 'image evicted to make room'))
   try {
     // The OpenAPI collector first, so it sees every route (including /ready from installEdge); the docs
@@ -183,6 +210,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     shm,
     attach,
     cluster,
+    recovery,
     async listen () {
       const address = await app.listen({ host: resolved.host, port: resolved.port })
       url = address
@@ -190,7 +218,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
       await cluster?.start(url)
       return url
     },
-    async close () {
+    async close (closeOptions = {}) {
       closing ??= (async () => {
         // Leave the cluster first, so the other nodes stop sending requests here.
         replicas?.close()
@@ -210,7 +238,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
         // whose provider unlinks every segment: a clean shutdown leaves nothing in /dev/shm.
         await attach?.close()
         await workers.close()
-        store.close()
+        // Written once nothing else can change an image: each file holds one consistent generation.
+        if (resolved.persist !== null) await saveImages(store, resolved.persist)
+        store.close(closeOptions.keep === true)
       })()
       return await closing
     },

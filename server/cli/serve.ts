@@ -25,6 +25,10 @@ Options (environment variable in brackets):
                          memory with a warning where unavailable [PIXELPORT_SHM=1]
   --shm-mode MODE        file mode of the segments: 600 (default), 640 or 660 to share with the group
   --shm-prefix NAME      first part of every segment name (default pixelport)
+  --recover              adopt the segments of a dead store with this prefix (crash, kill -9, --keep)
+                         instead of removing them: every image comes back with its id and generation
+  --keep                 on SIGTERM/SIGINT leave the segments in place for the next --recover start
+  --persist DIR          without --shm: save every image to DIR on graceful shutdown, load at start
   --token TOKEN:SCOPES[:IDS]
                          accept this bearer token (repeatable); SCOPES from read,write,admin; IDS limits
                          it to ids, e.g. cam1/*,cam2/main [PIXELPORT_TOKENS, ';'-separated]
@@ -99,6 +103,9 @@ const SERVE_OPTIONS = {
   shm: { type: 'boolean' },
   'shm-mode': { type: 'string' },
   'shm-prefix': { type: 'string' },
+  recover: { type: 'boolean' },
+  keep: { type: 'boolean' },
+  persist: { type: 'string' },
   token: { type: 'string', multiple: true },
   'token-file': { type: 'string' },
   insecure: { type: 'boolean' },
@@ -185,7 +192,10 @@ export async function serve (argv: string[]): Promise<void> {
   if (values.shm === true || process.env.PIXELPORT_SHM === '1' || values['shm-mode'] !== undefined || values['shm-prefix'] !== undefined) {
     options.shm = { mode: parseMode(values['shm-mode'] ?? '600') }
     if (values['shm-prefix'] !== undefined) options.shm.prefix = values['shm-prefix']
+    if (values.recover === true) options.shm.recover = true
   }
+  if ((values.recover === true || values.keep === true) && options.shm === undefined) throw new Error('--recover and --keep need --shm')
+  if (values.persist !== undefined) options.persist = values.persist
 
   // Loaded here, not at the top: the client commands should not pay for fastify and sharp on every run.
   const { createServer } = await import('../server.js')
@@ -206,6 +216,7 @@ export async function serve (argv: string[]): Promise<void> {
     if (server.shm.enabled) process.stdout.write(`shared memory: table ${server.shm.table} (mode ${server.shm.mode!.toString(8)})\n`)
     else process.stderr.write(`pixelport: warning: ${server.shm.reason}\n`)
   }
+  for (const n of server.recovery.notes) (n.level === 'info' ? process.stdout : process.stderr).write(`pixelport: ${n.level === 'info' ? '' : n.level + ': '}${n.message}\n`)
   if (values.demo === true) {
     addDemoImages(server.store)
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
@@ -234,7 +245,7 @@ export async function serve (argv: string[]): Promise<void> {
     })
     const force = setTimeout(() => process.exit(1), 10_000)
     force.unref()
-    server.close().then(() => process.exit(0), () => process.exit(1))
+    server.close({ keep: values.keep === true }).then(() => process.exit(0), () => process.exit(1))
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))

@@ -168,10 +168,49 @@ export class Arena {
     return copy
   }
 
-  /** Release every block. The arena is unusable afterwards. */
-  close (): void {
-    for (const block of [...this.blocks.values()]) this.dropBlock(block)
-    this.provider.close()
+  /**
+   * Take over block `index` of a previous store (adoption): its memory as found, nothing allocated yet.
+   * Later blocks get higher indices. Call finishAdoption() once every adopted allocation is marked.
+   */
+  adoptBlock (index: number, memory: BlockMemory): void {
+    const block: Block = { index, memory, allocator: new RunAllocator(memory.buffer.byteLength), dedicated: false }
+    this.blocks.set(index, block)
+    this.reservedBytes += block.allocator.size
+    this.nextIndex = Math.max(this.nextIndex, index + 1)
+  }
+
+  /** Mark an allocation of an adopted image as taken. Throws RangeError when it is not free (an overlap). */
+  adoptAllocation (block: number, offset: number, length: number): Allocation {
+    const b = this.blocks.get(block)
+    if (b === undefined || !b.allocator.reserve(offset, length)) throw new RangeError(`${length} bytes at ${block}:${offset} are not free`)
+    this.usedBytes += alignUp(length)
+    return { block, offset, length: alignUp(length) }
+  }
+
+  /**
+   * After adoption: a block larger than blockSize that one image fills was made for it (dedicated, released
+   * with it); one that holds several images stays shared (the previous server had a larger blockSize).
+   * Empty blocks are given back when dedicated-sized or beyond capacity.
+   */
+  finishAdoption (): void {
+    for (const b of [...this.blocks.values()]) {
+      const large = b.allocator.size > this.blockSize
+      if (b.allocator.isEmpty && (large || this.reservedBytes > this.capacity)) {
+        this.dropBlock(b)
+      } else if (large && b.allocator.allocationCount === 1 && b.allocator.lengthOf(0) === b.allocator.size) {
+        this.blocks.set(b.index, { ...b, dedicated: true })
+      }
+    }
+  }
+
+  /**
+   * Release every block. The arena is unusable afterwards. `keep`: leave the provider's memory in place
+   * (shared-memory segments stay for the next server to adopt).
+   */
+  close (keep = false): void {
+    if (!keep) for (const block of [...this.blocks.values()]) this.dropBlock(block)
+    this.blocks.clear()
+    this.provider.close(keep)
   }
 
   stats (): ArenaStats {

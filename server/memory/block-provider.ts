@@ -6,6 +6,7 @@
  * nothing above this interface changes.
  */
 import type { FutexWake } from '../../protocol/cross-process.js'
+import type { StoreMeta } from './shm-table-check.js'
 
 export interface BlockMemory {
   readonly buffer: SharedArrayBuffer
@@ -20,8 +21,11 @@ export interface BlockProvider {
   allocate (byteLength: number): BlockMemory
   /** Give the memory back. The buffer must not be used by the caller afterwards. */
   release (memory: BlockMemory): void
-  /** Release everything this provider still holds (e.g. unlink segments). Idempotent. */
-  close (): void
+  /**
+   * Release everything this provider still holds (e.g. unlink segments). Idempotent. `keep`: leave memory
+   * that outlives the process (segments) in place for the next server to adopt.
+   */
+  close (keep?: boolean): void
   /**
    * Memory for the image table, when the provider puts it where other processes can map it (a fixed-size
    * named segment). Absent: the table makes its own growable in-process buffer.
@@ -29,6 +33,8 @@ export interface BlockProvider {
   allocateTable? (byteLength: number): BlockMemory
   /** Present when other processes map the memory: wakes their futex waiters on a word of it. */
   readonly futexWake?: FutexWake
+  /** Present when the memory outlives the process: saves what the table has no room for (see shm-adopt.ts). */
+  saveMeta? (meta: StoreMeta): void
 }
 
 /** In-process SharedArrayBuffers: pages are committed lazily by the OS, so big blocks cost nothing until used. */

@@ -77,6 +77,29 @@ export class RunAllocator {
     return -1
   }
 
+  /**
+   * Mark `[offset, offset + length)` (length rounded up) as allocated, as a previous owner of the block had
+   * it: adoption rebuilds the free runs from the table. False when any of it is not free (an overlap).
+   */
+  reserve (offset: number, length: number): boolean {
+    const need = alignUp(length)
+    if (offset % ALIGNMENT !== 0 || need <= 0) return false
+    for (let i = 0; i < this.freeOffsets.length; i++) {
+      const start = this.freeOffsets[i]
+      const end = start + this.freeLengths[i]
+      if (offset < start || offset + need > end) continue
+      const pieces: Array<[number, number]> = []
+      if (offset > start) pieces.push([start, offset - start])
+      if (offset + need < end) pieces.push([offset + need, end - offset - need])
+      this.freeOffsets.splice(i, 1, ...pieces.map((p) => p[0]))
+      this.freeLengths.splice(i, 1, ...pieces.map((p) => p[1]))
+      this.live.set(offset, need)
+      this.usedBytes += need
+      return true
+    }
+    return false
+  }
+
   /** Length actually reserved for the allocation at `offset` (its rounded size). */
   lengthOf (offset: number): number | undefined {
     return this.live.get(offset)

@@ -14,7 +14,7 @@
  * every later attach by name.
  */
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pxpError } from '../../protocol/errors.js'
 import { SHM_DIR } from './native.js'
@@ -26,6 +26,9 @@ const STORE_ID_PATTERN = /^[0-9a-f]{32}$/
 const OWNER_PART = 'owner'
 const TABLE_PART = 'table'
 const ATTACH_PART = 'attach'
+// The sidecar of what the table has no room for (rows of line-based images), and its temporary file.
+const META_PART = 'meta'
+const META_TEMP_PART = 'metatmp'
 
 /** Throws PXP_ERR_VALIDATION unless `prefix` is 1-48 of A-Z a-z 0-9 _ (a hyphen would make names ambiguous). */
 export function validatePrefix (prefix: string): string {
@@ -65,6 +68,11 @@ export function attachSocketPath (prefix: string, storeId: string): string {
   return shmPath(`/${prefix}-${storeId}-${ATTACH_PART}`)
 }
 
+/** The POSIX name of a store's meta file (or of the temporary file it is written through). */
+export function metaFileName (prefix: string, storeId: string, temp = false): string {
+  return `/${prefix}-${storeId}-${temp ? META_TEMP_PART : META_PART}`
+}
+
 /** The POSIX name of a store's owner marker. */
 export function ownerMarkerName (prefix: string, storeId: string): string {
   return `/${prefix}-${storeId}-${OWNER_PART}`
@@ -78,7 +86,7 @@ export function shmPath (name: string): string {
 export interface ParsedShmName {
   storeId: string
   /** Block number, 'owner' for the marker, 'table' for the image table, `a<n>` for claims of attachment n, 'attach' for the socket. */
-  part: number | 'owner' | 'table' | 'attach' | `a${number}`
+  part: number | 'owner' | 'table' | 'attach' | 'meta' | 'metatmp' | `a${number}`
 }
 
 /** Parse a file name in /dev/shm (no leading slash) as one of `prefix`'s, or null when it is not. */
@@ -89,6 +97,8 @@ export function parseShmFileName (prefix: string, fileName: string): ParsedShmNa
   if (rest[1] === OWNER_PART) return { storeId: rest[0], part: OWNER_PART }
   if (rest[1] === TABLE_PART) return { storeId: rest[0], part: TABLE_PART }
   if (rest[1] === ATTACH_PART) return { storeId: rest[0], part: ATTACH_PART }
+  if (rest[1] === META_PART) return { storeId: rest[0], part: META_PART }
+  if (rest[1] === META_TEMP_PART) return { storeId: rest[0], part: META_TEMP_PART }
   if (/^a(0|[1-9][0-9]{0,9})$/.test(rest[1])) return { storeId: rest[0], part: rest[1] as `a${number}` }
   if (!/^(0|[1-9][0-9]{0,15})$/.test(rest[1])) return null
   return { storeId: rest[0], part: Number(rest[1]) }
@@ -103,6 +113,8 @@ export interface OwnerMarker {
   /** The pid namespace the pid belongs to (`pid:[…]`), or null when unreadable. */
   pidNamespace: string | null
   createdAt: string
+  /** Set by a graceful shutdown that kept the segments (`--keep`): the owner gave the store up for adoption. */
+  released?: true
 }
 
 /** The marker this process would write. */
@@ -119,6 +131,17 @@ export function currentOwner (): OwnerMarker {
 /** Write the owner marker of a new store. 'wx': a marker that already exists is never overwritten. */
 export function writeOwnerMarker (prefix: string, storeId: string, mode: number): void {
   writeFileSync(shmPath(ownerMarkerName(prefix, storeId)), JSON.stringify(currentOwner()) + '\n', { flag: 'wx', mode })
+}
+
+/**
+ * Take over a dead store's marker (adoption), or give ours up (`released`: a shutdown that keeps the segments
+ * for the next start). Written through a temporary file and a rename, so the marker is never half-written.
+ */
+export function replaceOwnerMarker (prefix: string, storeId: string, mode: number, released = false): void {
+  const path = shmPath(ownerMarkerName(prefix, storeId))
+  const marker: OwnerMarker = { ...currentOwner(), ...(released ? { released: true } : {}) }
+  writeFileSync(path + '.new', JSON.stringify(marker) + '\n', { mode })
+  renameSync(path + '.new', path)
 }
 
 /** Remove a store's owner marker (last, after its segments). Missing is fine. */
@@ -154,6 +177,7 @@ export type OwnerState = 'alive' | 'dead' | 'unknown'
  * namespace). A live pid whose start time differs from the marker's is a reused pid: the owner is dead.
  */
 export function ownerState (marker: OwnerMarker): OwnerState {
+  if (marker.released === true) return 'dead'
   const ours = pidNamespace()
   if (marker.pidNamespace !== null && ours !== null && marker.pidNamespace !== ours) return 'unknown'
   try {
@@ -188,7 +212,7 @@ export interface StaleCleanup {
  * last, so an interrupted clean-up is finished by the next one. Two processes cleaning at once is fine:
  * a name already gone is not an error.
  */
-export function cleanStaleSegments (prefix: string): StaleCleanup {
+export function cleanStaleSegments (prefix: string, except: ReadonlySet<string> = new Set()): StaleCleanup {
   validatePrefix(prefix)
   const report: StaleCleanup = { removed: [], removedFiles: 0, live: [], unknown: [], failures: [] }
   const stores = new Map<string, { marker: boolean, files: string[] }>()
@@ -201,6 +225,7 @@ export function cleanStaleSegments (prefix: string): StaleCleanup {
     else store.files.push(file)
   }
   for (const [storeId, store] of stores) {
+    if (except.has(storeId)) continue
     const marker = store.marker ? readOwnerMarker(shmPath(ownerMarkerName(prefix, storeId))) : null
     const state = marker === null ? 'unknown' : ownerState(marker)
     if (state === 'alive') { report.live.push(storeId); continue }

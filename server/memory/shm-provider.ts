@@ -6,14 +6,17 @@
  * the garbage collector is slow to unmap released buffers, so churning segments costs memory and time.
  * Names are unlinked on release and on close; mappings already made stay valid until collected.
  */
+import { unlinkSync } from 'node:fs'
 import type { FutexWake } from '../../protocol/cross-process.js'
 import { PixelportError, pxpError } from '../../protocol/errors.js'
 import { type BlockMemory, type BlockProvider, HeapBlockProvider } from './block-provider.js'
 import { loadShmAddon, type ShmAddon } from './native.js'
+import { findAdoptable, type AdoptedShm, type Refusal, writeMetaFile } from './shm-adopt.js'
 import {
-  attachSocketPath, claimsSegmentName, cleanStaleSegments, DEFAULT_SHM_PREFIX, newStoreId, removeAttachSocket, removeOwnerMarker, segmentName,
-  type StaleCleanup, tableSegmentName, validatePrefix, writeOwnerMarker,
+  attachSocketPath, claimsSegmentName, cleanStaleSegments, DEFAULT_SHM_PREFIX, metaFileName, newStoreId, removeAttachSocket, removeOwnerMarker,
+  replaceOwnerMarker, segmentName, shmPath, type StaleCleanup, tableSegmentName, validatePrefix, writeOwnerMarker,
 } from './shm-names.js'
+import type { StoreMeta } from './shm-table-check.js'
 
 /** File modes a store may use: owner only (default), or shared with the group read-only or read-write. */
 export const SHM_MODES = [0o600, 0o640, 0o660] as const
@@ -25,6 +28,18 @@ export interface ShmBlockProviderOptions {
   mode?: number
   /** Remove the segments of dead stores with the same prefix before starting (default true). */
   cleanStale?: boolean
+  /**
+   * Adopt the segments of a dead store with the same prefix instead of removing them (`--recover`): the
+   * store starts with that store's id, table and blocks. A store that fails the checks is refused, left
+   * in place, and this one starts empty (`recovery.refused` says why).
+   */
+  recover?: boolean
+}
+
+/** What `recover` found: the store adopted (if any) and the stores refused, with the reason and their files. */
+export interface ShmRecovery {
+  adopted: AdoptedShm | null
+  refused: Refusal[]
 }
 
 /** Errors from the system that mean "no room", as opposed to a broken setup. */
@@ -38,6 +53,8 @@ export class ShmBlockProvider implements BlockProvider {
   readonly mode: number
   /** What the start-up clean-up of dead stores found and did (null when it was turned off). */
   readonly staleCleanup: StaleCleanup | null
+  /** What `recover` found (null when it was not asked for). The store takes `adopted` over at start. */
+  readonly recovery: ShmRecovery | null
   private readonly addon: ShmAddon
   /** Live segments: name → byte length. */
   private readonly segments = new Map<string, number>()
@@ -51,11 +68,27 @@ export class ShmBlockProvider implements BlockProvider {
     this.addon = loaded.addon
     this.prefix = validatePrefix(options.prefix ?? DEFAULT_SHM_PREFIX)
     this.mode = validateMode(options.mode ?? 0o600)
-    this.storeId = newStoreId()
     try {
-      this.staleCleanup = options.cleanStale === false ? null : cleanStaleSegments(this.prefix)
+      this.recovery = options.recover === true ? findAdoptable(this.prefix, this.addon) : null
+    } catch (err) {
+      throw withCause(pxpError('PXP_ERR_SHM', `cannot look for a store to recover: ${(err as Error).message}`), err)
+    }
+    const adopted = this.recovery?.adopted ?? null
+    this.storeId = adopted?.storeId ?? newStoreId()
+    try {
+      if (adopted !== null) {
+        // Ours from now on: the marker names this process before the clean-up below looks at it.
+        replaceOwnerMarker(this.prefix, this.storeId, this.mode)
+        for (const m of [adopted.table, ...adopted.blocks.values(), ...adopted.claims]) this.segments.set(m.name!, m.buffer.byteLength)
+        this.nextBlock = Math.max(0, ...[...adopted.blocks.keys()].map((i) => i + 1))
+        // The dead server's socket file would make listening fail.
+        removeAttachSocket(this.prefix, this.storeId)
+      }
+      // Refused stores stay for inspection; a start without --recover removes them.
+      const keep = new Set(this.recovery?.refused.map((r) => r.storeId) ?? [])
+      this.staleCleanup = options.cleanStale === false ? null : cleanStaleSegments(this.prefix, keep)
       // The marker comes before the first segment: a segment without one is never taken for stale.
-      writeOwnerMarker(this.prefix, this.storeId, this.mode)
+      if (adopted === null) writeOwnerMarker(this.prefix, this.storeId, this.mode)
     } catch (err) {
       throw withCause(pxpError('PXP_ERR_SHM', `cannot set up store ${this.storeId}: ${(err as Error).message}`), err)
     }
@@ -90,7 +123,16 @@ export class ShmBlockProvider implements BlockProvider {
 
   /** The store's image table: one fixed-size segment, so other processes map all of it once. */
   allocateTable (byteLength: number): BlockMemory {
+    const adopted = this.recovery?.adopted
+    // Adopted: the dead store's table, whatever its size (the table was checked against its own capacity).
+    if (adopted != null) return adopted.table
     return this.createSegment(tableSegmentName(this.prefix, this.storeId), byteLength)
+  }
+
+  /** Replace the meta file (rows of line-based images), atomically. */
+  saveMeta (meta: StoreMeta): void {
+    if (this.closed) return
+    writeMetaFile(this.prefix, this.storeId, meta, this.mode)
   }
 
   /** The claims segment of attached process `n` (released with release() when it detaches). */
@@ -124,13 +166,21 @@ export class ShmBlockProvider implements BlockProvider {
     unlinkQuietly(this.addon, memory.name)
   }
 
-  /** Unlink every segment, then the owner marker. Idempotent. */
-  close (): void {
+  /**
+   * Unlink every segment, then the owner marker. Idempotent. `keep`: leave the segments and mark the store
+   * released, so the next start with `recover` adopts it (and one without removes it as stale).
+   */
+  close (keep = false): void {
     if (this.closed) return
     this.closed = true
     openProviders.delete(this)
+    if (keep) {
+      removeAttachSocket(this.prefix, this.storeId)
+      replaceOwnerMarker(this.prefix, this.storeId, this.mode, true)
+      return
+    }
     const failures: string[] = []
-    for (const name of this.segments.keys()) {
+    for (const name of [...this.segments.keys(), metaFileName(this.prefix, this.storeId), metaFileName(this.prefix, this.storeId, true)]) {
       try {
         unlinkQuietly(this.addon, name)
       } catch (err) {
@@ -186,7 +236,9 @@ function validateMode (mode: number): number {
 
 function unlinkQuietly (addon: ShmAddon, name: string): void {
   try {
-    addon.unlink(name)
+    // The meta file is a plain file, not a segment the addon made; unlink works on both alike.
+    if (name.includes('-meta')) unlinkSync(shmPath(name))
+    else addon.unlink(name)
   } catch (err) {
     // Already gone (e.g. removed by hand) is what we wanted anyway.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err

@@ -22,6 +22,9 @@ import { HeapBlockProvider, type BlockProvider } from '../memory/block-provider.
 import { EVICTION_POLICIES, planEviction, type EvictionPolicy, type EvictionReason } from './eviction.js'
 import { gather, PieceWriter, scatter, type Pieces } from './pixels.js'
 import { ImageTable } from './image-table.js'
+import { ShmBlockProvider } from '../memory/shm-provider.js'
+import type { StoreMeta } from '../memory/shm-table-check.js'
+import { adoptStore, type AdoptReport } from './adopt.js'
 
 export interface StoreOptions {
   /** Size of shared blocks. Default 64 MiB. */
@@ -161,6 +164,10 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   /** Say whether something outside the store (snapshots being streamed) is using an image right now. */
   private readonly evictionGuards = new Set<(id: string) => boolean>()
   private closed = false
+  /** What was taken over from a dead store at start (`recover`), else null. */
+  readonly adoption: AdoptReport | null
+  /** Rows of line-based images by slot: the table has no room for them (saved by the provider, see adopt.ts). */
+  private readonly linesMeta: StoreMeta['lines'] = {}
 
   constructor (options: StoreOptions = {}, totalMemory = 0) {
     super()
@@ -170,10 +177,12 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       blockSize: options.blockSize ?? 64 * 1024 * 1024,
       capacity,
     })
-    const maxImages = options.maxImages ?? 16384
     const provider = this.arena.provider
+    const adopted = provider instanceof ShmBlockProvider ? provider.recovery?.adopted ?? null : null
+    // An adopted table keeps the capacity it was made with: a mapped file cannot change size.
+    const maxImages = adopted?.checked.capacity ?? options.maxImages ?? 16384
     // A provider whose memory other processes map holds the table too, so they need nothing but names.
-    this.table = new ImageTable(maxImages, { memory: provider.allocateTable?.(tableBytes(maxImages)), futexWake: provider.futexWake })
+    this.table = new ImageTable(maxImages, { memory: provider.allocateTable?.(tableBytes(maxImages)), futexWake: provider.futexWake, adopted: adopted !== null })
     this.attachSocket = options.attachSocket ?? null
     this.limits = {
       maxDimension: options.maxDimension ?? DEFAULT_SPEC_LIMITS.maxDimension,
@@ -184,6 +193,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (!EVICTION_POLICIES.includes(this.evictPolicy)) {
       throw pxpError('PXP_ERR_VALIDATION', `option evict must be one of ${EVICTION_POLICIES.join(', ')}, got ${JSON.stringify(options.evict)}`)
     }
+    this.adoption = adopted === null ? null : adoptStore(this, adopted)
     void this.watchCommits()
   }
 
@@ -668,16 +678,55 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     }
   }
 
-  /** Release all memory. Idempotent; later operations fail with PXP_ERR_CLOSED. */
-  close (): void {
+  /**
+   * Release all memory. Idempotent; later operations fail with PXP_ERR_CLOSED. `keep`: shared-memory
+   * segments stay, with the table as it is, for the next server to adopt (`recover`).
+   */
+  close (keep = false): void {
     if (this.closed) return
     this.closed = true
     // Wake the commit watcher so it sees `closed` and ends.
     Atomics.notify(this.table.words, HEADER.COMMIT_SEQ)
     this.records.clear()
     this.bySlot.clear()
-    this.arena.close()
+    this.arena.close(keep)
     this.removeAllListeners()
+  }
+
+  // ---- adoption (server/store/adopt.ts) -----------------------------------------------------------
+
+  /** Save the rows of line-based images where the next server can find them (shared memory only). */
+  saveMeta (): void {
+    this.arena.provider.saveMeta?.({ version: 1, lines: this.linesMeta })
+  }
+
+  /** Register an image found in an adopted table: its record is already live there and its memory taken. */
+  restoreRecord (r: {
+    id: string, slot: number, spec: ImageSpec, readonly: boolean, layout: 'block' | 'lines', allocation: Allocation | null, runs: RowRun[] | null,
+    block: number, byteOffset: number, strides: readonly number[], frames: number, frameStride: number, parentSlot: number | null, view: ViewInfo | null,
+  }): void {
+    const parent = r.parentSlot === null ? null : this.bySlot.get(r.parentSlot)!
+    const { spec } = r
+    let pieces: Pieces[]
+    if (r.runs !== null) {
+      pieces = [r.runs.map((run) => this.bytesAt(run.block, run.offset, run.rows * spec.rowBytes))]
+      this.linesMeta[String(r.slot)] = { epoch: this.table.word(r.slot, SLOT.EPOCH), id: r.id, runs: r.runs.map((run) => [run.block, run.offset, run.rows]) }
+    } else if (parent === null) {
+      pieces = Array.from({ length: r.frames }, (_, f) => [this.bytesAt(r.block, r.byteOffset + f * r.frameStride, spec.byteLength)])
+    } else {
+      const contiguous = spec.height === 1 || spec.width === parent.spec.width
+      pieces = Array.from({ length: r.frames }, (_, f) => {
+        const start = r.byteOffset + f * r.frameStride
+        if (contiguous) return [this.bytesAt(r.block, start, spec.byteLength)]
+        return Array.from({ length: spec.height }, (_, row) => this.bytesAt(r.block, start + row * r.strides[0], spec.rowBytes))
+      })
+    }
+    const { parentSlot: _, ...rest } = r
+    const record: ImageRecord = { ...rest, parent, pieces, children: new Set(), deleted: false, lastUsed: ++this.useClock }
+    this.records.set(r.id, record)
+    this.bySlot.set(r.slot, record)
+    parent?.children.add(record)
+    if (parent === null) this.announced.set(r.slot, generationOf(this.table.words, r.slot))
   }
 
   // ---- internals -----------------------------------------------------------------------------------
@@ -687,6 +736,17 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     if (this.records.has(init.id)) throw pxpError('PXP_ERR_ALREADY_EXISTS', init.id)
     const slot = this.table.allocSlot()
     const record: ImageRecord = { ...init, slot, children: new Set(), deleted: false, lastUsed: ++this.useClock }
+    if (record.runs !== null) {
+      // Saved before the record turns live: a crash in between leaves rows for a record that is not live.
+      this.linesMeta[String(slot)] = { epoch: this.table.word(slot, SLOT.EPOCH) + 1, id: record.id, runs: record.runs.map((r) => [r.block, r.offset, r.rows]) }
+      try {
+        this.saveMeta()
+      } catch (err) {
+        delete this.linesMeta[String(slot)]
+        this.table.unreserve(slot)
+        throw err
+      }
+    }
     let flags = 0
     if (record.readonly) flags |= SLOT_FLAG.READONLY
     if (record.parent !== null) flags |= SLOT_FLAG.VIEW
@@ -784,6 +844,11 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     this.table.free(record.slot)
     if (record.allocation !== null) this.arena.free(record.allocation)
     for (const r of record.runs ?? []) this.arena.free(r)
+    if (record.runs !== null) {
+      delete this.linesMeta[String(record.slot)]
+      // The entry names an epoch the slot no longer has, so a failed save here is harmless.
+      try { this.saveMeta() } catch {}
+    }
     const parent = record.parent
     if (parent !== null) {
       parent.children.delete(record)

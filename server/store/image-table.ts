@@ -43,6 +43,8 @@ export interface ImageTableOptions {
   memory?: BlockMemory
   /** The addon's futexWake: given, wake-ups also reach futex waiters in other processes. */
   futexWake?: FutexWake
+  /** The memory holds a previous store's table (adoption): keep its header and records as they are. */
+  adopted?: boolean
 }
 
 export class ImageTable {
@@ -72,8 +74,8 @@ export class ImageTable {
       this.words = new Int32Array(this.buffer, 0, bytes / Int32Array.BYTES_PER_ELEMENT)
       this.segment = options.memory.name
       this.words[HEADER.FLAGS] = TABLE_FLAG.SHARED
-      const key = new Int32Array(randomBytes(8).buffer)
-      this.words.set(key, HEADER.ATTACH_KEY)
+      // An adopted table keeps its attach key: processes that mapped it can still prove they did.
+      if (options.adopted !== true) this.words.set(new Int32Array(randomBytes(8).buffer), HEADER.ATTACH_KEY)
     }
     this.words[HEADER.LAYOUT_VERSION] = LAYOUT_VERSION
     this.words[HEADER.SLOT_WORDS] = SLOT_WORDS
@@ -107,6 +109,14 @@ export class ImageTable {
     this.highWater++
     Atomics.store(this.words, HEADER.HIGH_WATER, this.highWater)
     return slot
+  }
+
+  /** After adoption: records below `highWater` not in `used` are free (server/store/adopt.ts). */
+  adoptSlots (highWater: number, used: ReadonlySet<number>): void {
+    this.highWater = highWater
+    Atomics.store(this.words, HEADER.HIGH_WATER, highWater)
+    this.freeSlots.length = 0
+    for (let slot = highWater - 1; slot >= 0; slot--) if (!used.has(slot)) this.freeSlots.push(slot)
   }
 
   /** Give back a slot reserved with allocSlot but never published. */

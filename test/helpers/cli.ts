@@ -16,7 +16,8 @@ export async function serveCli (t: Test, args: string[]): Promise<Served> {
   child.stdout!.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
   t.teardown(async () => {
-    if (child.exitCode === null) {
+    // A child a test killed has a signalCode and no exitCode: waiting for its 'exit' again would hang.
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM')
       await once(child, 'exit')
     }
