@@ -10,7 +10,7 @@
 import { dtypeByCode } from '../../protocol/dtypes.js'
 import { modeByCode } from '../../protocol/modes.js'
 import {
-  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_FRAMES, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_FLAG, SLOT_STATE, SLOT_WORDS, slotBase, tableBytes,
+  fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_FRAMES, MAX_ID_BYTES, MAX_NDIM, shapeWord, SLOT, SLOT_FLAG, SLOT_STATE, SLOT_WORDS, slotBase, strideWord, tableBytes,
 } from '../../protocol/layout.js'
 import { ALIGNMENT, alignUp } from './run-allocator.js'
 
@@ -100,9 +100,9 @@ function checkSlot (words: Int32Array, slot: number, state: number, blocks: Read
   const shape: number[] = []
   const strides: number[] = []
   for (let i = 0; i < ndim; i++) {
-    if (!(w(SLOT.SHAPE + i) >= 1)) fail(`dimension ${i} is ${w(SLOT.SHAPE + i)}`)
-    shape.push(w(SLOT.SHAPE + i))
-    strides.push(w(SLOT.STRIDES + i))
+    if (!(w(shapeWord(i)) >= 1)) fail(`dimension ${i} is ${w(shapeWord(i))}`)
+    shape.push(w(shapeWord(i)))
+    strides.push(w(strideWord(i)))
   }
   const byteLength = shape.reduce((n, d) => n * d, itemSize)
   if ((w(SLOT.BYTE_LENGTH) >>> 0) !== byteLength % 2 ** 32) fail(`BYTE_LENGTH ${w(SLOT.BYTE_LENGTH) >>> 0} does not match shape [${shape.join(', ')}] of ${itemSize}-byte items`)

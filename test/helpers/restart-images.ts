@@ -25,7 +25,7 @@ export interface Fingerprint {
 /** A mode name as an id segment ('I;16' → 'I_16'). */
 const slug = (name: string): string => name.replace(/[^A-Za-z0-9._-]/g, '_')
 
-const RAW: Array<[string, number[]]> = [['|u1', [3, 4, 5, 2]], ['<f8', [7, 9]], ['>i4', [6]], ['<u2', [5, 3, 2]], ['|i1', [9, 4]], ['<f4', [3, 3, 3]]]
+const RAW: Array<[string, number[]]> = [['<f2', [2, 3, 2, 2, 3, 2, 2, 3]], ['|u1', [2, 2, 2, 2, 3]], ['|u1', [3, 4, 5, 2]], ['<f8', [7, 9]], ['>i4', [6]], ['<u2', [5, 3, 2]], ['|i1', [9, 4]], ['<f4', [3, 3, 3]]]
 
 /** Deterministic bytes for image `n` (0/1 for boolean images, so every value is a valid one). */
 export function patternBytes (n: number, length: number, bool = false): Uint8Array {

@@ -37,7 +37,7 @@ function peekWord (file: string, word: number): number {
 }
 
 const CASES: Array<[string, (table: string) => void, RegExp]> = [
-  ['another layout version', (f) => pokeWord(f, HEADER.LAYOUT_VERSION, 99), /layout version 99, this server reads version 2/],
+  ['another layout version', (f) => pokeWord(f, HEADER.LAYOUT_VERSION, 99), /layout version 99, this server reads version 3/],
   ['another record size', (f) => pokeWord(f, HEADER.SLOT_WORDS, 64), /64 words per record/],
   ['a HIGH_WATER past the capacity', (f) => pokeWord(f, HEADER.HIGH_WATER, 1000), /HIGH_WATER 1000/],
   ['an unknown state', (f) => pokeWord(f, slotBase(0) + SLOT.STATE, 7), /record 0: STATE 7/],
