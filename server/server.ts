@@ -28,6 +28,7 @@ import { recoveryReport, type RecoveryReport } from './store/restart-report.js'
 import { uploadsOf, type UploadRegistry, type UploadReport } from './uploads/registry.js'
 import { WorkerBridge, type WorkerErrorEvent } from './workers/bridge.js'
 import { websocketEndpoint } from './ws/plugin.js'
+import { sharedSchemaCompilers } from './http/schema-compilers.js'
 
 export interface PixelportServer {
   readonly app: FastifyInstance
@@ -161,6 +162,8 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     // Requests Node's parser refuses, and a missing Host (checked by the request guard), get { code, message }.
     clientErrorHandler,
     http: { requireHostHeader: false },
+    // Schemas compiled once per process (see schema-compilers.ts).
+    schemaController: sharedSchemaCompilers,
   })
   installErrorHandler(app)
   const countAborted = metrics.observeUploads(() => uploads.stats())

@@ -16,20 +16,28 @@ export type Parsed =
   /** `fatal`: close the connection after answering. `req`: the request id, when one could be read. */
   | { ok: false, error: PixelportError, req: RequestId | null, fatal: boolean }
 
-/** Compiled validators for every client op. Build one per server (Ajv caches what it compiles). */
-export class MessageValidator {
-  private readonly validators = new Map<string, ValidateFunction>()
+/**
+ * Validators for every client op, compiled once per process on first use: the message schemas are
+ * constants, so every server (and every MessageValidator) can share them.
+ */
+let compiledOps: Map<string, ValidateFunction> | null = null
 
-  constructor () {
-    const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false, removeAdditional: false })
-    ajv.addKeyword({
-      keyword: 'binary',
-      schemaType: 'boolean',
-      validate: (wanted: boolean, data: unknown) => !wanted || data instanceof Uint8Array,
-      errors: false,
-    })
-    for (const op of CLIENT_OPS) this.validators.set(op, ajv.compile(CLIENT_MESSAGE_SCHEMAS[op]))
-  }
+function opValidators (): Map<string, ValidateFunction> {
+  if (compiledOps !== null) return compiledOps
+  const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false, removeAdditional: false })
+  ajv.addKeyword({
+    keyword: 'binary',
+    schemaType: 'boolean',
+    validate: (wanted: boolean, data: unknown) => !wanted || data instanceof Uint8Array,
+    errors: false,
+  })
+  compiledOps = new Map(CLIENT_OPS.map((op) => [op, ajv.compile(CLIENT_MESSAGE_SCHEMAS[op])]))
+  return compiledOps
+}
+
+/** Decodes and validates client messages (the op validators are shared, see opValidators). */
+export class MessageValidator {
+  private readonly validators = opValidators()
 
   /** Decode and validate one message as received from `ws` (`isBinary` false for a text frame). */
   parse (data: Uint8Array, isBinary: boolean): Parsed {
