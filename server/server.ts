@@ -7,9 +7,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { ShmInfo } from '../protocol/attach-messages.js'
 import { LAYOUT_VERSION } from '../protocol/layout.js'
 import { AttachService } from './attach/listener.js'
-import { ClusterNode } from './cluster/node.js'
+import type { ClusterNode } from './cluster/node.js'
 import { defaultNodeId } from './cluster/options.js'
-import { attachReplicas } from './cluster/replicas.js'
 import { shmRoutes } from './attach/routes.js'
 import { loadShmAddon } from './memory/native.js'
 import { createBlockProvider, ShmBlockProvider } from './memory/shm-provider.js'
@@ -145,11 +144,13 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     else process.stderr.write(`pixelport: worker ${module} failed: ${error.stack ?? String(error)}\n`)
   })
   const metrics = new ServerMetrics({ store, snapshots, connections: { worker: () => workers.connectionCount, attach: () => attach?.connectionCount ?? 0 } })
-  const cluster = resolved.cluster === null
+  // The cluster (and ioredis with it) is loaded only by servers that join one.
+  const clustering = resolved.cluster === null ? null : await Promise.all([import('./cluster/node.js'), import('./cluster/replicas.js')])
+  const cluster = clustering === null || resolved.cluster === null
     ? null
-    : new ClusterNode(store, { ...resolved.cluster, nodeId: resolved.cluster.nodeId ?? defaultNodeId(resolved.port) })
+    : new clustering[0].ClusterNode(store, { ...resolved.cluster, nodeId: resolved.cluster.nodeId ?? defaultNodeId(resolved.port) })
   // Worker threads here that open another node's image get a local read-only replica.
-  const replicas = cluster === null ? null : attachReplicas({ store, workers }, cluster)
+  const replicas = cluster === null || clustering === null ? null : clustering[1].attachReplicas({ store, workers }, cluster)
   const ctx: ServerContext = { store, snapshots, options: resolved, metrics, cluster }
   const uploads = uploadsOf(ctx)
 

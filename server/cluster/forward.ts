@@ -19,7 +19,8 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'f
 import { pxpError } from '../../protocol/errors.js'
 import type { ImageStore } from '../store/image-store.js'
 import type { RemoteEntry } from './directory.js'
-import { FORWARDED_HEADER, type ClusterNode } from './node.js'
+import { FORWARDED_HEADER } from './keys.js'
+import type { ClusterNode } from './node.js'
 
 /** Request headers that mean the same thing at the owner. */
 const FORWARDED_REQUEST_HEADERS = ['accept', 'range', 'if-range', 'if-none-match', 'content-type', 'content-length'] as const

@@ -8,6 +8,9 @@
  * - `pxp:events`           one stream of created/updated/deleted/left entries for the whole cluster
  */
 
+/** Header a forwarded request carries: the receiving node answers it itself and never forwards it again. */
+export const FORWARDED_HEADER = 'x-pixelport-forwarded-by'
+
 export const NODES_KEY = 'pxp:nodes'
 export const EVENTS_KEY = 'pxp:events'
 

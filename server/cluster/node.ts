@@ -60,8 +60,7 @@ export interface RemoteImageEvents {
   event: [EventType, ClusterDescriptor]
 }
 
-/** Header a forwarded request carries: the receiving node answers it itself and never forwards it again. */
-export const FORWARDED_HEADER = 'x-pixelport-forwarded-by'
+export { FORWARDED_HEADER } from './keys.js'
 
 export class ClusterNode extends EventEmitter<ClusterDirectoryEvents> implements ClusterDirectory {
   readonly nodeId: string

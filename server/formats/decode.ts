@@ -7,7 +7,8 @@
  * match its header. Pixels are kept as the file stores them: no colour management (embedded ICC profiles
  * are ignored), no EXIF rotation, 16-bit stays 16-bit, palettes are expanded to RGB/RGBA, first page only.
  */
-import sharp, { type Metadata, type Sharp } from 'sharp'
+import type { Metadata, Sharp } from 'sharp'
+import { loadSharp } from './sharp.js'
 import { pxpError } from '../../protocol/errors.js'
 import { specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits } from '../../protocol/spec.js'
 import { sniffFormat, type ImageFormat } from './formats.js'
@@ -58,7 +59,7 @@ export async function planDecode (file: Uint8Array, limits: SpecLimits): Promise
   let meta: Metadata
   try {
     // The header only. No pixel limit here: our own limits below say what is too large, in our terms.
-    meta = await sharp(file, { limitInputPixels: false }).metadata()
+    meta = await (await loadSharp())(file, { limitInputPixels: false }).metadata()
   } catch (err) {
     throw badImage(err)
   }
@@ -101,6 +102,7 @@ export async function planDecode (file: Uint8Array, limits: SpecLimits): Promise
  */
 export async function decodePixels (file: Uint8Array, plan: DecodePlan): Promise<Buffer> {
   const { spec } = plan
+  const sharp = await loadSharp()
   let pipeline: Sharp = sharp(file, {
     // The header was checked against our limits; the decoder holds the file to the same size.
     limitInputPixels: spec.width * spec.height,

@@ -14,7 +14,8 @@
  *
  * A derivation (derive.ts) crops and resizes the raster before it is encoded.
  */
-import sharp, { type Sharp } from 'sharp'
+import type { Sharp } from 'sharp'
+import { loadSharp } from './sharp.js'
 import type { Derivation } from './derive.js'
 import { FORMATS, type ImageFormat } from './formats.js'
 import { NotEncodable, toRaster, type PixelSource, type Raster } from './raster.js'
@@ -63,6 +64,7 @@ function colourspaceOf (raster: Raster): string {
 async function encodeRaster (raster: Raster, format: ImageFormat, options: EncodeOptions, derivation: Derivation | null): Promise<Buffer> {
   const quality = options.quality ?? DEFAULT_QUALITY
   // Our own memory, already within our limits: no pixel limit.
+  const sharp = await loadSharp()
   let image: Sharp = sharp(raster.data, {
     raw: { width: raster.width, height: raster.height, channels: raster.channels },
     limitInputPixels: false,
