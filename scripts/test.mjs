@@ -55,7 +55,29 @@ function testFiles (dir) {
     .sort()
 }
 
+/**
+ * Files that take longest (several seconds each, mostly child processes), started first: tap runs files
+ * in the order given, two at a time, and the suite is CPU-bound on 2 cores, so a long file left for last
+ * would run alone while the other slot idles. A scheduling hint only; every test file runs either way.
+ */
+const LONGEST_FIRST = [
+  'python/pytest', 'cli/manners', 'cli/commands', 'viewer/viewer', 'restart/cluster', 'soak/short-soak',
+  'security/token-on-command-line', 'worker/worker', 'viewer/typecheck', 'attach/server', 'viewer/viewer-auth',
+]
+
+/** Every built test file, the longest first, then the rest in path order. */
+function wholeSuite () {
+  const all = testFiles(path.join('dist', 'test'))
+  const rank = (f) => {
+    const i = LONGEST_FIRST.findIndex((name) => f.endsWith(path.join('dist', 'test', `${name}.test.js`)))
+    return i === -1 ? LONGEST_FIRST.length : i
+  }
+  return all.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
+}
+
 pruneStale(builtTests)
+const args = process.argv.slice(2).flatMap(toBuilt)
+const files = args.filter((a) => !a.startsWith('-'))
 const tap = path.join(root, 'node_modules', '.bin', 'tap')
-const result = spawnSync(tap, process.argv.slice(2).flatMap(toBuilt), { cwd: root, stdio: 'inherit' })
+const result = spawnSync(tap, files.length === 0 ? [...args, ...wholeSuite()] : args, { cwd: root, stdio: 'inherit' })
 process.exit(result.status ?? 1)
