@@ -13,6 +13,7 @@ import {
   fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_FRAMES, MAX_ID_BYTES, MAX_NDIM, shapeWord, SLOT, SLOT_FLAG, SLOT_STATE, SLOT_WORDS, slotBase, strideWord, tableBytes,
 } from '../../protocol/layout.js'
 import { ALIGNMENT, alignUp } from './run-allocator.js'
+import { cStrides } from '../../protocol/spec.js'
 
 /** A run of rows of a line-based image, as the store's sidecar records it: [block, byteOffset, rows]. */
 export type SavedRun = [number, number, number]
@@ -146,7 +147,7 @@ function checkSlot (words: Int32Array, slot: number, state: number, blocks: Read
     const extent = view ? byteOffset + 1 : byteOffset + (frames > 1 ? frameStride * frames : byteLength)
     if ((!view && byteOffset % ALIGNMENT !== 0) || extent > size!) fail(`pixels at ${byteOffset} (${extent - byteOffset} bytes) are outside block ${block} of ${size} bytes`)
     if (!view) {
-      const c = cStridesOf(shape, itemSize)
+      const c = cStrides(shape, itemSize)
       if (c.some((s, i) => s !== strides[i])) fail(`STRIDES [${strides.join(', ')}] are not C order`)
     }
   }
@@ -201,12 +202,3 @@ function checkOverlaps (slots: CheckedSlot[], blocks: ReadonlyMap<number, number
   }
 }
 
-function cStridesOf (shape: readonly number[], itemSize: number): number[] {
-  const strides = new Array<number>(shape.length)
-  let s = itemSize
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s
-    s *= shape[i]
-  }
-  return strides
-}
