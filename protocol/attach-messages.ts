@@ -10,7 +10,7 @@
  * as worker threads. Clients without atomic instructions (Python with numpy) ask the server to take leases,
  * locks and loans for them (`open`, `begin`/`commit`, `loan`/`publish`) and touch only pixels themselves.
  */
-import type { ImageDescriptor } from './descriptor.js'
+import type { ChangeType, ImageDescriptor } from './descriptor.js'
 import type { ErrorBody } from './errors.js'
 import type { CreateRequest } from './spec.js'
 
@@ -103,7 +103,7 @@ export interface AttachOpened {
 export type ServerToAttach =
   | { op: 'reply', req: number, result: unknown }
   | { op: 'reply', req: number, error: ErrorBody }
-  | { op: 'event', type: 'created' | 'updated' | 'deleted', descriptor: ImageDescriptor }
+  | { op: 'event', type: ChangeType, descriptor: ImageDescriptor }
 
 /**
  * Split a byte stream into lines of JSON. Calls `onMessage` per complete line; throws RangeError when a line

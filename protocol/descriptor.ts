@@ -21,6 +21,9 @@ export interface ArrayInterface {
   data: null
 }
 
+/** What happened to an image: the one change vocabulary of the store, its events and every protocol. */
+export type ChangeType = 'created' | 'updated' | 'deleted'
+
 /** A run of consecutive rows of a line-based image. */
 export interface RowSegment {
   block: number

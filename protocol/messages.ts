@@ -8,7 +8,7 @@
  *
  * One custom keyword is used: `binary: true` means "a MessagePack `bin`" (a Uint8Array once decoded).
  */
-import type { ImageDescriptor } from './descriptor.js'
+import type { ChangeType, ImageDescriptor } from './descriptor.js'
 import type { ErrorCode } from './errors.js'
 import { ID_PATTERN, MAX_ID_LENGTH } from './ids.js'
 import { MAX_FRAMES, MAX_NDIM } from './layout.js'
@@ -41,7 +41,8 @@ export interface SpecFields {
 }
 
 export type Policy = 'latest' | 'all'
-export type EventType = 'created' | 'updated' | 'deleted'
+/** The wire name of the store's ChangeType. */
+export type EventType = ChangeType
 
 // ---- client → server ------------------------------------------------------------------------------
 

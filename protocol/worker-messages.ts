@@ -4,13 +4,11 @@
  * Only the slow paths use messages (connect, first mapping of a block, create, delete, line-based images);
  * opening, reading and writing an image whose block is mapped go through shared memory alone.
  */
-import type { ImageDescriptor } from './descriptor.js'
+import type { ChangeType, ImageDescriptor } from './descriptor.js'
 import type { ErrorBody } from './errors.js'
 import type { CreateRequest } from './spec.js'
 
 export const WORKER_PROTOCOL_VERSION = 1
-
-export type ChangeType = 'created' | 'updated' | 'deleted'
 
 export type WorkerRequest =
   | { op: 'hello', req: number, protocol: number, layoutVersion: number }

@@ -9,12 +9,12 @@ import net from 'node:net'
 import {
   type AttachNotice, type AttachRequest, encodeLine, LineDecoder, type ServerToAttach,
 } from '../../protocol/attach-messages.js'
-import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import type { ChangeType, ImageDescriptor } from '../../protocol/descriptor.js'
 import { errorFromBody, pxpError } from '../../protocol/errors.js'
 
 type Pending = { resolve: (v: unknown) => void, reject: (e: Error) => void }
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
-export type ChangeType = 'created' | 'updated' | 'deleted'
+export type { ChangeType }
 
 export class AttachChannel {
   private nextReq = 1

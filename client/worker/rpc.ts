@@ -4,8 +4,8 @@
  */
 import type { MessagePort } from 'node:worker_threads'
 import { errorFromBody, pxpError } from '../../protocol/errors.js'
-import type { ChangeType, ServerToWorker, WorkerNotice, WorkerRequest } from '../../protocol/worker-messages.js'
-import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import type { ServerToWorker, WorkerNotice, WorkerRequest } from '../../protocol/worker-messages.js'
+import type { ChangeType, ImageDescriptor } from '../../protocol/descriptor.js'
 
 type Pending = { resolve: (v: unknown) => void, reject: (e: Error) => void }
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never

@@ -24,16 +24,14 @@ import { recoverClaims } from '../store/recovery.js'
 /** Bytes a connection may have queued unread before it is dropped as too slow (events are the only bulk). */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 
-type ChangeType = 'created' | 'updated' | 'deleted'
-
 export class AttachConnection {
   /** Requests answered so far. */
   requests = 0
   private claims: Int32Array | null = null
   private claimsMemory: BlockMemory | null = null
   private readonly decoder: LineDecoder
-  private readonly relay: Record<ChangeType, (d: ImageDescriptor) => void>
-  private watching = false
+  /** Stops relaying the store's changes; null while not watching. */
+  private stopWatching: (() => void) | null = null
   private closed = false
 
   constructor (
@@ -46,11 +44,6 @@ export class AttachConnection {
     private readonly onClose: (conn: AttachConnection) => void,
   ) {
     this.decoder = new LineDecoder((msg) => this.onMessage(msg as AttachToServer))
-    this.relay = {
-      created: (d) => this.send({ op: 'event', type: 'created', descriptor: d }),
-      updated: (d) => this.send({ op: 'event', type: 'updated', descriptor: d }),
-      deleted: (d) => this.send({ op: 'event', type: 'deleted', descriptor: d }),
-    }
     socket.setEncoding('utf8')
     socket.on('data', (chunk: string) => {
       try {
@@ -197,12 +190,13 @@ export class AttachConnection {
   }
 
   private watch (on: boolean): void {
-    if (on === this.watching) return
-    this.watching = on
-    const change = on ? 'on' : 'off'
-    this.store[change]('created', this.relay.created)
-    this.store[change]('updated', this.relay.updated)
-    this.store[change]('deleted', this.relay.deleted)
+    if (on === (this.stopWatching !== null)) return
+    if (on) {
+      this.stopWatching = this.store.onChange((type, descriptor) => this.send({ op: 'event', type, descriptor }))
+    } else {
+      this.stopWatching!()
+      this.stopWatching = null
+    }
   }
 
   // ---- on the client's behalf ---------------------------------------------------------------------

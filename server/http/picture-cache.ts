@@ -34,9 +34,12 @@ export class PictureCache {
 
   /** Drop entries as the store changes (listeners live as long as the store, like the cache). */
   follow (store: ImageStore): void {
-    store.on('updated', (d: { id: string, generation: number }) => { this.dropOlder(d.id, d.generation) })
-    store.on('created', (d: { id: string }) => { this.epoch++; this.dropOlder(d.id, Infinity) })
-    store.on('deleted', (d: { id: string }) => { this.epoch++; this.dropOlder(d.id, Infinity) })
+    store.onChange((type, d) => {
+      if (type === 'updated') return this.dropOlder(d.id, d.generation)
+      // A new or removed id changes what a name like `x.png` resolves to.
+      this.epoch++
+      this.dropOlder(d.id, Infinity)
+    })
   }
 
   get (key: string): Encoded | undefined {

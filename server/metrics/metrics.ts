@@ -119,20 +119,20 @@ export class ServerMetrics implements TransportMetrics {
     const created = new Counter({ name: 'pixelport_images_created_total', help: 'Images and views created', registers })
     const deleted = new Counter({ name: 'pixelport_images_deleted_total', help: 'Images and views deleted', registers })
     for (const d of store.list()) if (d.view === null) this.generations.set(d.id, d.generation)
-    store.on('created', (d: ImageDescriptor) => {
-      created.inc()
-      if (d.view === null) this.generations.set(d.id, d.generation)
-    })
-    store.on('updated', (d: ImageDescriptor) => {
-      // Views repeat their root's commits.
-      if (d.view !== null) return
-      const before = this.generations.get(d.id) ?? 0
-      if (d.generation > before) committed.inc(d.generation - before)
-      this.generations.set(d.id, d.generation)
-    })
-    store.on('deleted', (d: ImageDescriptor) => {
-      deleted.inc()
-      this.generations.delete(d.id)
+    store.onChange((type, d: ImageDescriptor) => {
+      if (type === 'created') {
+        created.inc()
+        if (d.view === null) this.generations.set(d.id, d.generation)
+      } else if (type === 'updated') {
+        // Views repeat their root's commits.
+        if (d.view !== null) return
+        const before = this.generations.get(d.id) ?? 0
+        if (d.generation > before) committed.inc(d.generation - before)
+        this.generations.set(d.id, d.generation)
+      } else {
+        deleted.inc()
+        this.generations.delete(d.id)
+      }
     })
     const evicted = new Counter({ name: 'pixelport_evictions_total', help: 'Images and views evicted to make room (--evict lru); also counted as deleted', registers })
     store.on('evicted', () => { evicted.inc() })

@@ -6,7 +6,7 @@
  * exactly as it was: validation and allocation happen before anything becomes visible.
  */
 import { EventEmitter } from 'node:events'
-import { arrayInterface, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
+import { arrayInterface, type ChangeType, type ImageDescriptor, type Location, type ViewInfo } from '../../protocol/descriptor.js'
 import { isPixelportError, pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
 import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG, slotBase, tableBytes } from '../../protocol/layout.js'
@@ -140,6 +140,7 @@ export interface StoreEvents {
   evicted: [ImageDescriptor, EvictionReason]
 }
 
+const CHANGE_TYPES: readonly ChangeType[] = ['created', 'updated', 'deleted']
 const GiB = 1024 ** 3
 /** Shortest time between two scans for commits made by other threads. */
 const COMMIT_COALESCE_MS = 2
@@ -195,6 +196,19 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     }
     this.adoption = adopted === null ? null : adoptStore(this, adopted)
     void this.watchCommits()
+  }
+
+  /**
+   * Call `listener` for every created, updated and deleted image until the returned function is called.
+   * Every consumer of the store's changes (transports, caches, metrics) subscribes through this one door.
+   */
+  onChange (listener: (type: ChangeType, descriptor: ImageDescriptor) => void): () => void {
+    const relays = CHANGE_TYPES.map((type) => {
+      const relay = (descriptor: ImageDescriptor): void => { listener(type, descriptor) }
+      this.on(type, relay)
+      return [type, relay] as const
+    })
+    return () => { for (const [type, relay] of relays) this.off(type, relay) }
   }
 
   // ---- catalog -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
 import { pxpError } from '../../protocol/errors.js'
 import { HEADER, LOCK_TOKEN, TABLE_FLAG } from '../../protocol/layout.js'
-import type { ChangeType } from '../../protocol/worker-messages.js'
+import type { ChangeType } from '../../protocol/descriptor.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { ImageStore } from '../store/image-store.js'
 import { type MissingImageResolver, WorkerConnection } from './connection.js'
@@ -31,20 +31,13 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
   private readonly workers = new Set<Worker>()
   private nextToken = 1
   private closed = false
-  private readonly relay: Record<ChangeType, (d: ImageDescriptor) => void>
+  private readonly stopRelay: () => void
   private resolver: MissingImageResolver | null = null
 
   /** `log`: how an error in a spawned worker is reported (always, whether or not anyone listens to `workerError`). */
   constructor (private readonly store: ImageStore, private readonly log: (event: WorkerErrorEvent) => void = () => {}) {
     super()
-    this.relay = {
-      created: (d) => this.broadcast('created', d),
-      updated: (d) => this.broadcast('updated', d),
-      deleted: (d) => this.broadcast('deleted', d),
-    }
-    store.on('created', this.relay.created)
-    store.on('updated', this.relay.updated)
-    store.on('deleted', this.relay.deleted)
+    this.stopRelay = store.onChange((type, descriptor) => this.broadcast(type, descriptor))
   }
 
   get connectionCount (): number { return this.connections.size }
@@ -106,9 +99,7 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.store.off('created', this.relay.created)
-    this.store.off('updated', this.relay.updated)
-    this.store.off('deleted', this.relay.deleted)
+    this.stopRelay()
     await Promise.all([...this.workers].map(async (w) => await w.terminate()))
     for (const conn of [...this.connections]) conn.close()
   }

@@ -6,9 +6,9 @@ import type { MessagePort } from 'node:worker_threads'
 import { isPixelportError, pxpError, type ErrorBody } from '../../protocol/errors.js'
 import { CLAIM_WORDS, LAYOUT_VERSION } from '../../protocol/layout.js'
 import {
-  WORKER_PROTOCOL_VERSION, type ChangeType, type ServerToWorker, type Welcome, type WorkerRequest, type WorkerToServer,
+  WORKER_PROTOCOL_VERSION, type ServerToWorker, type Welcome, type WorkerRequest, type WorkerToServer,
 } from '../../protocol/worker-messages.js'
-import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import type { ChangeType, ImageDescriptor } from '../../protocol/descriptor.js'
 import type { ImageStore } from '../store/image-store.js'
 import { recoverClaims } from '../store/recovery.js'
 

@@ -70,13 +70,9 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
   })
 
   // One listener per event type for the whole endpoint, however many connections and subscriptions.
-  const fanOut = (type: EventType) => (descriptor: ImageDescriptor): void => {
+  const stopFanOut = ctx.store.onChange((type, descriptor) => {
     for (const c of connections) c.offer(type, descriptor)
-  }
-  const listeners = { created: fanOut('created'), updated: fanOut('updated'), deleted: fanOut('deleted') }
-  ctx.store.on('created', listeners.created)
-  ctx.store.on('updated', listeners.updated)
-  ctx.store.on('deleted', listeners.deleted)
+  })
   // Other nodes' image events, for cluster-scope subscriptions (in stream order).
   const remote = (type: EventType, descriptor: ImageDescriptor): void => {
     for (const c of connections) c.offerRemote(type, descriptor)
@@ -97,9 +93,7 @@ const endpoint: FastifyPluginAsync<WebSocketEndpointOptions> = async (app, optio
         if (socket.readyState === socket.CONNECTING) socket.terminate()
       },
       preClose: async () => {
-        ctx.store.off('created', listeners.created)
-        ctx.store.off('updated', listeners.updated)
-        ctx.store.off('deleted', listeners.deleted)
+        stopFanOut()
         ctx.cluster?.remoteEvents.off('event', remote)
         await closeAll(connections)
         await new Promise<void>((resolve) => inner.websocketServer.close(() => resolve()))
