@@ -6,7 +6,7 @@ import { pxpError } from '../protocol/errors.js'
 import { TokenRegistry, type TokenSpec } from './auth/tokens.js'
 import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './cluster/options.js'
 import type { BlockProvider } from './memory/block-provider.js'
-import { DEFAULT_SHM_PREFIX, validatePrefix } from './memory/shm-names.js'
+import { DEFAULT_SHM_PREFIX, validatePrefix } from '../shm/names.js'
 import { SHM_MODES } from './memory/shm-provider.js'
 import { EVICTION_POLICIES, type EvictionPolicy } from './store/eviction.js'
 

@@ -16,7 +16,7 @@ import { CLAIM, CLAIM_WORDS, claimBase, HEADER, LAYOUT_VERSION, SLOT, SLOT_FLAG,
 import { descriptorFromSlot, findSlot, isLive, type SlotRef } from '../../protocol/slot-reader.js'
 import type { CreateRequest } from '../../protocol/spec.js'
 import { notifyCommit } from '../../protocol/sync.js'
-import type { ShmAddon } from '../../server/memory/native.js'
+import type { ShmAddon } from '../../shm/addon.js'
 import { type ImageHost, SharedImage } from '../worker/shared-image.js'
 import type { CreateOptions, ViewRect, WorkerStoreEvents } from '../worker/worker-store.js'
 import type { AttachChannel, ChangeType } from './channel.js'

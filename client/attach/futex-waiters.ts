@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
-import type { ShmAddon } from '../../server/memory/native.js'
+import type { ShmAddon } from '../../shm/addon.js'
 
 /** Most helper threads; each costs a few MB and starts in tens of milliseconds. */
 const MAX_THREADS = 16

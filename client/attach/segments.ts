@@ -10,8 +10,8 @@
  */
 import { existsSync } from 'node:fs'
 import { pxpError } from '../../protocol/errors.js'
-import type { ShmAddon } from '../../server/memory/native.js'
-import { shmPath } from '../../server/memory/shm-names.js'
+import type { ShmAddon } from '../../shm/addon.js'
+import { shmPath } from '../../shm/names.js'
 
 const mapped = new Map<string, SharedArrayBuffer>()
 

@@ -12,7 +12,7 @@ import { descriptorFromSlot, findSlot, isLive, type SlotRef } from '../../protoc
 import type { CreateRequest } from '../../protocol/spec.js'
 import { notifyCommit } from '../../protocol/sync.js'
 import type { Welcome } from '../../protocol/worker-messages.js'
-import { loadShmAddon } from '../../server/memory/native.js'
+import { loadShmAddon } from '../../shm/addon.js'
 import { Rpc } from './rpc.js'
 import { type ImageHost, SharedImage } from './shared-image.js'
 

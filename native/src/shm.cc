@@ -5,7 +5,7 @@
 // over external memory. The price is that the binary is tied to the Node major version it was built for,
 // which is why it is built at install time (scripts/build-native.mjs) and never shipped prebuilt.
 //
-// Exports (see server/memory/native.ts for the typed view):
+// Exports (see shm/addon.ts for the typed view):
 //   create(name, byteLength, mode) -> SharedArrayBuffer   new segment, zero-filled, fully reserved
 //   open(name) -> SharedArrayBuffer                       attach an existing segment (size from fstat)
 //   unlink(name)                                          remove the name; mappings stay valid

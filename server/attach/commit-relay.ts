@@ -15,7 +15,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { HEADER, HEADER_WORDS, SLOT, SLOT_WORDS } from '../../protocol/layout.js'
-import type { ShmAddon } from '../memory/native.js'
+import type { ShmAddon } from '../../shm/addon.js'
 import type { ImageTable } from '../store/image-table.js'
 
 /**

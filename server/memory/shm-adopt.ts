@@ -10,9 +10,9 @@
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BlockMemory } from './block-provider.js'
-import { SHM_DIR, type ShmAddon } from './native.js'
+import { SHM_DIR, type ShmAddon } from '../../shm/addon.js'
 import { checkTable, TableRefused, type CheckedTable, type StoreMeta } from './shm-table-check.js'
-import { metaFileName, ownerMarkerName, ownerState, parseShmFileName, readOwnerMarker, shmPath } from './shm-names.js'
+import { metaFileName, ownerMarkerName, ownerState, parseShmFileName, readOwnerMarker, shmPath } from '../../shm/names.js'
 
 /** What a new store takes over from a dead one. */
 export interface AdoptedShm {

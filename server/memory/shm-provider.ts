@@ -10,12 +10,12 @@ import { unlinkSync } from 'node:fs'
 import type { FutexWake } from '../../protocol/cross-process.js'
 import { PixelportError, pxpError } from '../../protocol/errors.js'
 import { type BlockMemory, type BlockProvider, HeapBlockProvider } from './block-provider.js'
-import { loadShmAddon, type ShmAddon } from './native.js'
+import { loadShmAddon, type ShmAddon } from '../../shm/addon.js'
 import { findAdoptable, type AdoptedShm, type Refusal, writeMetaFile } from './shm-adopt.js'
 import {
   attachSocketPath, claimsSegmentName, cleanStaleSegments, DEFAULT_SHM_PREFIX, metaFileName, newStoreId, removeAttachSocket, removeOwnerMarker,
   replaceOwnerMarker, segmentName, shmPath, type StaleCleanup, tableSegmentName, validatePrefix, writeOwnerMarker,
-} from './shm-names.js'
+} from '../../shm/names.js'
 import type { StoreMeta } from './shm-table-check.js'
 
 /** File modes a store may use: owner only (default), or shared with the group read-only or read-write. */

@@ -3,7 +3,7 @@
  * images loaded from `persist`), as `server.recovery` and as the lines the start-up log prints.
  */
 import type { Refusal } from '../memory/shm-adopt.js'
-import type { StaleCleanup } from '../memory/shm-names.js'
+import type { StaleCleanup } from '../../shm/names.js'
 import type { AdoptReport } from './adopt.js'
 
 export interface RecoveryReport {

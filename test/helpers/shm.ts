@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { loadShmAddon, SHM_DIR, type ShmAddon } from '../../server/memory/native.js'
+import { loadShmAddon, SHM_DIR, type ShmAddon } from '../../shm/addon.js'
 import { BUILT, modulePath, repoPath } from './paths.js'
 
 export const ADDON_CHILD = repoPath('test/fixtures/shm-addon-child.mjs')

@@ -6,7 +6,7 @@ import { Arena } from '../../server/memory/arena.js'
 import { HeapBlockProvider } from '../../server/memory/block-provider.js'
 import { RunAllocator } from '../../server/memory/run-allocator.js'
 import { findAdoptable } from '../../server/memory/shm-adopt.js'
-import { metaFileName, newStoreId, parseShmFileName, shmPath } from '../../server/memory/shm-names.js'
+import { metaFileName, newStoreId, parseShmFileName, shmPath } from '../../shm/names.js'
 import { createServer } from '../../server/server.js'
 import { shmAddon, shmFiles, testPrefix } from '../helpers/shm.js'
 

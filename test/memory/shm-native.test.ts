@@ -1,7 +1,7 @@
 // The shared-memory addon on its own: segments, errors, futex edge cases, in one process.
 import t from 'tap'
 import { existsSync, statSync } from 'node:fs'
-import { shmPath } from '../../server/memory/shm-names.js'
+import { shmPath } from '../../shm/names.js'
 import { shmAddon, shmFiles, testPrefix } from '../helpers/shm.js'
 
 const MiB = 1024 * 1024

@@ -4,7 +4,7 @@ import { statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Arena } from '../../server/memory/arena.js'
 import { HeapBlockProvider } from '../../server/memory/block-provider.js'
-import { ownerMarkerName, readOwnerMarker, shmPath } from '../../server/memory/shm-names.js'
+import { ownerMarkerName, readOwnerMarker, shmPath } from '../../shm/names.js'
 import { createBlockProvider, ShmBlockProvider } from '../../server/memory/shm-provider.js'
 import { plainEnv, runChild, shmAddon, shmFiles, STORE_CHILD, testPrefix, childArgs } from '../helpers/shm.js'
 

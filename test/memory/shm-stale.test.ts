@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import {
   cleanStaleSegments, currentOwner, newStoreId, ownerMarkerName, ownerState, parseShmFileName, segmentName, shmPath,
-} from '../../server/memory/shm-names.js'
+} from '../../shm/names.js'
 import { ShmBlockProvider } from '../../server/memory/shm-provider.js'
 import { plainEnv, shmAddon, shmFiles, STORE_CHILD, testPrefix, childArgs } from '../helpers/shm.js'
 

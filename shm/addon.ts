@@ -84,7 +84,7 @@ function load (): ShmAddonLoad {
   return { addon, path, reason: null }
 }
 
-/** The package root holds native/; from source it is two levels up, from dist/ three. */
+/** The package root holds native/; from source it is one level up, from dist/ two. */
 function findBuiltAddon (): string | null {
   let dir = dirname(fileURLToPath(import.meta.url))
   for (let i = 0; i < 4; i++) {

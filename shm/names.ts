@@ -16,8 +16,8 @@
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { pxpError } from '../../protocol/errors.js'
-import { SHM_DIR } from './native.js'
+import { pxpError } from '../protocol/errors.js'
+import { SHM_DIR } from './addon.js'
 
 export const DEFAULT_SHM_PREFIX = 'pixelport'
 // 48 at most: the attach socket's path (/dev/shm/<prefix>-<store id>-attach) must fit a Unix socket address.
