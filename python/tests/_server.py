@@ -19,8 +19,9 @@ CLI = os.path.join(ROOT, 'dist', 'server', 'cli.js')
 class Server:
     """``node dist/server/cli.js serve --port 0 ...``; ``url`` parsed from its "listening on" line."""
 
-    def __init__(self, *args: str, shm: bool = True) -> None:
-        self.prefix = 'pxpy' + secrets.token_hex(5)
+    def __init__(self, *args: str, shm: bool = True, prefix: Optional[str] = None) -> None:
+        # A restart passes the dead server's prefix, so the new one finds (and with --recover adopts) its segments.
+        self.prefix = prefix or 'pxpy' + secrets.token_hex(5)
         argv = [NODE, CLI, 'serve', '--port', '0', '--capacity', '256M', '--block-size', '16M']
         if shm:
             argv += ['--shm', '--shm-prefix', self.prefix]
@@ -49,12 +50,13 @@ class Server:
             self.proc.kill()
             raise RuntimeError('the server did not start:\n' + ''.join(self.output))
 
-    def kill(self) -> None:
-        """SIGKILL: the way a server dies without saying goodbye."""
+    def kill(self, keep_segments: bool = False) -> None:
+        """SIGKILL: the way a server dies without saying goodbye (its segments stay with ``keep_segments``)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
-        self._remove_segments()
+        if not keep_segments:
+            self._remove_segments()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
 import numpy as np
 
 from .descriptor import Descriptor, dtype_of, shape_of
-from .errors import PixelportError
+from .errors import PixelportError, closed
 from .shm import Geometry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +32,7 @@ class Loan:
         self.array = array
         self.done = False
         self.generation: Optional[int] = None
+        self._held: Any = None          # the attach connection the loan was taken on (shared memory only)
 
     def publish(self) -> int:
         """Make the loaned buffer the image's pixels (a new generation, readers never disturbed)."""
@@ -206,6 +207,9 @@ class SharedImage(Image):
         super().__init__(store, descriptor)
         self._slot = slot
         self._attach = store._attach
+        # The attach connection that holds this image's lease: a restarted server's registration re-opens it.
+        self._registered_on: Any = None
+        self._lost: Optional[str] = None
         self._geometry = Geometry(descriptor)
         self.readonly = self._geometry.image_readonly
         self.frames = self._geometry.frames
@@ -244,7 +248,8 @@ class SharedImage(Image):
             with self.loan(timeout) as a:
                 yield a
             return
-        self._attach.request('begin', slot=self._slot, timeoutMs=self._lock_ms(timeout))
+        held = self._live()
+        held.request('begin', slot=self._slot, timeoutMs=self._lock_ms(timeout))
         failed: Optional[BaseException] = None
         try:
             if g.kind == 'block':
@@ -261,7 +266,7 @@ class SharedImage(Image):
             raise
         finally:
             # Like every writer: what was written is committed, even if the block raised half way.
-            self.last_generation = self._attach.request('commit', slot=self._slot)['generation']
+            self.last_generation = self._holder(held, 'write').request('commit', slot=self._slot)['generation']
             if failed is not None:
                 log.error('write to %s raised %r; what it wrote is committed as generation %d',
                           self.id, failed, self.last_generation)
@@ -272,26 +277,67 @@ class SharedImage(Image):
         g = self._geometry
         if g.frames < 2:
             raise PixelportError('PXP_ERR_VALIDATION', 'Image "%s" has no frame buffers (create it with frames=2..8)' % self.id)
-        frame = self._attach.request('loan', slot=self._slot, timeoutMs=self._lock_ms(timeout))['frame']
+        held = self._live()
+        frame = held.request('loan', slot=self._slot, timeoutMs=self._lock_ms(timeout))['frame']
         try:
             target = g.frame_array(frame, writable=True)
             g.copy(target)          # start from the published pixels, so a partial update keeps the rest
         except BaseException:
-            self._attach.request('cancel', slot=self._slot, frame=frame)
+            self._holder(held, 'loan').request('cancel', slot=self._slot, frame=frame)
             raise
-        return Loan(self, frame, target)
+        loan = Loan(self, frame, target)
+        loan._held = held
+        return loan
 
     def _publish(self, loan: Loan) -> int:
-        self.last_generation = int(self._attach.request('publish', slot=self._slot, frame=loan.frame,
-                                                        timeoutMs=self._lock_ms(None))['generation'])
+        self.last_generation = int(self._holder(loan._held, 'loan').request(
+            'publish', slot=self._slot, frame=loan.frame, timeoutMs=self._lock_ms(None))['generation'])
         return self.last_generation
 
     def _cancel(self, loan: Loan) -> None:
-        self._attach.request('cancel', slot=self._slot, frame=loan.frame)
+        self._holder(loan._held, 'loan').request('cancel', slot=self._slot, frame=loan.frame)
 
     def close(self) -> None:
         """Give the lease back."""
         if not self.closed:
             self.closed = True
-            if not self._attach.closed:
-                self._attach.request('close', slot=self._slot)
+            self._attach.release(self)
+
+    def _live(self) -> Any:
+        """The live attach connection (attached again first if the server restarted), this image still valid."""
+        connection = self._attach.connection
+        self._check()
+        return connection
+
+    def _holder(self, held: Any, what: str) -> Any:
+        """The connection a lock or loan was taken on, if it is still the live one.
+
+        A lock or loan dies with the server that granted it: the next server closed the half-written frame as a
+        new generation (or gave the loaned buffer back), so committing it now would be wrong. Write again.
+        """
+        if self._attach.connection is not held:
+            raise closed('the server restarted during this %s of "%s"; the frame was closed by the restarted '
+                         'server; %s again' % (what, self.id, what))
+        return held
+
+    def _check(self) -> None:
+        super()._check()
+        if self._lost is not None:
+            raise PixelportError('PXP_ERR_NOT_FOUND', 'Image "%s" is gone after the server restarted: %s' % (self.id, self._lost))
+
+    def _reregister(self, connection: Any) -> None:
+        """Take this image's lease again from a server that adopted the store after a restart."""
+        if self.closed or self._lost is not None:
+            return
+        try:
+            opened = connection.request('open', id=self.id)
+        except PixelportError as err:
+            if err.code != 'PXP_ERR_NOT_FOUND':
+                raise
+            self._lost = 'it was not adopted by the restarted server (deleted before the restart?)'
+            return
+        if opened['slot'] != self._slot:
+            connection.request('close', slot=opened['slot'])
+            self._lost = 'the restarted server holds another image under its id'
+            return
+        self._registered_on = connection

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import ws as _ws
 from ._loop import LoopThread
-from .attach import AttachConnection
+from .registration import Registration
 from .descriptor import Descriptor, Region, as_array, crop, deliver, region_tuple, spec_for
 from .errors import CLOSED, PixelportError, closed
 from .http import HttpClient, image_path
@@ -23,29 +23,34 @@ if TYPE_CHECKING:  # pragma: no cover
 TRANSPORTS = ('shm', 'http', 'ws')
 
 
-def connect(url: str, token: Optional[str] = None, transport: Optional[str] = None, timeout: float = 30.0) -> 'Store':
+def connect(url: str, token: Optional[str] = None, transport: Optional[str] = None, timeout: float = 30.0,
+            reconnect: bool = True) -> 'Store':
     """Connect to the server at ``url`` (``http://host:port``).
 
     Without ``transport``: shared memory when the server runs on this host with ``--shm`` and this user can map
     its segments (found through ``GET /shm``, which needs an admin token when the server has tokens);
     otherwise HTTP for requests and a WebSocket for subscriptions. ``transport='shm' | 'http' | 'ws'`` forces
     one ('shm' fails with ``PXP_ERR_SHM`` if it is not possible; 'ws' sends requests over the WebSocket too).
+
+    Over shared memory the store rides through a restart of the server (``serve --recover`` or ``--keep``): calls
+    made while the server is down fail with ``PXP_ERR_CLOSED``; the first call after it is back attaches again
+    and re-takes the leases of every open image. ``reconnect=False`` makes the first failure final.
     """
-    return Store(url, token=token, transport=transport, timeout=timeout)
+    return Store(url, token=token, transport=transport, timeout=timeout, reconnect=reconnect)
 
 
 class Store:
     """A connection to one server. Safe to use from one thread at a time; ``close()`` it (or use ``with``)."""
 
     def __init__(self, url: str, token: Optional[str] = None, transport: Optional[str] = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, reconnect: bool = True) -> None:
         if transport is not None and transport not in TRANSPORTS:
             raise PixelportError('PXP_ERR_VALIDATION', 'transport must be one of %s, not %r' % (TRANSPORTS, transport))
         self.url = url
         self.token = token
         self.timeout = timeout
         self._http = HttpClient(url, token, timeout)
-        self._attach: Optional[AttachConnection] = None
+        self._attach: Optional[Registration] = None
         self._loop: Optional[LoopThread] = None
         self._ws: Optional[_ws.WsConnection] = None
         self._subs: List[Subscription] = []
@@ -57,7 +62,7 @@ class Store:
                 info = self._http.json('GET', '/shm')
                 if not info.get('enabled'):
                     raise PixelportError('PXP_ERR_SHM', 'the server does not use shared memory (%s)' % info.get('reason'))
-                self._attach = AttachConnection(info['table'], info['socket'], timeout)
+                self._attach = Registration(info['table'], info['socket'], timeout, reconnect)
             except PixelportError as err:
                 if transport == 'shm' or err.code == CLOSED:
                     raise
@@ -249,8 +254,12 @@ class Store:
         """Open ``image_id``: a SharedImage (zero-copy, with a lease) over shared memory, else a remote Image."""
         self._check()
         if self.transport == 'shm':
-            opened = self._attach.request('open', id=image_id)  # type: ignore[union-attr]
-            return SharedImage(self, opened['slot'], opened['descriptor'])
+            connection = self._attach.connection  # type: ignore[union-attr]
+            opened = connection.request('open', id=image_id)
+            image = SharedImage(self, opened['slot'], opened['descriptor'])
+            image._registered_on = connection
+            self._attach.opened(image)  # type: ignore[union-attr]
+            return image
         return Image(self, self.describe(image_id))
 
     def from_pil(self, img: 'PILImage.Image', image_id: Optional[str] = None, **spec: Any) -> Descriptor:
