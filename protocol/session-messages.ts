@@ -20,16 +20,6 @@ import type { CreateRequest } from './spec.js'
 /** Bumped on any incompatible change to the messages below (both transports speak the same version). */
 export const SESSION_PROTOCOL_VERSION = 1
 
-/** A rectangle of an image, and the view's own id and access, for 'view'. */
-export interface ViewRequest {
-  x: number
-  y: number
-  width: number
-  height: number
-  id?: string
-  readonly?: boolean
-}
-
 /** The first message of every session. */
 export interface HelloRequest {
   op: 'hello'
@@ -56,7 +46,8 @@ export type SessionRequest =
   | { op: 'describe', req: number, id: string }
   | { op: 'list', req: number }
   | { op: 'create', req: number, request: CreateRequest }
-  | { op: 'view', req: number, id: string, view: ViewRequest }
+  /** A zero-copy view of a rectangle of `id`, with the view's own id and access if given. */
+  | { op: 'view', req: number, id: string, view: { x: number, y: number, width: number, height: number, id?: string, readonly?: boolean } }
   | { op: 'delete', req: number, id: string }
   /** Send 'event' messages for every create, update and delete from now on (`false`: stop). Attach only: workers always get them. */
   | { op: 'watch', req: number, on: boolean }
