@@ -40,9 +40,9 @@ export class AttachConnection extends Session {
     /** Attachment number: names the claims segment. */
     readonly index: number,
     token: number,
-    onClose: (conn: AttachConnection) => void,
+    private readonly onClose: (conn: AttachConnection) => void,
   ) {
-    super(hub, token, ATTACH_OPS, onClose as (session: Session) => void)
+    super(hub, token, ATTACH_OPS)
     this.decoder = new LineDecoder((msg) => this.admit(msg))
     socket.setEncoding('utf8')
     socket.on('data', (chunk: string) => {
@@ -95,8 +95,9 @@ export class AttachConnection extends Session {
     this.socket.destroy()
   }
 
-  protected override recovered (): void {
+  protected afterClose (): void {
     if (this.claimsMemory !== null) this.provider.release(this.claimsMemory)
+    this.onClose(this)
   }
 
   /** Check one decoded line before the session core sees it; anything malformed drops the connection. */

@@ -42,7 +42,6 @@ export abstract class Session implements ChangeWatcher {
     readonly token: number,
     /** The ops this transport serves; any other is PXP_ERR_UNKNOWN_OP. */
     ops: readonly SessionOp[],
-    private readonly onClose: (session: Session) => void,
   ) {
     this.store = hub.store
     this.served = new Set(ops)
@@ -57,8 +56,7 @@ export abstract class Session implements ChangeWatcher {
     this.hub.watch(this, false)
     this.disconnect()
     if (this.claims !== null) recoverClaims(this.store, this.claims, this.token)
-    this.recovered()
-    this.onClose(this)
+    this.afterClose()
   }
 
   /** Relay the store's changes to this client from now on (`false`: stop). */
@@ -101,8 +99,8 @@ export abstract class Session implements ChangeWatcher {
   protected abstract welcome (msg: HelloRequest): unknown
   /** Cut the transport; the client can send nothing more. */
   protected abstract disconnect (): void
-  /** After the claims were given back (e.g. release the memory they lived in). */
-  protected recovered (): void {}
+  /** Last step of close(), after the claims were given back: release their memory, tell the owner. */
+  protected abstract afterClose (): void
 
   /**
    * One message from the client, already checked by the transport. Replies go out in completion order,

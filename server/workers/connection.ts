@@ -24,9 +24,9 @@ export class WorkerConnection extends Session {
     hub: SessionHub,
     private readonly port: MessagePort,
     token: number,
-    onClose: (conn: WorkerConnection) => void,
+    private readonly onClose: (conn: WorkerConnection) => void,
   ) {
-    super(hub, token, WORKER_OPS, onClose as (session: Session) => void)
+    super(hub, token, WORKER_OPS)
     this.claims = new Int32Array(new SharedArrayBuffer(hub.store.table.maxSlots * CLAIM_WORDS * Int32Array.BYTES_PER_ELEMENT))
     port.on('message', (msg: unknown) => {
       if (typeof msg === 'object' && msg !== null) this.receive(msg as SessionToServer)
@@ -57,5 +57,9 @@ export class WorkerConnection extends Session {
   protected disconnect (): void {
     this.port.removeAllListeners()
     this.port.close()
+  }
+
+  protected afterClose (): void {
+    this.onClose(this)
   }
 }
