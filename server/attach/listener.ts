@@ -24,7 +24,7 @@ export class AttachService {
 
   /** `hub`: shared with the server's worker bridge, so attached processes reach the same missing-image resolver. */
   constructor (
-    private readonly store: ImageStore,
+    store: ImageStore,
     private readonly provider: ShmBlockProvider,
     addonPath: string,
     private readonly hub: SessionHub = new SessionHub(store),

@@ -39,7 +39,7 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
    * processes): the store's event relay and the missing-image resolver.
    */
   constructor (
-    private readonly store: ImageStore,
+    store: ImageStore,
     private readonly log: (event: WorkerErrorEvent) => void = () => {},
     private readonly hub: SessionHub = new SessionHub(store),
   ) {
