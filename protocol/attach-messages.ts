@@ -9,69 +9,34 @@
  * Node clients (`pixelport/attach`) map the table and their claims segment and run the same lock-free steps
  * as worker threads. Clients without atomic instructions (Python with numpy) ask the server to take leases,
  * locks and loans for them (`open`, `begin`/`commit`, `loan`/`publish`) and touch only pixels themselves.
+ *
+ * The requests, replies and events are the session protocol's (./session-messages.ts); this file adds what
+ * is the socket's own: the line framing, the attach hello and welcome, and `GET /shm`.
  */
-import type { ChangeType, ImageDescriptor } from './descriptor.js'
-import type { ErrorBody } from './errors.js'
-import type { CreateRequest } from './spec.js'
+import type {
+  AttachHelloRequest, ServerToSession, SessionNotice, SessionOpened, SessionRequest, SessionWelcome,
+} from './session-messages.js'
+import { SESSION_PROTOCOL_VERSION } from './session-messages.js'
 
-/** Bumped on any incompatible change to the messages below. */
-export const ATTACH_PROTOCOL_VERSION = 1
+export const ATTACH_PROTOCOL_VERSION = SESSION_PROTOCOL_VERSION
 
 /** Longest line either side accepts; a longer one is a protocol error and closes the connection. */
 export const ATTACH_MAX_LINE_BYTES = 1024 * 1024
 
-export type AttachRequest =
-  | {
-    op: 'hello', req: number, protocol: number, layoutVersion: number, pid: number,
-    /** HEADER.ATTACH_KEY of the table as two unsigned 32-bit words: proof the client could map it. */
-    key: [number, number]
-    /** Ask for a claims segment the client updates itself (Node); false: the server keeps claims for it. */
-    claims: boolean
-  }
-  | { op: 'describe', req: number, id: string }
-  | { op: 'list', req: number }
-  | { op: 'create', req: number, request: CreateRequest }
-  | { op: 'view', req: number, id: string, view: { x: number, y: number, width: number, height: number, id?: string, readonly?: boolean } }
-  | { op: 'delete', req: number, id: string }
-  /** Send 'event' messages for every create, update and delete from now on (`false`: stop). */
-  | { op: 'watch', req: number, on: boolean }
-  // Operations the server performs on the client's behalf, recorded in its claims:
-  /** Take a lease on a live image; replies with its slot, epoch and descriptor. */
-  | { op: 'open', req: number, id: string }
-  /** Drop one lease taken with 'open'. */
-  | { op: 'close', req: number, slot: number }
-  /** Take the write lock of a plain image and mark the write begun (SEQ odd). */
-  | { op: 'begin', req: number, slot: number, timeoutMs?: number }
-  /** Commit the write begun with 'begin' (new generation, SEQ even), unlock and wake every waiter. */
-  | { op: 'commit', req: number, slot: number }
-  /** Loan a frame buffer of a frame-buffered image (not the front, not pinned). */
-  | { op: 'loan', req: number, slot: number, timeoutMs?: number }
-  /** Publish a loaned frame buffer as the new front. */
-  | { op: 'publish', req: number, slot: number, frame: number, timeoutMs?: number }
-  /** Give a loaned frame buffer back unpublished. */
-  | { op: 'cancel', req: number, slot: number, frame: number }
+/** The ops an attach connection serves ('block' is not one: an attached process maps segments by name). */
+export const ATTACH_OPS = [
+  'hello', 'describe', 'list', 'create', 'view', 'delete', 'watch', 'open', 'close', 'begin', 'commit', 'loan', 'publish', 'cancel',
+] as const
+
+export type AttachRequest = AttachHelloRequest | Extract<SessionRequest, { op: Exclude<typeof ATTACH_OPS[number], 'hello'> }>
 
 /** Fire-and-forget notices from a client. */
-export type AttachNotice =
-  /** The client dropped the last lease of a deleted slot: the server may reuse its memory. */
-  | { op: 'released', slot: number }
+export type AttachNotice = SessionNotice
 
 export type AttachToServer = AttachRequest | AttachNotice
 
-export interface AttachWelcome {
-  protocol: number
-  layoutVersion: number
-  /** This connection's write-lock token (LOCK_TOKEN.EXTERNAL and up). */
-  token: number
-  /** POSIX name of the image table segment. */
-  table: string
-  /** POSIX name of this connection's claims segment (CLAIM_WORDS per slot), or null when the server keeps them. */
-  claims: string | null
-  maxSlots: number
-  lockTimeoutMs: number
-  /** The server's process id. */
-  pid: number
-}
+/** Reply to 'hello': segment names (claims null when the server keeps them), and the server's process id. */
+export type AttachWelcome = SessionWelcome<string, string | null> & { pid: number }
 
 /** `GET /shm`: whether the store is in shared memory, and where a process on the same host attaches. */
 export interface ShmInfo {
@@ -94,16 +59,9 @@ export interface ShmInfo {
 }
 
 /** Reply to 'open'. */
-export interface AttachOpened {
-  slot: number
-  epoch: number
-  descriptor: ImageDescriptor
-}
+export type AttachOpened = SessionOpened
 
-export type ServerToAttach =
-  | { op: 'reply', req: number, result: unknown }
-  | { op: 'reply', req: number, error: ErrorBody }
-  | { op: 'event', type: ChangeType, descriptor: ImageDescriptor }
+export type ServerToAttach = ServerToSession
 
 /**
  * Split a byte stream into lines of JSON. Calls `onMessage` per complete line; throws RangeError when a line

@@ -1,45 +1,27 @@
 /**
- * Messages between a worker-thread client and the server's worker bridge, over a MessagePort.
- *
- * Only the slow paths use messages (connect, first mapping of a block, create, delete, line-based images);
- * opening, reading and writing an image whose block is mapped go through shared memory alone.
+ * The session protocol (./session-messages.ts) as a worker thread speaks it over a MessagePort: memory
+ * travels as SharedArrayBuffers (the table and claims in the welcome, blocks through 'block'). The worker
+ * takes its own leases, locks and loans with atomics, so the on-behalf ops of the attach socket are not
+ * served here; events always flow (no 'watch').
  */
-import type { ChangeType, ImageDescriptor } from './descriptor.js'
-import type { ErrorBody } from './errors.js'
-import type { CreateRequest } from './spec.js'
+import type {
+  HelloRequest, ServerToSession, SessionNotice, SessionRequest, SessionWelcome,
+} from './session-messages.js'
+import { SESSION_PROTOCOL_VERSION } from './session-messages.js'
 
-export const WORKER_PROTOCOL_VERSION = 1
+export const WORKER_PROTOCOL_VERSION = SESSION_PROTOCOL_VERSION
 
-export type WorkerRequest =
-  | { op: 'hello', req: number, protocol: number, layoutVersion: number }
-  | { op: 'block', req: number, block: number }
-  | { op: 'describe', req: number, id: string }
-  | { op: 'list', req: number }
-  | { op: 'create', req: number, request: CreateRequest }
-  | { op: 'view', req: number, id: string, view: { x: number, y: number, width: number, height: number, id?: string, readonly?: boolean } }
-  | { op: 'delete', req: number, id: string }
+/** The ops a worker connection serves. */
+export const WORKER_OPS = ['hello', 'block', 'describe', 'list', 'create', 'view', 'delete'] as const
+
+export type WorkerRequest = HelloRequest | Extract<SessionRequest, { op: Exclude<typeof WORKER_OPS[number], 'hello'> }>
 
 /** Fire-and-forget notices from a worker. */
-export type WorkerNotice =
-  /** Leases of a deleted slot reached 0: the server may reuse its memory. */
-  { op: 'released', slot: number }
+export type WorkerNotice = SessionNotice
 
 export type WorkerToServer = WorkerRequest | WorkerNotice
 
-export interface Welcome {
-  protocol: number
-  layoutVersion: number
-  /** This connection's write-lock token. */
-  token: number
-  /** The image table (growable SharedArrayBuffer). */
-  table: SharedArrayBuffer
-  /** This connection's claims array (layout.ts CLAIM_WORDS per slot). */
-  claims: SharedArrayBuffer
-  maxSlots: number
-  lockTimeoutMs: number
-}
+/** Reply to 'hello': the table (growable SharedArrayBuffer) and this connection's claims array. */
+export type Welcome = SessionWelcome<SharedArrayBuffer, SharedArrayBuffer>
 
-export type ServerToWorker =
-  | { op: 'reply', req: number, result: unknown }
-  | { op: 'reply', req: number, error: ErrorBody }
-  | { op: 'event', type: ChangeType, descriptor: ImageDescriptor }
+export type ServerToWorker = ServerToSession

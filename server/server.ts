@@ -25,6 +25,7 @@ import { SnapshotCache } from './store/snapshots.js'
 import { loadImages, saveImages } from './store/persist.js'
 import { recoveryReport, type RecoveryReport } from './store/restart-report.js'
 import { uploadsOf, type UploadRegistry, type UploadReport } from './uploads/registry.js'
+import { SessionHub } from './sessions/hub.js'
 import { WorkerBridge, type WorkerErrorEvent } from './workers/bridge.js'
 import { websocketEndpoint } from './ws/plugin.js'
 import { sharedSchemaCompilers } from './http/schema-compilers.js'
@@ -123,7 +124,9 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
     }
   }
   const recovery = recoveryReport(resolved.shm?.recover === true, store.adoption, shmProvider?.recovery?.refused ?? [], shmProvider?.staleCleanup ?? null, persisted)
-  const attach = shmProvider === null ? null : new AttachService(store, shmProvider, loadShmAddon().path as string)
+  // Worker threads and attached processes are sessions of one hub: one event relay, one missing-image resolver.
+  const sessions = new SessionHub(store)
+  const attach = shmProvider === null ? null : new AttachService(store, shmProvider, loadShmAddon().path as string, sessions)
   const shm: ShmInfo = {
     enabled: shmProvider !== null,
     reason: shmProvider !== null ? null : choice.warning ?? 'not enabled (start with --shm)',
@@ -142,14 +145,14 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   const workers = new WorkerBridge(store, ({ module, error }) => {
     if (resolved.logger !== false && resolved.logger !== undefined) app.log.error({ err: error, module }, `worker ${module} failed`)
     else process.stderr.write(`pixelport: worker ${module} failed: ${error.stack ?? String(error)}\n`)
-  })
+  }, sessions)
   const metrics = new ServerMetrics({ store, snapshots, connections: { worker: () => workers.connectionCount, attach: () => attach?.connectionCount ?? 0 } })
   // The cluster (and ioredis with it) is loaded only by servers that join one.
   const clustering = resolved.cluster === null ? null : await Promise.all([import('./cluster/node.js'), import('./cluster/replicas.js')])
   const cluster = clustering === null || resolved.cluster === null
     ? null
     : new clustering[0].ClusterNode(store, { ...resolved.cluster, nodeId: resolved.cluster.nodeId ?? defaultNodeId(resolved.port) })
-  // Worker threads here that open another node's image get a local read-only replica.
+  // Worker threads and attached processes here that open another node's image get a local read-only replica.
   const replicas = cluster === null || clustering === null ? null : clustering[1].attachReplicas({ store, workers }, cluster)
   const ctx: ServerContext = { store, snapshots, options: resolved, metrics, cluster }
   const uploads = uploadsOf(ctx)

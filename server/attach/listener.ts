@@ -9,6 +9,7 @@ import { pxpError } from '../../protocol/errors.js'
 import { LOCK_TOKEN } from '../../protocol/layout.js'
 import type { ShmBlockProvider } from '../memory/shm-provider.js'
 import type { ImageStore } from '../store/image-store.js'
+import { SessionHub } from '../sessions/hub.js'
 import { CommitRelay } from './commit-relay.js'
 import { AttachConnection } from './connection.js'
 
@@ -21,7 +22,13 @@ export class AttachService {
   private next = 0
   private closing: Promise<void> | null = null
 
-  constructor (private readonly store: ImageStore, private readonly provider: ShmBlockProvider, addonPath: string) {
+  /** `hub`: shared with the server's worker bridge, so attached processes reach the same missing-image resolver. */
+  constructor (
+    store: ImageStore,
+    private readonly provider: ShmBlockProvider,
+    addonPath: string,
+    private readonly hub: SessionHub = new SessionHub(store),
+  ) {
     this.address = provider.socketPath
     this.server = net.createServer((socket) => this.accept(socket))
     this.relay = new CommitRelay(store.table, provider.native, addonPath)
@@ -75,7 +82,7 @@ export class AttachService {
       socket.destroy()
       return
     }
-    const conn = new AttachConnection(this.store, this.provider, socket, index, token, (c) => this.connections.delete(c))
+    const conn = new AttachConnection(this.hub, this.provider, socket, index, token, (c) => this.connections.delete(c))
     this.connections.add(conn)
   }
 }

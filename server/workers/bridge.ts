@@ -6,11 +6,12 @@ import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
 import { pxpError } from '../../protocol/errors.js'
-import { HEADER, LOCK_TOKEN, TABLE_FLAG } from '../../protocol/layout.js'
-import type { ChangeType } from '../../protocol/descriptor.js'
-import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import { LOCK_TOKEN } from '../../protocol/layout.js'
 import type { ImageStore } from '../store/image-store.js'
-import { type MissingImageResolver, WorkerConnection } from './connection.js'
+import { type MissingImageResolver, SessionHub } from '../sessions/hub.js'
+import { WorkerConnection } from './connection.js'
+
+export type { MissingImageResolver }
 
 /** Key in `workerData` under which spawnWorker passes the channel; `connect()` looks there by default. */
 export const WORKER_DATA_KEY = 'pixelport'
@@ -31,31 +32,29 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
   private readonly workers = new Set<Worker>()
   private nextToken = 1
   private closed = false
-  private readonly stopRelay: () => void
-  private resolver: MissingImageResolver | null = null
 
-  /** `log`: how an error in a spawned worker is reported (always, whether or not anyone listens to `workerError`). */
-  constructor (private readonly store: ImageStore, private readonly log: (event: WorkerErrorEvent) => void = () => {}) {
+  /**
+   * `log`: how an error in a spawned worker is reported (always, whether or not anyone listens to
+   * `workerError`). `hub`: what worker sessions share with the server's other sessions (attached
+   * processes): the store's event relay and the missing-image resolver.
+   */
+  constructor (
+    store: ImageStore,
+    private readonly log: (event: WorkerErrorEvent) => void = () => {},
+    private readonly hub: SessionHub = new SessionHub(store),
+  ) {
     super()
-    this.stopRelay = store.onChange((type, descriptor) => this.broadcast(type, descriptor))
   }
 
   get connectionCount (): number { return this.connections.size }
 
   /**
-   * Asked when a worker opens or describes an image this store does not hold, before answering
-   * PXP_ERR_NOT_FOUND. The cluster sets it to pull a replica (server/cluster/replicas.ts); null (default):
-   * workers answer not-found from shared memory with no message. Opening an image the table holds never
-   * reaches it.
+   * Asked when a worker — or, through the same SessionHub, an attached process — opens or describes an
+   * image this store does not hold, before answering PXP_ERR_NOT_FOUND. The cluster sets it to pull a
+   * replica (server/cluster/replicas.ts); null (default): not-found is final. See SessionHub.resolveMissing.
    */
-  get resolveMissing (): MissingImageResolver | null { return this.resolver }
-  set resolveMissing (resolver: MissingImageResolver | null) {
-    this.resolver = resolver
-    // Workers read this bit on a miss, so it takes effect for threads connected before, too.
-    const words = this.store.table.words
-    if (resolver === null) Atomics.and(words, HEADER.FLAGS, ~TABLE_FLAG.ASK_MISSING)
-    else Atomics.or(words, HEADER.FLAGS, TABLE_FLAG.ASK_MISSING)
-  }
+  get resolveMissing (): MissingImageResolver | null { return this.hub.resolveMissing }
+  set resolveMissing (resolver: MissingImageResolver | null) { this.hub.resolveMissing = resolver }
 
   /** Connected workers and the requests they have sent (for stats and tests). */
   stats (): { connections: number, requests: number } {
@@ -69,7 +68,7 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
     if (this.closed) throw pxpError('PXP_ERR_CLOSED', 'worker bridge')
     const token = this.allocateToken()
     const { port1, port2 } = new MessageChannel()
-    const conn = new WorkerConnection(this.store, port1, token, (c) => this.connections.delete(c), () => this.resolver)
+    const conn = new WorkerConnection(this.hub, port1, token, (c) => this.connections.delete(c))
     this.connections.add(conn)
     return port2
   }
@@ -99,13 +98,8 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.stopRelay()
     await Promise.all([...this.workers].map(async (w) => await w.terminate()))
     for (const conn of [...this.connections]) conn.close()
-  }
-
-  private broadcast (type: ChangeType, descriptor: ImageDescriptor): void {
-    for (const conn of this.connections) conn.event(type, descriptor)
   }
 
   private allocateToken (): number {

@@ -4,53 +4,11 @@
  * when the connection drops.
  */
 import t from 'tap'
-import net from 'node:net'
-import { HEADER, LAYOUT_VERSION, LOCK_TOKEN, SLOT, slotBase } from '../../protocol/layout.js'
+import { LOCK_TOKEN, SLOT, slotBase } from '../../protocol/layout.js'
+import { helloLines as hello } from '../helpers/attach-line-client.js'
 import { startServer } from '../helpers/server.js'
 import { shmAddon, testPrefix } from '../helpers/shm.js'
 import { until } from '../helpers/until.js'
-import type { PixelportServer } from '../../server/server.js'
-
-interface Reply { result?: any, error?: { code: string, message: string } }
-
-/** A line-protocol client over a real socket. */
-async function connect (socketPath: string): Promise<{ ask: (op: string, fields?: object) => Promise<Reply>, events: any[], socket: net.Socket, closed: Promise<void> }> {
-  const socket = net.connect(socketPath)
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-  const waiting = new Map<number, (r: Reply) => void>()
-  const events: any[] = []
-  let buffer = ''
-  socket.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk
-    let nl
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const msg = JSON.parse(buffer.slice(0, nl))
-      buffer = buffer.slice(nl + 1)
-      if (msg.op === 'event') events.push(msg)
-      else waiting.get(msg.req)?.(msg)
-    }
-  })
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  let req = 0
-  return {
-    events,
-    socket,
-    closed,
-    ask: async (op, fields = {}) => await new Promise<Reply>((resolve) => {
-      const id = ++req
-      waiting.set(id, resolve)
-      socket.write(JSON.stringify({ ...fields, op, req: id }) + '\n')
-    }),
-  }
-}
-
-async function hello (server: PixelportServer): Promise<Awaited<ReturnType<typeof connect>>> {
-  const c = await connect(server.attach!.address)
-  const words = server.store.table.words
-  const r = await c.ask('hello', { protocol: 1, layoutVersion: LAYOUT_VERSION, pid: process.pid, key: [words[HEADER.ATTACH_KEY] >>> 0, words[HEADER.ATTACH_KEY + 1] >>> 0], claims: false })
-  if (r.error !== undefined) throw new Error(r.error.message)
-  return c
-}
 
 if (shmAddon(t) !== null) {
   t.test('leases, begin/commit and loan/publish on the connection\'s behalf, with their refusals', async (t) => {
