@@ -13,10 +13,10 @@ export interface RowLayout {
 }
 
 /** A fresh C-order copy of `data`, laid out as `rows`. */
-export function toCOrder (data: TypedArray, rows: RowLayout): TypedArray {
+export function toCOrder<T extends TypedArray> (data: T, rows: RowLayout): T {
   const { rowLength, height, rowStride } = rows
-  if (data.length === rowLength * height) return data.slice()
-  const out = new (data.constructor as new (length: number) => TypedArray)(rowLength * height)
+  if (data.length === rowLength * height) return data.slice() as T
+  const out = new (data.constructor as new (length: number) => T)(rowLength * height)
   for (let y = 0; y < height; y++) {
     const start = y * rowStride
     ;(out as Uint8Array).set((data as Uint8Array).subarray(start, start + rowLength), y * rowLength)
