@@ -9,19 +9,23 @@
  * Leases, pins, loans and write locks this process takes are given back by the server if it dies, even
  * by kill -9: the attach socket is its registration, and the kernel closes it either way.
  */
-import { ATTACH_PROTOCOL_VERSION, type AttachWelcome, type ShmInfo } from '../../protocol/attach-messages.js'
+import {
+  ATTACH_PROTOCOL_VERSION, type AttachNotice, type AttachRequest, type AttachWelcome, type ShmInfo,
+} from '../../protocol/attach-messages.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { errorFromBody, pxpError } from '../../protocol/errors.js'
 import { HEADER, LAYOUT_VERSION } from '../../protocol/layout.js'
 import { findSlot } from '../../protocol/slot-reader.js'
 import { loadShmAddon } from '../../shm/addon.js'
-import type { SharedImage } from '../worker/shared-image.js'
+import { Rpc } from '../core/rpc.js'
+import type { SharedImage } from '../core/shared-image.js'
 import { AttachedStore, mapTable } from './attached-store.js'
-import { AttachChannel } from './channel.js'
+import { SocketTransport } from './socket-transport.js'
 
 export { AttachedStore, type AttachedStoreEvents } from './attached-store.js'
-export { SharedImage, type Frame, type Loan, type WaitOptions, type WriteOptions } from '../worker/shared-image.js'
-export type { CreateOptions, ViewRect } from '../worker/worker-store.js'
+export { SharedImage } from '../core/shared-image.js'
+export type { Frame, Loan, WaitOptions, WriteOptions } from '../core/image-host.js'
+export type { CreateOptions, ViewRect } from '../core/store-base.js'
 export * from '../../protocol/index.js'
 
 /**
@@ -70,7 +74,7 @@ async function connectStore (tableName: string, socket: string, closeWhenUnused:
   if (loaded.addon === null) throw pxpError('PXP_ERR_SHM', loaded.reason)
   // The table first: its key is what lets us register, and its layout must be one we speak.
   const words = mapTable(loaded.addon, tableName)
-  const channel = await AttachChannel.connect(socket)
+  const channel = new Rpc<AttachRequest, AttachNotice>(await SocketTransport.connect(socket))
   try {
     const welcome = await channel.request<AttachWelcome>({
       op: 'hello',

@@ -4,12 +4,14 @@
 import { workerData, type MessagePort } from 'node:worker_threads'
 import { pxpError } from '../../protocol/errors.js'
 import { LAYOUT_VERSION } from '../../protocol/layout.js'
-import { WORKER_PROTOCOL_VERSION, type Welcome } from '../../protocol/worker-messages.js'
-import { Rpc } from './rpc.js'
+import { WORKER_PROTOCOL_VERSION, type Welcome, type WorkerNotice, type WorkerRequest } from '../../protocol/worker-messages.js'
+import { Rpc } from '../core/rpc.js'
+import { PortTransport } from './port-transport.js'
 import { WorkerStore } from './worker-store.js'
 
 export { WorkerStore, type CreateOptions, type ViewRect, type WorkerStoreEvents } from './worker-store.js'
-export { SharedImage, type Frame, type Loan, type WaitOptions, type WriteOptions } from './shared-image.js'
+export { SharedImage } from '../core/shared-image.js'
+export type { Frame, Loan, WaitOptions, WriteOptions } from '../core/image-host.js'
 export * from '../../protocol/index.js'
 
 /** Key in `workerData` where `server.spawnWorker()` puts the channel. */
@@ -24,9 +26,7 @@ export async function connect (port?: MessagePort): Promise<WorkerStore> {
   if (channel === undefined || channel === null || typeof (channel as MessagePort).postMessage !== 'function') {
     throw pxpError('PXP_ERR_VALIDATION', 'connect() needs the MessagePort from server.workerChannel(), or a worker started by server.spawnWorker()')
   }
-  let store: WorkerStore | null = null
-  const rpc = new Rpc(channel, (type, descriptor) => store?.emitChange(type, descriptor))
+  const rpc = new Rpc<WorkerRequest, WorkerNotice>(new PortTransport(channel))
   const welcome = await rpc.request<Welcome>({ op: 'hello', protocol: WORKER_PROTOCOL_VERSION, layoutVersion: LAYOUT_VERSION })
-  store = new WorkerStore(channel, welcome, rpc)
-  return store
+  return new WorkerStore(rpc, welcome)
 }

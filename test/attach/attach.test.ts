@@ -119,7 +119,7 @@ if (shmAddon(t) !== null) {
       ])
       t.equal(last, 400 * round, `round ${round}: every commit of the other process counted`)
       t.equal(readOther.torn, 0, `round ${round}: no torn frame in a second process`)
-      t.equal(readWorker, 0, `round ${round}: no torn frame in a worker thread`)
+      t.equal(readWorker.torn, 0, `round ${round}: no torn frame in a worker thread`)
       overlapped = readOther.last > readOther.first
     }
     writing = false

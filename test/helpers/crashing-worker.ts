@@ -62,9 +62,9 @@ export async function bystanders (server: PixelportServer): Promise<{ writer: Ag
     run: async () => {
       const [last, torn] = await Promise.all([
         writer.call<number>('writeFrames', 'bystander', BYSTANDER_FRAMES),
-        reader.call<number>('readFrames', 'bystander', BYSTANDER_FRAMES),
+        reader.call<{ torn: number }>('readFrames', 'bystander', BYSTANDER_FRAMES),
       ])
-      return { torn, last }
+      return { torn: torn.torn, last }
     },
   }
 }

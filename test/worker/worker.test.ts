@@ -43,7 +43,7 @@ t.test('many writers and readers: no torn reads, no lost commits', async (t) => 
   ])
   reading = false
   await serverReads
-  t.equal(torn1 + torn2, 0, 'workers never saw a torn frame')
+  t.equal(torn1.torn + torn2.torn, 0, 'workers never saw a torn frame')
   t.equal(serverTorn, 0, 'the server never copied a torn frame')
   t.equal(server.store.generation('hot'), 2 * frames, 'every commit counted exactly once')
   const [min, max] = await readers[0].call('readUniform', 'hot')

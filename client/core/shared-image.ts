@@ -1,85 +1,22 @@
 /**
- * A shared image as a worker thread sees it: TypedArrays over the server's own memory, no copy.
+ * A shared image as a client sees it: TypedArrays over the server's own memory, no copy.
  *
  * Consistency follows protocol/layout.ts: plain images use the seqlock (a read that overlapped a write is
  * run again), frame-buffered images pin the published buffer for readers and loan another buffer to
- * writers. Line-based images give rows zero-copy and `data` as a read-only contiguous copy cached per
- * generation, as the array-interface discussion proposed.
+ * writers (frame-buffers.ts). Line-based images give rows zero-copy and `data` as a read-only contiguous
+ * copy cached per generation (line-staging.ts), as the array-interface discussion proposed.
  */
-import type { ImageDescriptor, RowSegment } from '../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { dtypeOf, type DType, type TypedArray } from '../../protocol/dtypes.js'
 import { pxpError } from '../../protocol/errors.js'
-import { CLAIM, claimBase, SLOT, SLOT_FLAG, slotBase } from '../../protocol/layout.js'
-import { isLive, type SlotRef } from '../../protocol/slot-reader.js'
-import {
-  beginWrite, cancelLoan, endWrite, lockAsync, loanFrame, pinFront, publishFrame, tryLock, unlock, unpin,
-} from '../../protocol/sync.js'
-
-/**
- * What a SharedImage needs from the store that opened it. A worker thread's store (WorkerStore) and a store
- * attached from another process (pixelport/attach) implement it; everything else is the same shared memory
- * and the same steps. The difference is only who can be woken how: Atomics.notify reaches this process,
- * a futex reaches others.
- */
-export interface ImageHost {
-  /** The image table. */
-  readonly words: Int32Array
-  /** This client's claims (layout.ts CLAIM_*), read by the server to recover them if the client dies. */
-  readonly claims: Int32Array
-  /** This client's write-lock token. */
-  readonly token: number
-  readonly lockTimeoutMs: number
-  /** Is a lock `holder` one whose unlock cannot wake this thread (so lock waits must look again)? */
-  isForeignHolder (holder: number): boolean
-  /** Keep the thread alive while something waits; pair with letGo(). */
-  hold (): void
-  letGo (): void
-  /** The handle was released: drop its lease. */
-  releaseHandle (image: SharedImage, slot: number): void
-  /** A commit of control slot `slot` was made and its lock released: wake every waiter there is. */
-  notifyCommit (slot: number): void
-  /** Resolve when GENERATION of `slot` may have moved from `generation` (spurious wake-ups allowed) or after `timeoutMs`. */
-  waitGeneration (slot: number, generation: number, timeoutMs: number): Promise<void>
-  /** Like waitGeneration, blocking the calling thread. */
-  waitGenerationSync (slot: number, generation: number, timeoutMs: number): void
-  /** Make this client's pending waits on `slot` return at once (they then look at why). */
-  interruptWaits (slot: number): void
-}
-
-export interface WaitOptions {
-  /** Give up after this many milliseconds (PXP_ERR_TIMEOUT). Default: wait forever. */
-  timeout?: number
-  /** Abort the wait (PXP_ERR_ABORTED). */
-  signal?: AbortSignal
-}
-
-export interface WriteOptions {
-  /** How long to wait for the write lock (or a free frame buffer). Default: the server's lockTimeoutMs. */
-  timeout?: number
-}
-
-/** A frame buffer on loan to a writer: fill `data`, then `publish()` it as the next generation. */
-export interface Loan {
-  readonly data: TypedArray
-  /** Index of the loaned frame buffer, or -1 for a private staging buffer (plain images). */
-  readonly frame: number
-  /** Publish the loaned pixels as a new generation; resolves to it. */
-  publish (): Promise<number>
-  /** Give the buffer back unpublished. */
-  cancel (): void
-}
-
-/** A consistent frame held by a reader until `release()`. */
-export interface Frame {
-  readonly data: TypedArray
-  readonly generation: number
-  /** True when `data` is a private copy (plain images), false when it is the pinned shared buffer. */
-  readonly copied: boolean
-  release (): void
-}
-
-/** Where the bytes of one row of a line-based image live. */
-interface RowRef { bytes: Uint8Array }
+import { SLOT, SLOT_FLAG, slotBase } from '../../protocol/layout.js'
+import { controlSlotOf, isLive, type SlotRef } from '../../protocol/slot-reader.js'
+import { cStrides } from '../../protocol/spec.js'
+import { fromCOrder, type RowLayout, toCOrder } from '../../protocol/strided-copy.js'
+import { beginWrite, endWrite, tryLock, unlock } from '../../protocol/sync.js'
+import { FrameBuffers } from './frame-buffers.js'
+import { type Frame, type ImageHost, type Loan, lockImage, type WaitOptions, type WriteOptions } from './image-host.js'
+import { LineRows } from './line-staging.js'
 
 const READ_ATTEMPTS = 4
 
@@ -99,24 +36,23 @@ export class SharedImage {
   readonly copied: boolean
   readonly frames: number
 
+  /** @internal The slot whose words hold the seqlock, generation, lock and frames (the root's, for a view). */
+  readonly control: number
   private readonly words: Int32Array
-  private readonly control: number
   private readonly elementStrides: number[]
   /** Per frame buffer: a TypedArray from the image's first element to its last (block layout). */
   private readonly frameData: TypedArray[]
-  private readonly rows: RowRef[] | null
   /** Per frame buffer: all bytes of the root image (a view's writes must carry the rest of the root along). */
   private readonly rootFrames: Uint8Array[]
+  private readonly buffers: FrameBuffers
+  private readonly rows: LineRows | null
   /** The image itself refuses writes (as opposed to `readonly`, which also covers converted copies). */
   private readonly imageReadonly: boolean
   private released = false
   /** Frame the accessors look at: the published one, or the pinned/loaned one inside read()/write(). */
   private activeFrame = -1
-  private linesCache: { generation: number, data: TypedArray } | null = null
-  /** Inside write() on a line-based image: the staging copy the accessors write into. */
-  private linesStaging: TypedArray | null = null
 
-  /** @internal Built by WorkerStore.open() and AttachedStore.open(). */
+  /** @internal Built by the stores' open(). */
   constructor (
     private readonly store: ImageHost,
     private readonly ref: SlotRef,
@@ -134,14 +70,13 @@ export class SharedImage {
     this.readonly = d.readonly
     this.copied = d.copied
     this.words = store.words
-    const parent = this.words[slotBase(ref.slot) + SLOT.PARENT]
-    this.control = parent >= 0 ? parent : ref.slot
+    this.control = controlSlotOf(this.words, ref.slot)
     this.imageReadonly = (this.words[slotBase(ref.slot) + SLOT.FLAGS] & SLOT_FLAG.READONLY) !== 0
     const item = this.dtype.itemSize
-    const c = cOrderStrides(d.shape, item)
-    const strides = d.__array_interface__.strides ?? c
+    const strides = d.__array_interface__.strides ?? cStrides(d.shape, item)
     this.strides = strides
     this.elementStrides = strides.map((s) => s / item)
+    this.buffers = new FrameBuffers(store, this.control, this.id, () => this.assertLeased())
     const loc = d.location
     if (loc.kind === 'block') {
       this.frames = loc.frames
@@ -160,7 +95,7 @@ export class SharedImage {
       this.frames = 1
       this.frameData = []
       this.rootFrames = []
-      this.rows = rowsOf(loc.segments, loc.rowBytes, blocks)
+      this.rows = new LineRows(loc.segments, loc.rowBytes, blocks, this.dtype, this.words, this.control)
     }
   }
 
@@ -168,7 +103,7 @@ export class SharedImage {
   get descriptor (): ImageDescriptor {
     const d = { ...this.initial, generation: this.generation }
     if (d.location.kind === 'block' && this.frames > 1) {
-      const frame = Atomics.load(this.words, slotBase(this.control) + SLOT.FRONT)
+      const frame = this.buffers.front
       const frame0 = d.location.byteOffset - d.location.frame * d.location.frameStride
       d.location = { ...d.location, frame, byteOffset: frame0 + frame * d.location.frameStride }
     }
@@ -187,8 +122,7 @@ export class SharedImage {
    */
   get data (): TypedArray {
     this.assertLeased()
-    if (this.linesStaging !== null) return this.linesStaging
-    if (this.rows !== null) return this.linesCopy()
+    if (this.rows !== null) return this.rows.staging ?? this.rows.copy()
     return this.frameData[this.currentFrame()]
   }
 
@@ -197,9 +131,9 @@ export class SharedImage {
     this.assertLeased()
     if (!Number.isInteger(y) || y < 0 || y >= this.height) throw pxpError('PXP_ERR_BAD_REGION', `row ${y}`, this.id, `${this.width}x${this.height}`)
     const perRow = this.width * this.channels
-    if (this.linesStaging !== null) return this.linesStaging.subarray(y * perRow, (y + 1) * perRow)
     if (this.rows !== null) {
-      const b = this.rows[y].bytes
+      if (this.rows.staging !== null) return this.rows.staging.subarray(y * perRow, (y + 1) * perRow)
+      const b = this.rows.row(y)
       return new this.dtype.array(b.buffer, b.byteOffset, perRow)
     }
     const start = y * this.elementStrides[0]
@@ -227,11 +161,11 @@ export class SharedImage {
     const words = this.words
     const slot = this.control
     if (this.frames > 1) {
-      const frame = this.pin()
+      const { frame } = this.buffers.pin()
       try {
         return this.withFrame(frame, () => fn(this.frameData[frame], this))
       } finally {
-        this.unpinFrame(frame)
+        this.buffers.unpin(frame)
       }
     }
     const base = slotBase(slot)
@@ -246,7 +180,7 @@ export class SharedImage {
       if (Atomics.load(words, base + SLOT.SEQ) === s1) return result
     }
     // Writers kept overlapping: take the lock for one run, which blocks them for exactly that long.
-    await this.lock(this.store.lockTimeoutMs)
+    await lockImage(this.store, slot, this.store.lockTimeoutMs, this.id)
     try {
       return fn(this.data, this)
     } finally {
@@ -273,22 +207,22 @@ export class SharedImage {
   private async writeSlow (fn: (data: TypedArray, image: SharedImage) => void, options: WriteOptions): Promise<number> {
     const timeout = options.timeout ?? this.store.lockTimeoutMs
     if (this.frames > 1) {
-      const loan = await this.loanFrame(timeout)
+      const loan = await this.buffers.loan(timeout)
       try {
-        const src = this.pin()
+        const { frame: src } = this.buffers.pin()
         try {
           this.rootFrames[loan].set(this.rootFrames[src])
         } finally {
-          this.unpinFrame(src)
+          this.buffers.unpin(src)
         }
         this.withFrame(loan, () => fn(this.frameData[loan], this))
       } catch (err) {
-        this.returnLoan(loan)
+        this.buffers.giveBack(loan)
         throw err
       }
-      return await this.publishLoan(loan, timeout)
+      return await this.buffers.publish(loan, timeout)
     }
-    await this.lock(timeout)
+    await lockImage(this.store, this.control, timeout, this.id)
     return this.commitLocked(fn)
   }
 
@@ -301,18 +235,8 @@ export class SharedImage {
       this.assertLeased()
       beginWrite(words, slot)
       try {
-        if (this.rows !== null) {
-          const staging = this.gatherRows()
-          this.linesStaging = staging
-          try {
-            fn(staging, this)
-          } finally {
-            this.linesStaging = null
-          }
-          this.scatterRows(staging)
-        } else {
-          fn(this.frameData[0], this)
-        }
+        if (this.rows !== null) this.rows.write((staging) => fn(staging, this))
+        else fn(this.frameData[0], this)
       } finally {
         generation = endWrite(words, slot)
       }
@@ -330,12 +254,8 @@ export class SharedImage {
   async set (bytes: ArrayBufferView, options: WriteOptions = {}): Promise<number> {
     const source = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     if (source.byteLength !== this.initial.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', this.initial.byteLength, source.byteLength)
-    const rowBytes = this.initial.byteLength / this.height
-    return await this.write((data) => {
-      const target = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-      if (target.byteLength === source.byteLength) target.set(source)
-      else for (let y = 0; y < this.height; y++) target.set(source.subarray(y * rowBytes, (y + 1) * rowBytes), y * this.strides[0])
-    }, options)
+    const rows: RowLayout = { rowLength: this.initial.byteLength / this.height, height: this.height, rowStride: this.strides[0] }
+    return await this.write((data) => fromCOrder(source, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), rows), options)
   }
 
   /**
@@ -347,35 +267,21 @@ export class SharedImage {
   async loan (options: WriteOptions = {}): Promise<Loan> {
     this.assertWritable()
     const timeout = options.timeout ?? this.store.lockTimeoutMs
-    if (this.rows !== null || this.frames === 1) {
-      const staging = new this.dtype.array(this.initial.byteLength / this.dtype.itemSize)
-      let done = false
-      return {
-        data: staging,
-        frame: -1,
-        publish: async () => {
-          if (done) throw pxpError('PXP_ERR_CLOSED', 'loan')
-          done = true
-          return await this.write((data) => copyCOrder(staging, data, this), { timeout })
-        },
-        cancel: () => { done = true },
-      }
+    if (this.rows === null && this.frames > 1) {
+      const frame = await this.buffers.loan(timeout)
+      return this.buffers.lend(frame, this.frameData[frame], timeout)
     }
-    const frame = await this.loanFrame(timeout)
+    const staging = new this.dtype.array(this.initial.byteLength / this.dtype.itemSize)
     let done = false
     return {
-      data: this.frameData[frame],
-      frame,
+      data: staging,
+      frame: -1,
       publish: async () => {
         if (done) throw pxpError('PXP_ERR_CLOSED', 'loan')
         done = true
-        return await this.publishLoan(frame, timeout)
+        return await this.write((data) => fromCOrder(staging, data, this.elementRows()), { timeout })
       },
-      cancel: () => {
-        if (done) return
-        done = true
-        this.returnLoan(frame)
-      },
+      cancel: () => { done = true },
     }
   }
 
@@ -385,25 +291,11 @@ export class SharedImage {
    */
   async acquire (): Promise<Frame> {
     this.assertLeased()
-    if (this.frames > 1) {
-      const frame = this.pin()
-      const generation = this.pinnedGeneration
-      let released = false
-      return {
-        data: this.frameData[frame],
-        generation,
-        copied: false,
-        release: () => {
-          if (released) return
-          released = true
-          this.unpinFrame(frame)
-        },
-      }
-    }
+    if (this.frames > 1) return this.buffers.hold((frame) => this.frameData[frame])
     let generation = 0
     const data = await this.read((d, image) => {
       generation = image.generation
-      return image.rows !== null ? d.slice() : copyToCOrder(d, image)
+      return image.rows !== null ? d.slice() : toCOrder(d, image.elementRows())
     })
     return { data, generation, copied: true, release: () => {} }
   }
@@ -476,11 +368,9 @@ export class SharedImage {
 
   // ---- internals ---------------------------------------------------------------------------------
 
-  private pinnedGeneration = 0
-
   private currentFrame (): number {
     if (this.activeFrame >= 0) return this.activeFrame
-    return this.frames > 1 ? Atomics.load(this.words, slotBase(this.control) + SLOT.FRONT) : 0
+    return this.frames > 1 ? this.buffers.front : 0
   }
 
   private withFrame<T> (frame: number, fn: () => T): T {
@@ -493,116 +383,9 @@ export class SharedImage {
     }
   }
 
-  private pin (): number {
-    for (;;) {
-      const pinned = pinFront(this.words, this.control)
-      if (pinned !== null) {
-        Atomics.add(this.store.claims, claimBase(this.control) + CLAIM.PINS + pinned.frame, 1)
-        this.pinnedGeneration = pinned.generation
-        return pinned.frame
-      }
-      this.assertLeased()
-    }
-  }
-
-  private unpinFrame (frame: number): void {
-    Atomics.sub(this.store.claims, claimBase(this.control) + CLAIM.PINS + frame, 1)
-    unpin(this.words, this.control, frame)
-  }
-
-  private async loanFrame (timeout: number): Promise<number> {
-    const deadline = performance.now() + timeout
-    for (;;) {
-      this.assertLeased()
-      const frame = loanFrame(this.words, this.control)
-      if (frame >= 0) {
-        Atomics.store(this.store.claims, claimBase(this.control) + CLAIM.PINS + frame, -1)
-        return frame
-      }
-      const left = deadline - performance.now()
-      if (left <= 0) throw pxpError('PXP_ERR_LOCK_TIMEOUT', timeout, this.id)
-      // Every other buffer is pinned by a reader or loaned: wait for the next publish (or 1 ms for an unpin).
-      // A pending waitAsync does not keep the thread alive, so hold it while we wait.
-      const res = Atomics.waitAsync(this.words, slotBase(this.control) + SLOT.GENERATION, Atomics.load(this.words, slotBase(this.control) + SLOT.GENERATION), Math.min(left, 1))
-      if (res.async) {
-        this.store.hold()
-        try {
-          await res.value
-        } finally {
-          this.store.letGo()
-        }
-      }
-    }
-  }
-
-  private returnLoan (frame: number): void {
-    Atomics.store(this.store.claims, claimBase(this.control) + CLAIM.PINS + frame, 0)
-    cancelLoan(this.words, this.control, frame)
-  }
-
-  private async publishLoan (frame: number, timeout: number): Promise<number> {
-    try {
-      await this.lock(timeout)
-    } catch (err) {
-      this.returnLoan(frame)
-      throw err
-    }
-    let generation: number
-    try {
-      generation = publishFrame(this.words, this.control, frame)
-      Atomics.store(this.store.claims, claimBase(this.control) + CLAIM.PINS + frame, 0)
-    } finally {
-      unlock(this.words, this.control, this.store.token)
-    }
-    this.store.notifyCommit(this.control)
-    return generation
-  }
-
-  private async lock (timeout: number): Promise<void> {
-    // Uncontended: take it on the spot, no promise machinery.
-    if (tryLock(this.words, this.control, this.store.token)) return
-    this.store.hold()
-    try {
-      if (!await lockAsync(this.words, this.control, this.store.token, timeout, (holder) => this.store.isForeignHolder(holder))) {
-        throw pxpError('PXP_ERR_LOCK_TIMEOUT', timeout, this.id)
-      }
-    } finally {
-      this.store.letGo()
-    }
-  }
-
-  private linesCopy (): TypedArray {
-    const words = this.words
-    const base = slotBase(this.control)
-    for (;;) {
-      const s1 = Atomics.load(words, base + SLOT.SEQ)
-      if ((s1 & 1) !== 0) {
-        Atomics.wait(words, base + SLOT.SEQ, s1, 5)
-        continue
-      }
-      const generation = Atomics.load(words, base + SLOT.GENERATION) >>> 0
-      if (this.linesCache?.generation === generation) return this.linesCache.data
-      const data = this.gatherRows()
-      if (Atomics.load(words, base + SLOT.SEQ) === s1) {
-        this.linesCache = { generation, data }
-        return data
-      }
-    }
-  }
-
-  private gatherRows (): TypedArray {
-    const rows = this.rows!
-    const rowBytes = rows[0].bytes.byteLength
-    const out = new Uint8Array(rowBytes * rows.length)
-    for (let y = 0; y < rows.length; y++) out.set(rows[y].bytes, y * rowBytes)
-    return new this.dtype.array(out.buffer, 0, out.byteLength / this.dtype.itemSize)
-  }
-
-  private scatterRows (staging: TypedArray): void {
-    const rows = this.rows!
-    const bytes = new Uint8Array(staging.buffer, staging.byteOffset, staging.byteLength)
-    const rowBytes = rows[0].bytes.byteLength
-    for (let y = 0; y < rows.length; y++) rows[y].bytes.set(bytes.subarray(y * rowBytes, (y + 1) * rowBytes))
+  /** How `data` of a block image is laid out, in elements (a view's rows are its root's stride apart). */
+  private elementRows (): RowLayout {
+    return { rowLength: this.width * this.channels, height: this.height, rowStride: this.elementStrides[0] }
   }
 
   private assertLeased (): void {
@@ -612,48 +395,5 @@ export class SharedImage {
   private assertWritable (): void {
     this.assertLeased()
     if (this.imageReadonly) throw pxpError('PXP_ERR_READONLY', this.id)
-  }
-}
-
-function cOrderStrides (shape: readonly number[], item: number): number[] {
-  const out = new Array<number>(shape.length)
-  let s = item
-  for (let i = shape.length - 1; i >= 0; i--) {
-    out[i] = s
-    s *= shape[i]
-  }
-  return out
-}
-
-function rowsOf (segments: RowSegment[], rowBytes: number, blocks: (index: number) => SharedArrayBuffer): RowRef[] {
-  const rows: RowRef[] = []
-  for (const s of segments) {
-    const buffer = blocks(s.block)
-    for (let r = 0; r < s.rows; r++) rows.push({ bytes: new Uint8Array(buffer, s.byteOffset + r * rowBytes, rowBytes) })
-  }
-  return rows
-}
-
-/** Copy a view's strided elements into a fresh C-order array (plain images are already C order). */
-function copyToCOrder (data: TypedArray, image: SharedImage): TypedArray {
-  const perRow = image.width * image.channels
-  if (data.length === perRow * image.height) return data.slice()
-  const out = new image.dtype.array(perRow * image.height)
-  for (let y = 0; y < image.height; y++) {
-    const start = image.index(0, y)
-    ;(out as Uint8Array).set((data as Uint8Array).subarray(start, start + perRow), y * perRow)
-  }
-  return out
-}
-
-/** Copy C-order `source` into `target`, which may be a strided view. */
-function copyCOrder (source: TypedArray, target: TypedArray, image: SharedImage): void {
-  const perRow = image.width * image.channels
-  if (target.length === source.length) {
-    (target as Uint8Array).set(source as Uint8Array)
-    return
-  }
-  for (let y = 0; y < image.height; y++) {
-    (target as Uint8Array).set((source as Uint8Array).subarray(y * perRow, (y + 1) * perRow), image.index(0, y))
   }
 }
