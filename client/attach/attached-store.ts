@@ -8,18 +8,21 @@
  * The images it opens are the same SharedImage objects worker threads get; only waking differs: waiters in
  * other processes sleep in futexes, so commits made here futex-wake them and ring the server's relay.
  */
-import type { AttachNotice, AttachRequest, AttachWelcome } from '../../protocol/attach-messages.js'
+import { existsSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ATTACH_PROTOCOL_VERSION, type AttachNotice, type AttachRequest, type AttachWelcome } from '../../protocol/attach-messages.js'
 import { type FutexWake, isSharedTable, ringServer, wakeOtherProcesses, wordOffset } from '../../protocol/cross-process.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { CLAIM_WORDS, HEADER, LAYOUT_VERSION, SLOT, SLOT_WORDS, slotBase, tableBytes } from '../../protocol/layout.js'
 import type { SlotRef } from '../../protocol/slot-reader.js'
 import { notifyCommit } from '../../protocol/sync.js'
-import type { ShmAddon } from '../../shm/addon.js'
-import type { Rpc } from '../core/rpc.js'
+import { SHM_DIR, type ShmAddon } from '../../shm/addon.js'
+import { Rpc } from '../core/rpc.js'
 import { StoreBase, type StoreEvents } from '../core/store-base.js'
 import { FutexWaiters } from './futex-waiters.js'
 import { mapSegment } from './segments.js'
+import { SocketTransport } from './socket-transport.js'
 
 export type AttachedStoreEvents = StoreEvents
 
@@ -37,6 +40,41 @@ export function mapTable (addon: ShmAddon, name: string): Int32Array {
   return words
 }
 
+/** Where a store is: its table (mapped) and its attach socket. */
+export interface StoreAddress {
+  tableName: string
+  socket: string
+  words: Int32Array
+}
+
+/**
+ * Register this process with the server at `address.socket`: the hello (with the table's key, which proves
+ * this process may map it) and the welcome, which names the claims segment and the token.
+ */
+export async function register (address: StoreAddress): Promise<{ connection: Rpc<AttachRequest, AttachNotice>, welcome: AttachWelcome }> {
+  const { words, tableName } = address
+  const connection = new Rpc<AttachRequest, AttachNotice>(await SocketTransport.connect(address.socket))
+  try {
+    const welcome = await connection.request<AttachWelcome>({
+      op: 'hello',
+      protocol: ATTACH_PROTOCOL_VERSION,
+      layoutVersion: LAYOUT_VERSION,
+      pid: process.pid,
+      key: [words[HEADER.ATTACH_KEY], words[HEADER.ATTACH_KEY + 1]],
+      claims: true,
+    })
+    if (welcome.table !== tableName) throw pxpError('PXP_ERR_PROTOCOL', `the attach socket serves table ${welcome.table}, not ${tableName}`)
+    return { connection, welcome }
+  } catch (err) {
+    connection.close()
+    throw err
+  }
+}
+
+/** First and longest pause between attempts to attach again while the server is down. */
+const REATTACH_FIRST_MS = 50
+const REATTACH_MAX_MS = 1000
+
 /** This process's claims segment, mapped. */
 function mapClaims (addon: ShmAddon, welcome: AttachWelcome): Int32Array {
   try {
@@ -46,26 +84,92 @@ function mapClaims (addon: ShmAddon, welcome: AttachWelcome): Int32Array {
   }
 }
 
+export interface AttachedStoreOptions {
+  /** Close the store when its last handle is released (attach(descriptor)). */
+  closeWhenUnused?: boolean
+  /** Attach again by itself when the server restarts and adopts the store (default true). */
+  reconnect?: boolean
+}
+
 export class AttachedStore extends StoreBase {
-  /** The server's process id. */
-  readonly serverPid: number
+  /** The server's process id (the current one's, after attaching again). */
+  serverPid: number
+  /** How many times this store attached again after its server went away and came back. */
+  reconnects = 0
   private readonly futexWake: FutexWake
   private readonly waiters: FutexWaiters
+  private readonly reconnect: boolean
 
   /** @internal Use attach(). */
   constructor (
-    private readonly connection: Rpc<AttachRequest, AttachNotice>,
+    private connection: Rpc<AttachRequest, AttachNotice>,
     welcome: AttachWelcome,
-    words: Int32Array,
+    private readonly address: StoreAddress,
     private readonly addon: ShmAddon,
     addonPath: string,
-    /** Close the store when its last handle is released (attach(descriptor)). */
-    closeWhenUnused = false,
+    options: AttachedStoreOptions = {},
   ) {
-    super(connection, { words, claims: mapClaims(addon, welcome), token: welcome.token, lockTimeoutMs: welcome.lockTimeoutMs, closeWhenUnused })
+    const words = address.words
+    super(connection, { words, claims: mapClaims(addon, welcome), token: welcome.token, lockTimeoutMs: welcome.lockTimeoutMs, closeWhenUnused: options.closeWhenUnused })
     this.serverPid = welcome.pid
+    this.reconnect = options.reconnect ?? true
     this.futexWake = (buffer, byteOffset, count) => addon.futexWake(buffer, byteOffset, count)
     this.waiters = new FutexWaiters(addon, addonPath, words.buffer as SharedArrayBuffer)
+  }
+
+  // ---- riding through a restart of the server ------------------------------------------------------
+
+  /**
+   * The server went away. Its segments stay in /dev/shm after a crash or a stop with --keep, and a server
+   * started with --recover adopts them under the same store id, so on the same attach socket: until then
+   * this store keeps working on shared memory (reads, writes, waits), requests fail with PXP_ERR_CLOSED,
+   * and it tries to attach again. When the table is removed (stopped without --keep, or replaced by a
+   * new store) the store is gone, and this one closes.
+   */
+  protected override connectionEnded (): void {
+    if (!this.reconnect || !this.tableExists()) {
+      this.shutDownNow()
+      return
+    }
+    this.down = true
+    void this.attachAgain()
+  }
+
+  private tableExists (): boolean {
+    return existsSync(`${SHM_DIR}/${this.address.tableName.replace(/^\//, '')}`)
+  }
+
+  private async attachAgain (): Promise<void> {
+    let pause = REATTACH_FIRST_MS
+    while (this.down && !this.isClosed) {
+      // Only something that waits on the store (a listener, a pending wait) keeps the process alive meanwhile.
+      await sleep(pause, undefined, { ref: this.held })
+      pause = Math.min(pause * 2, REATTACH_MAX_MS)
+      if (!this.down || this.isClosed) return
+      if (!this.tableExists()) {
+        this.shutDownNow()
+        return
+      }
+      let registered: Awaited<ReturnType<typeof register>>
+      try {
+        registered = await register(this.address)
+      } catch {
+        continue                      // not listening yet
+      }
+      if (this.isClosed) {
+        registered.connection.close()
+        return
+      }
+      const { connection, welcome } = registered
+      this.connection = connection
+      this.serverPid = welcome.pid
+      this.reattached(connection, { claims: mapClaims(this.addon, welcome), token: welcome.token, lockTimeoutMs: welcome.lockTimeoutMs })
+      this.reconnects++
+      if (this.listenerCount('created') + this.listenerCount('updated') + this.listenerCount('deleted') > 0) {
+        connection.request({ op: 'watch', on: true }).catch(() => {})
+      }
+      return
+    }
   }
 
   // ---- ImageHost: what SharedImage uses ------------------------------------------------------------

@@ -9,18 +9,13 @@
  * Leases, pins, loans and write locks this process takes are given back by the server if it dies, even
  * by kill -9: the attach socket is its registration, and the kernel closes it either way.
  */
-import {
-  ATTACH_PROTOCOL_VERSION, type AttachNotice, type AttachRequest, type AttachWelcome, type ShmInfo,
-} from '../../protocol/attach-messages.js'
+import type { ShmInfo } from '../../protocol/attach-messages.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { errorFromBody, pxpError } from '../../protocol/errors.js'
-import { HEADER, LAYOUT_VERSION } from '../../protocol/layout.js'
 import { findSlot } from '../../protocol/slot-reader.js'
 import { loadShmAddon } from '../../shm/addon.js'
-import { Rpc } from '../core/rpc.js'
 import type { SharedImage } from '../core/shared-image.js'
-import { AttachedStore, mapTable } from './attached-store.js'
-import { SocketTransport } from './socket-transport.js'
+import { AttachedStore, type AttachedStoreOptions, mapTable, register } from './attached-store.js'
 
 export { AttachedStore, type AttachedStoreEvents } from './attached-store.js'
 export { SharedImage } from '../core/shared-image.js'
@@ -33,15 +28,24 @@ export * from '../../protocol/index.js'
  * the one image a descriptor describes and return it (the connection closes when the image is released).
  * Throws PXP_ERR_SHM when the server is not in shared memory or the segments cannot be mapped here.
  */
-export async function attach (target: string | URL): Promise<AttachedStore>
-export async function attach (target: ImageDescriptor): Promise<SharedImage>
-export async function attach (target: string | URL | ImageDescriptor): Promise<AttachedStore | SharedImage> {
+/**
+ * `reconnect` (default true): when the server restarts and adopts the store (`serve --recover`), the store
+ * attaches again by itself; its handles stay valid and their leases are taken again. False: the first end of
+ * the connection closes the store (its handles are released).
+ */
+export interface AttachOptions {
+  reconnect?: boolean
+}
+
+export async function attach (target: string | URL, options?: AttachOptions): Promise<AttachedStore>
+export async function attach (target: ImageDescriptor, options?: AttachOptions): Promise<SharedImage>
+export async function attach (target: string | URL | ImageDescriptor, options: AttachOptions = {}): Promise<AttachedStore | SharedImage> {
   if (typeof target === 'string' || target instanceof URL) {
     const info = await shmInfo(target)
     if (!info.enabled || info.table === null || info.socket === null) {
       throw pxpError('PXP_ERR_SHM', `the server at ${new URL(target).origin} does not use shared memory (${info.reason ?? 'unknown reason'})`)
     }
-    return await connectStore(info.table, info.socket, false)
+    return await connectStore(info.table, info.socket, { reconnect: options.reconnect })
   }
   if (typeof target !== 'object' || target === null || typeof target.location !== 'object') {
     throw pxpError('PXP_ERR_VALIDATION', 'attach() takes a server URL or an image descriptor')
@@ -50,7 +54,7 @@ export async function attach (target: string | URL | ImageDescriptor): Promise<A
   if (typeof table !== 'string' || typeof socket !== 'string') {
     throw pxpError('PXP_ERR_SHM', `image ${target.id} is not in shared memory (the server runs without --shm)`)
   }
-  const store = await connectStore(table, socket, true)
+  const store = await connectStore(table, socket, { closeWhenUnused: true, reconnect: options.reconnect })
   try {
     const ref = findSlot(store.words, target.id)
     if (ref === null) throw pxpError('PXP_ERR_NOT_FOUND', target.id)
@@ -69,25 +73,11 @@ export async function shmInfo (url: string | URL): Promise<ShmInfo> {
   return body
 }
 
-async function connectStore (tableName: string, socket: string, closeWhenUnused: boolean): Promise<AttachedStore> {
+async function connectStore (tableName: string, socket: string, options: AttachedStoreOptions): Promise<AttachedStore> {
   const loaded = loadShmAddon()
   if (loaded.addon === null) throw pxpError('PXP_ERR_SHM', loaded.reason)
   // The table first: its key is what lets us register, and its layout must be one we speak.
-  const words = mapTable(loaded.addon, tableName)
-  const channel = new Rpc<AttachRequest, AttachNotice>(await SocketTransport.connect(socket))
-  try {
-    const welcome = await channel.request<AttachWelcome>({
-      op: 'hello',
-      protocol: ATTACH_PROTOCOL_VERSION,
-      layoutVersion: LAYOUT_VERSION,
-      pid: process.pid,
-      key: [words[HEADER.ATTACH_KEY], words[HEADER.ATTACH_KEY + 1]],
-      claims: true,
-    })
-    if (welcome.table !== tableName) throw pxpError('PXP_ERR_PROTOCOL', `the attach socket serves table ${welcome.table}, not ${tableName}`)
-    return new AttachedStore(channel, welcome, words, loaded.addon, loaded.path, closeWhenUnused)
-  } catch (err) {
-    channel.close()
-    throw err
-  }
+  const address = { tableName, socket, words: mapTable(loaded.addon, tableName) }
+  const { connection, welcome } = await register(address)
+  return new AttachedStore(connection, welcome, address, loaded.addon, loaded.path, options)
 }

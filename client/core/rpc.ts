@@ -45,8 +45,9 @@ export class Rpc<Request extends { req: number }, Notice> {
   private closed = false
   /** Called for every 'event' message. */
   onEvent: (type: ChangeType, descriptor: ImageDescriptor) => void = () => {}
-  /** Called once when the connection ends, for whatever reason. */
-  onClose: () => void = () => {}
+  /** Called once when the connection ends: `byUs` when close() ended it, else the server or the socket did. */
+  onClose: (byUs: boolean) => void = () => {}
+  private closing = false
 
   constructor (private readonly transport: Transport) {
     transport.unref()
@@ -85,6 +86,7 @@ export class Rpc<Request extends { req: number }, Notice> {
   /** End the connection: pending requests fail with PXP_ERR_CLOSED. Idempotent. */
   close (): void {
     if (this.closed) return
+    this.closing = true
     this.fail(closedError())
     this.transport.end()
   }
@@ -112,6 +114,6 @@ export class Rpc<Request extends { req: number }, Notice> {
       this.holds = 0
       this.transport.unref()
     }
-    this.onClose()
+    this.onClose(this.closing)
   }
 }

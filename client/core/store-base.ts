@@ -59,31 +59,39 @@ const leaked = new FinalizationRegistry<{ store: WeakRef<StoreBase>, slot: numbe
 
 export abstract class StoreBase extends EventEmitter<StoreEvents> implements ImageHost {
   /** @internal */ readonly words: Int32Array
-  /** @internal */ readonly claims: Int32Array
-  /** @internal */ readonly token: number
-  readonly lockTimeoutMs: number
+  // Claims, token and lock timeout come with a registration: a store that attaches again gets new ones.
+  /** @internal */ claims: Int32Array
+  /** @internal */ token: number
+  lockTimeoutMs: number
   /** Blocks mapped so far, by index (never reused by the server, so never stale). */
   protected readonly blocks = new Map<number, SharedArrayBuffer>()
   private readonly lookups = new Map<string, SlotRef>()
   /** Descriptors by slot, valid while the slot's epoch matches: reopening builds nothing. */
   private readonly descriptors = new Map<number, { epoch: number, descriptor: ImageDescriptor }>()
-  /** Open handles, so that shutting down can make them unusable: their leases are the server's again. */
-  private readonly handles = new Map<number, WeakRef<SharedImage>>()
+  /** Open handles (and where they are), so that shutting down can make them unusable, or attaching again re-take their leases. */
+  private readonly handles = new Map<number, { image: WeakRef<SharedImage>, ref: SlotRef }>()
   private readonly handleIds = new WeakMap<SharedImage, number>()
   private nextHandle = 0
   private closed = false
+  /**
+   * The connection ended but the store lives on, waiting to attach again (AttachedStore after a server
+   * restart): shared memory works, requests fail with PXP_ERR_CLOSED, leases are not counted (the server
+   * that adopts the store gives back everything; attaching again takes the open handles' leases anew).
+   */
+  protected down = false
+  /** Holds taken (hold/letGo), carried over to the next connection when attaching again. */
+  private holds = 0
   private readonly self = new WeakRef(this)
   private readonly closeWhenUnused: boolean
 
-  constructor (private readonly rpc: Rpc<StoreRequest, StoreNotice>, setup: StoreSetup) {
+  constructor (private rpc: Rpc<StoreRequest, StoreNotice>, setup: StoreSetup) {
     super()
     this.words = setup.words
     this.claims = setup.claims
     this.token = setup.token
     this.lockTimeoutMs = setup.lockTimeoutMs
     this.closeWhenUnused = setup.closeWhenUnused ?? false
-    rpc.onEvent = (type, descriptor) => this.emit(type, descriptor)
-    rpc.onClose = () => this.shutDown()
+    this.use(rpc)
     // Change listeners keep the thread alive, as any event source does; without them it may exit when done.
     const plain = this as EventEmitter
     plain.on('newListener', (name: string | symbol) => {
@@ -118,6 +126,7 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
    */
   async open (id: string): Promise<SharedImage> {
     this.assertOpen()
+    this.assertConnected()
     const ref = this.locate(id)
     return await this.openRef(ref instanceof Promise ? await ref : ref, id)
   }
@@ -141,7 +150,7 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
       this.assertOpen()
       const image = new SharedImage(this, ref, descriptor, (index) => this.blocks.get(index)!)
       const handle = this.nextHandle++
-      this.handles.set(handle, new WeakRef(image))
+      this.handles.set(handle, { image: new WeakRef(image), ref })
       this.handleIds.set(image, handle)
       leaked.register(image, { store: this.self, slot, handle }, image)
       return image
@@ -179,9 +188,19 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
   // ---- ImageHost: what SharedImage uses ------------------------------------------------------------
 
   /** @internal */
-  hold (): void { this.rpc.hold() }
+  hold (): void {
+    this.holds++
+    this.rpc.hold()
+  }
+
   /** @internal */
-  letGo (): void { this.rpc.letGo() }
+  letGo (): void {
+    this.holds--
+    this.rpc.letGo()
+  }
+
+  /** Something holds the store (a listener, a wait): while down, the attempts to attach again keep the process alive. */
+  protected get held (): boolean { return this.holds > 0 }
 
   /** @internal */
   releaseHandle (image: SharedImage, slot: number): void {
@@ -224,6 +243,45 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
   /** Stop whatever the subclass runs (helper threads); the store is closed. */
   protected stopWaiting (): void {}
 
+  /**
+   * The connection ended, and not by close(). By default the store shuts down; AttachedStore instead waits
+   * for a restarted server (--recover) and attaches again.
+   */
+  protected connectionEnded (): void {
+    this.shutDown()
+  }
+
+  /**
+   * Attached again after the server restarted and adopted the store: a new registration (claims, token),
+   * the open handles' leases taken again (the adopting server gave back every lease of the dead one's
+   * clients), the holds carried over. A handle whose image did not survive is released.
+   */
+  protected reattached (rpc: Rpc<StoreRequest, StoreNotice>, setup: Omit<StoreSetup, 'words' | 'closeWhenUnused'>): void {
+    this.claims = setup.claims
+    this.token = setup.token
+    this.lockTimeoutMs = setup.lockTimeoutMs
+    this.descriptors.clear()
+    this.lookups.clear()
+    this.use(rpc)
+    for (let i = 0; i < this.holds; i++) rpc.hold()
+    this.down = false
+    for (const [handle, { image, ref }] of [...this.handles]) {
+      const alive = image.deref()
+      if (alive === undefined) { this.handles.delete(handle); continue }
+      if (isLive(this.words, ref)) this.takeLease(ref.slot)
+      else {
+        this.handles.delete(handle)
+        alive.release()
+      }
+    }
+  }
+
+  protected assertConnected (): void {
+    if (this.down) throw pxpError('PXP_ERR_CLOSED', 'the server is down (restarting?): retry when it is back')
+  }
+
+  protected shutDownNow (): void { this.shutDown() }
+
   protected find (id: string): SlotRef | null {
     const cached = this.lookups.get(id)
     if (cached !== undefined && isLive(this.words, cached)) return cached
@@ -258,6 +316,15 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
     return descriptor
   }
 
+  private use (rpc: Rpc<StoreRequest, StoreNotice>): void {
+    this.rpc = rpc
+    rpc.onEvent = (type, descriptor) => this.emit(type, descriptor)
+    rpc.onClose = (byUs) => {
+      if (byUs || this.closed) this.shutDown()
+      else this.connectionEnded()
+    }
+  }
+
   private takeLease (slot: number): void {
     Atomics.add(this.words, slotBase(slot) + SLOT.LEASES, 1)
     Atomics.add(this.claims, claimBase(slot) + CLAIM.LEASES, 1)
@@ -265,7 +332,8 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
 
   private dropLease (slot: number): void {
     // Closed: the server takes back whatever the claims still record; counting down too would count twice.
-    if (this.closed) return
+    // Down: the server that adopts the store gives back every lease, and attaching again re-takes only live handles'.
+    if (this.closed || this.down) return
     Atomics.sub(this.claims, claimBase(slot) + CLAIM.LEASES, 1)
     const left = Atomics.sub(this.words, slotBase(slot) + SLOT.LEASES, 1) - 1
     // The last lease of a deleted image: tell the server its memory may be reused.
@@ -282,7 +350,8 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
   private shutDown (): void {
     if (this.closed) return
     this.closed = true
-    for (const ref of [...this.handles.values()]) {
+    this.down = false
+    for (const { image: ref } of [...this.handles.values()]) {
       const image = ref.deref()
       if (image === undefined) continue
       image.release()

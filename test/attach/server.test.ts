@@ -73,16 +73,19 @@ if (shmAddon(t) !== null) {
     await once(child, 'exit')
     const left = shmFiles(prefix)
     t.same(left, [...crashed.files, `${prefix}-${crashed.shm.storeId}-a0`].sort(), 'kill -9 leaves the segments behind (with the attached process\'s claims)')
-    // The attached process lost its server: once it has noticed (the socket's end reaches it a moment later),
-    // its handles refuse further use, and nothing crashes (no SIGBUS: segments are never truncated, and its
-    // mappings outlive the names).
-    await until(async () => await agent.call<boolean>('isClosed'), { what: 'the attached process to notice the server is gone' })
-    t.equal((await agent.fail('read', 'left-behind')).code, 'PXP_ERR_NOT_LEASED')
-    t.equal((await agent.fail('list')).code, 'PXP_ERR_CLOSED')
-    t.equal(await agent.call('pid'), agent.pid, 'the attached process lives on')
+    // The attached process lost its server, but the segments are there for a --recover start to adopt: it
+    // waits for one (requests fail with PXP_ERR_CLOSED meanwhile; test/restart/ride-through.test.ts).
+    await until(async () => (await agent.fail('describe', 'left-behind')).code === 'PXP_ERR_CLOSED', { what: 'the attached process to notice the server is gone' })
+    t.equal(await agent.call('isClosed'), false, 'it waits for a server that adopts the store')
 
     const { server } = await startServer(t, { shm: { prefix } })
     t.notOk(left.some((f: string) => existsSync(`/dev/shm/${f}`)), 'the dead store\'s files are gone')
+    // A fresh start removed them: nothing will adopt the store, so the attached store closes. Its handles refuse
+    // further use, and nothing crashes (no SIGBUS: segments are never truncated, its mappings outlive the names).
+    await until(async () => await agent.call<boolean>('isClosed'), { what: 'the attached process to notice its store is gone' })
+    t.equal((await agent.fail('read', 'left-behind')).code, 'PXP_ERR_NOT_LEASED')
+    t.equal((await agent.fail('list')).code, 'PXP_ERR_CLOSED')
+    t.equal(await agent.call('pid'), agent.pid, 'the attached process lives on')
     t.same(shmFiles(prefix).filter((f) => f.includes(crashed.shm.storeId)), [])
     t.ok(server.shm.enabled)
   })

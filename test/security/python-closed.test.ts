@@ -22,8 +22,10 @@ import json, sys
 sys.path.insert(0, sys.argv[2])
 import pixelport
 store = pixelport.connect(sys.argv[1])
+strict = pixelport.connect(sys.argv[1], reconnect=False)
 store.create(id='dies', width=4, height=4, mode='L')
 img = store.open('dies')
+strict_img = strict.open('dies')
 generation = img.generation
 print('ready', getattr(store, 'transport', 'shm'), flush=True)
 sys.stdin.readline()                      # the server is killed now
@@ -44,7 +46,10 @@ attempt('list again', store.list)
 attempt('describe', lambda: store.describe('dies'))
 attempt('write', write)
 attempt('open', lambda: store.open('dies'))
-attempt('wait_for_change', lambda: img.wait_for_change(generation, timeout=10))
+# The segments outlive a SIGKILL and a --recover start may adopt them: the wait rides through to its timeout.
+attempt('wait_for_change', lambda: img.wait_for_change(generation, timeout=0.5))
+# Without reconnect, the wait notices the registration's end.
+attempt('wait_for_change, reconnect=False', lambda: strict_img.wait_for_change(generation, timeout=10))
 print(json.dumps(seen), flush=True)
 `
 
@@ -88,7 +93,8 @@ if (numpy?.code === 0) {
       ['describe', 'PXP_ERR_CLOSED'],
       ['write', 'PXP_ERR_CLOSED'],
       ['open', 'PXP_ERR_CLOSED'],
-      ['wait_for_change', 'PXP_ERR_CLOSED'],
+      ['wait_for_change', 'PXP_ERR_TIMEOUT'],
+      ['wait_for_change, reconnect=False', 'PXP_ERR_CLOSED'],
     ], `no BrokenPipeError, ConnectionResetError or timeout\n${stderr}`)
     await once(child, 'exit')
     // SIGKILL leaves the segments behind (the next server with this prefix would remove them).
