@@ -7,7 +7,7 @@
  */
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { PixelportServer } from '../server.js'
+import type { PixelportServer } from '../server/server.js'
 
 /** Delay before the first restart; doubled for each one after it, up to MAX_BACKOFF_MS. */
 export const FIRST_BACKOFF_MS = 1000

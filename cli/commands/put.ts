@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
-import type { ImageDescriptor } from '../../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { CliFailure, usage } from '../failure.js'
 import { requestJson } from '../http-client.js'
 import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
@@ -59,7 +59,7 @@ async function sizeOf (file: string): Promise<number> {
  * layout (the server then says what is wrong).
  */
 async function rawByteLength (values: Record<string, unknown>): Promise<number | undefined> {
-  const { specFromRequest } = await import('../../../protocol/spec.js')
+  const { specFromRequest } = await import('../../protocol/spec.js')
   const request = values.mode !== undefined
     ? { mode: values.mode as string, width: Number(values.width), height: Number(values.height) }
     : { shape: String(values.shape).split(',').map(Number), typestr: values.typestr as string }
@@ -113,8 +113,8 @@ async function existing (connection: Parameters<typeof requestJson>[0], id: stri
  * the server would decode an upload, so `put --replace` of the file that created an image fits it.
  */
 async function decodeFor (target: ImageDescriptor, bytes: Buffer, file: string): Promise<Buffer> {
-  const { planDecode, decodePixels } = await import('../../formats/decode.js')
-  const { DEFAULT_SPEC_LIMITS } = await import('../../../protocol/spec.js')
+  const { planDecode, decodePixels } = await import('../../server/formats/decode.js')
+  const { DEFAULT_SPEC_LIMITS } = await import('../../protocol/spec.js')
   let plan
   try {
     plan = await planDecode(bytes, { ...DEFAULT_SPEC_LIMITS, maxImageBytes: Math.max(target.byteLength, 1) })

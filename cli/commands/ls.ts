@@ -1,7 +1,7 @@
 /**
  * `pixelport ls`: the images on the server (or the whole cluster) as a table, or as JSON.
  */
-import type { ImageDescriptor } from '../../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
 import { requestJson } from '../http-client.js'
 import { COMMON_HELP, parseCommand } from '../options.js'

@@ -2,8 +2,8 @@
  * `pixelport watch [ID…]`: live events over the WebSocket protocol, one line per image per second with its
  * generation, frames per second and skipped frames.
  */
-import { RemoteClient } from '../../../client/remote/index.js'
-import { isPixelportError } from '../../../protocol/errors.js'
+import { RemoteClient } from '../../client/remote/index.js'
+import { isPixelportError } from '../../protocol/errors.js'
 import { refused, unreachable, usage } from '../failure.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
 

@@ -3,8 +3,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { readFileSync } from 'node:fs'
-import { parseTokenFile, parseTokenSpecs } from '../auth/tokens.js'
-import type { ServerOptions } from '../options.js'
+import { parseTokenFile, parseTokenSpecs } from '../server/auth/tokens.js'
+import type { ServerOptions } from '../server/options.js'
 import { usage } from './failure.js'
 import { parseArgsMessage } from './suggest.js'
 
@@ -198,9 +198,9 @@ export async function serve (argv: string[]): Promise<void> {
   if (values.persist !== undefined) options.persist = values.persist
 
   // Loaded here, not at the top: the client commands should not pay for fastify and sharp on every run.
-  const { createServer } = await import('../server.js')
-  const { addDemoImages } = await import('../demo/demo-images.js')
-  const { isLoopback } = await import('../options.js')
+  const { createServer } = await import('../server/server.js')
+  const { addDemoImages } = await import('../examples/demo/demo-images.js')
+  const { isLoopback } = await import('../server/options.js')
   const { DEFAULT_WORKER_RESTARTS, runWorkerModules } = await import('./workers.js')
   if ((values.token ?? []).length > 0 && !isLoopback(options.host!)) {
     // Other users on this host see every process's arguments (ps, /proc/PID/cmdline).
@@ -220,7 +220,7 @@ export async function serve (argv: string[]): Promise<void> {
   if (values.demo === true) {
     addDemoImages(server.store)
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
-    server.spawnWorker(new URL(`../demo/pattern-worker${ext}`, import.meta.url))
+    server.spawnWorker(new URL(`../examples/demo/pattern-worker${ext}`, import.meta.url))
   }
   // A worker that throws is logged by the server with its module name; the server keeps serving.
   const workerRestarts = values['worker-restarts'] === undefined ? DEFAULT_WORKER_RESTARTS : parseCount('worker-restarts', values['worker-restarts'])

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * `pixelport` command line: `pixelport serve` starts the server (./cli/serve.ts); put/get/info/ls/rm/watch
- * (./cli/commands/) talk to one. Global options may come before the command, as with git and docker.
+ * `pixelport` command line: `pixelport serve` starts the server (./serve.ts); put/get/info/ls/rm/watch
+ * (./commands/) talk to one. Global options may come before the command, as with git and docker.
  */
-import { usage, EXIT } from './cli/failure.js'
-import { COMMANDS, MAIN_HELP, version } from './cli/help.js'
-import { CLIENT_COMMANDS, runClientCommand } from './cli/run.js'
-import { didYouMean } from './cli/suggest.js'
+import { usage, EXIT } from './failure.js'
+import { COMMANDS, MAIN_HELP, version } from './help.js'
+import { CLIENT_COMMANDS, runClientCommand } from './run.js'
+import { didYouMean } from './suggest.js'
 
 /** Options taken before the command, and whether each takes a value. */
 const GLOBAL_FLAGS: Readonly<Record<string, boolean>> = { '--url': true, '--token': true, '--json': false, '--version': false, '--help': false }
@@ -56,7 +56,7 @@ async function main (argv: string[]): Promise<number> {
   if (command === 'serve') {
     const misplaced = [...globals.keys()]
     if (misplaced.length > 0) throw usage(`${misplaced.join(', ')}: options of the client commands, not of serve (see "pixelport serve --help")`, 'serve')
-    const { serve } = await import('./cli/serve.js')
+    const { serve } = await import('./serve.js')
     await serve(rest)
     return EXIT.OK
   }
@@ -84,7 +84,7 @@ async function help (args: string[]): Promise<number> {
     return EXIT.OK
   }
   if (name === 'serve') {
-    process.stdout.write((await import('./cli/serve.js')).SERVE_HELP)
+    process.stdout.write((await import('./serve.js')).SERVE_HELP)
     return EXIT.OK
   }
   if (Object.hasOwn(CLIENT_COMMANDS, name)) return await runClientCommand(name, ['--help'])

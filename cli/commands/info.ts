@@ -1,7 +1,7 @@
 /**
  * `pixelport info ID`: one image's descriptor, as aligned lines or as the server's JSON.
  */
-import type { ImageDescriptor } from '../../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
 import { requestJson } from '../http-client.js'
 import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
