@@ -10,8 +10,9 @@ export { CLI, ROOT }
 
 export interface Served { child: ChildProcess, url: string, output: () => string }
 
-export async function serveCli (t: Test, args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Run `pixelport serve --port 0 ARGS` (with `env` added to this process's environment) until the test ends. */
+export async function serveCli (t: Test, args: string[], env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
