@@ -53,8 +53,3 @@ export function parseCommand (command: string, argv: string[], options: Options)
   }
   return { values, positionals: parsed.positionals, connection }
 }
-
-/** The URL path of an image; ids contain '/', which must travel percent-encoded. */
-export function imageUrlPath (id: string, suffix = ''): string {
-  return `/images/${encodeURIComponent(id)}${suffix}`
-}

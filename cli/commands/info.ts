@@ -3,8 +3,8 @@
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
-import { requestJson } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
+import { describe } from '../remote.js'
 import { numpyShape } from './ls.js'
 
 export const INFO_HELP = `Usage: pixelport info ID [options]
@@ -45,7 +45,7 @@ export async function info (argv: string[]): Promise<number> {
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one image ID', 'info')
-  const descriptor = await requestJson<ImageDescriptor>(connection, 'GET', imageUrlPath(positionals[0]))
+  const descriptor = await describe(connection, positionals[0])
   process.stdout.write(values.json === true ? JSON.stringify(descriptor, null, 2) + '\n' : describeLines(descriptor))
   return 0
 }

@@ -3,8 +3,8 @@
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
-import { requestJson } from '../http-client.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
+import { callJson } from '../remote.js'
 
 export const LS_HELP = `Usage: pixelport ls [options]
 
@@ -58,7 +58,7 @@ export async function ls (argv: string[]): Promise<number> {
     const query = new URLSearchParams()
     if (cluster) query.set('scope', 'cluster')
     if (cursor !== null) query.set('cursor', cursor)
-    const page: ListPage = await requestJson<ListPage>(connection, 'GET', query.size > 0 ? `/images?${query.toString()}` : '/images')
+    const page: ListPage = await callJson<ListPage>(connection, 'GET', query.size > 0 ? `/images?${query.toString()}` : '/images')
     list.images.push(...page.images)
     if (page.partial === true) {
       list.partial = true

@@ -8,9 +8,10 @@ import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { CliFailure, usage } from '../failure.js'
-import { requestJson } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import type { Connection } from '../options.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
 import { progressStream } from '../progress.js'
+import { callJson, describe, imagePath } from '../remote.js'
 
 export const PUT_HELP = `Usage: pixelport put FILE [options]
        pixelport put - --id ID --shape H,W[,C] --typestr T < FILE
@@ -99,9 +100,9 @@ function chain (first: Readable, ...rest: Transform[]): Readable {
 }
 
 /** The descriptor of `id`, or null when there is no such image. */
-async function existing (connection: Parameters<typeof requestJson>[0], id: string): Promise<ImageDescriptor | null> {
+async function existing (connection: Connection, id: string): Promise<ImageDescriptor | null> {
   try {
-    return await requestJson<ImageDescriptor>(connection, 'GET', imageUrlPath(id))
+    return await describe(connection, id)
   } catch (err) {
     if (err instanceof CliFailure && err.code === 'PXP_ERR_NOT_FOUND') return null
     throw err
@@ -184,7 +185,7 @@ export async function put (argv: string[]): Promise<number> {
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' }
     if (length !== undefined) headers['content-length'] = length
-    const descriptor = await requestJson<ImageDescriptor>(connection, 'PUT', imageUrlPath(target.id, '/data'), { headers, body })
+    const descriptor = await callJson<ImageDescriptor>(connection, 'PUT', imagePath(target.id, '/data'), { headers, body })
     process.stdout.write(`${descriptor.id}\n`)
     return 0
   }
@@ -206,7 +207,7 @@ export async function put (argv: string[]): Promise<number> {
   const headers: Record<string, string | number> = { 'content-type': pictureType ?? 'application/octet-stream' }
   if (length !== undefined) headers['content-length'] = length
   const search = query.size > 0 ? `?${query.toString()}` : ''
-  const descriptor = await requestJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
+  const descriptor = await callJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
   process.stdout.write(`${descriptor.id}\n`)
   return 0
 }

@@ -2,8 +2,8 @@
  * `pixelport rm ID…`: delete images (and their views).
  */
 import { usage } from '../failure.js'
-import { request } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
+import { call, imagePath } from '../remote.js'
 
 export const RM_HELP = `Usage: pixelport rm ID... [options]
 
@@ -20,8 +20,8 @@ export async function rm (argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw usage('expected an image ID', 'rm')
   for (const id of positionals) {
-    const response = await request(connection, 'DELETE', imageUrlPath(id))
-    response.resume()
+    const response = await call(connection, 'DELETE', imagePath(id))
+    await response.body?.cancel()
   }
   return 0
 }
