@@ -3,7 +3,7 @@
  * token on every request, a spinner while a slow answer is awaited, and failures sorted into "the server said
  * no" (exit 1) and "no server there" (exit 3).
  */
-import { Readable } from 'node:stream'
+import { Readable, type Writable } from 'node:stream'
 import { fetchDescriptor, imageUrl, request, type RequestOptions } from '../client/remote/http.js'
 import type { ImageDescriptor } from '../protocol/descriptor.js'
 import { isPixelportError } from '../protocol/errors.js'
@@ -17,6 +17,8 @@ export interface CallOptions {
   body?: Readable
   /** Show a spinner with this label (on a TTY, after 1 s) until the response starts. */
   spinner?: string
+  /** Where the spinner draws (only on a TTY). Default process.stderr. */
+  stderr?: Writable & { isTTY?: boolean }
 }
 
 /** How long the probe after a broken upload waits for the server's refusal. */
@@ -38,14 +40,17 @@ function headersOf (connection: Connection, extra: Record<string, string | numbe
 /** A PixelportError from client/remote as the CLI's failure: the server's refusal, or no connection. */
 function failureOf (err: unknown, connection: Connection): Error {
   if (!isPixelportError(err)) return err as Error
-  if (err.code === 'PXP_ERR_CLOSED') return unreachable(connection.url, /\(([^()]*)\)$/.exec(err.message)?.[1] ?? err.message)
+  if (err.code === 'PXP_ERR_CLOSED') return unreachable(connection.url, networkCode(err) ?? err.message)
   return refused(err.code, err.message, connection.tokenSource)
 }
 
-/** The network error's code under fetch's TypeError (ECONNRESET, EPIPE, UND_ERR_SOCKET), if any. */
+/**
+ * What went wrong on the network, from the error under fetch's TypeError: its code (ECONNREFUSED,
+ * ECONNRESET, EPIPE, UND_ERR_SOCKET), else its message ("bad port": fetch refuses a few ports by rule).
+ */
 function networkCode (err: unknown): string | undefined {
-  const fetchError = (err as { cause?: { cause?: { code?: string } } }).cause
-  return fetchError?.cause?.code
+  const cause = (err as { cause?: { cause?: { code?: string, message?: string } } }).cause?.cause
+  return cause?.code ?? cause?.message
 }
 
 /**
@@ -103,7 +108,7 @@ export async function call (connection: Connection, method: string, path: string
   const body = options.body === undefined ? undefined : tracked(options.body)
   const init: RequestOptions = { method, headers }
   if (body !== undefined) init.body = body.bytes
-  const stopSpinner = options.spinner !== undefined ? startSpinner(options.spinner) : () => {}
+  const stopSpinner = options.spinner !== undefined ? startSpinner(options.spinner, options.stderr === undefined ? {} : { stream: options.stderr }) : () => {}
   try {
     return await request(connection.url, path, init)
   } catch (err) {

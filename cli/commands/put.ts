@@ -9,6 +9,7 @@ import { Readable, Transform } from 'node:stream'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { CliFailure, usage } from '../failure.js'
 import type { Connection } from '../options.js'
+import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
 import { progressStream } from '../progress.js'
 import { callJson, describe, imagePath } from '../remote.js'
@@ -130,8 +131,8 @@ async function decodeFor (target: ImageDescriptor, bytes: Buffer, file: string):
 }
 
 /** Run `pixelport put`; resolves with the exit code. */
-export async function put (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('put', argv, {
+export async function put (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('put', argv, io, {
     id: { type: 'string' },
     replace: { type: 'boolean' },
     format: { type: 'string' },
@@ -142,7 +143,7 @@ export async function put (argv: string[]): Promise<number> {
     height: { type: 'string' },
   })
   if (values.help === true) {
-    process.stdout.write(PUT_HELP)
+    io.stdout.write(PUT_HELP)
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one FILE (- for stdin)', 'put')
@@ -175,18 +176,18 @@ export async function put (argv: string[]): Promise<number> {
     let body: Readable
     let length: number | undefined
     if (pictureType !== undefined) {
-      const pixels = await decodeFor(target, stdin ? Buffer.concat(await process.stdin.toArray() as Buffer[]) : await readFile(file), name)
+      const pixels = await decodeFor(target, stdin ? Buffer.concat(await io.stdin.toArray() as Buffer[]) : await readFile(file), name)
       body = Readable.from([pixels])
       length = pixels.byteLength
     } else {
       length = size ?? target.byteLength
-      const progress = progressStream(`uploading ${path.basename(name)}`, length)
-      body = stdin ? chain(process.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
+      const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
+      body = stdin ? chain(io.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' }
     if (length !== undefined) headers['content-length'] = length
     const descriptor = await callJson<ImageDescriptor>(connection, 'PUT', imagePath(target.id, '/data'), { headers, body })
-    process.stdout.write(`${descriptor.id}\n`)
+    io.stdout.write(`${descriptor.id}\n`)
     return 0
   }
 
@@ -202,12 +203,12 @@ export async function put (argv: string[]): Promise<number> {
   }
   // Streamed from disk (or stdin) through the progress counter: the file is never held in memory whole.
   const length = size ?? (pictureType === undefined ? await rawByteLength(values) : undefined)
-  const progress = progressStream(`uploading ${path.basename(name)}`, length)
-  const body = stdin && length !== undefined ? chain(process.stdin, exactly(length), progress) : chain(stdin ? process.stdin : createReadStream(file), progress)
+  const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
+  const body = stdin && length !== undefined ? chain(io.stdin, exactly(length), progress) : chain(stdin ? io.stdin : createReadStream(file), progress)
   const headers: Record<string, string | number> = { 'content-type': pictureType ?? 'application/octet-stream' }
   if (length !== undefined) headers['content-length'] = length
   const search = query.size > 0 ? `?${query.toString()}` : ''
   const descriptor = await callJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
-  process.stdout.write(`${descriptor.id}\n`)
+  io.stdout.write(`${descriptor.id}\n`)
   return 0
 }

@@ -2,6 +2,7 @@
  * `pixelport rm ID…`: delete images (and their views).
  */
 import { usage } from '../failure.js'
+import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
 import { call, imagePath } from '../remote.js'
 
@@ -12,10 +13,10 @@ Delete images, and every view of them.
 ${COMMON_HELP}`
 
 /** Run `pixelport rm`; resolves with the exit code. */
-export async function rm (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('rm', argv, {})
+export async function rm (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('rm', argv, io, {})
   if (values.help === true) {
-    process.stdout.write(RM_HELP)
+    io.stdout.write(RM_HELP)
     return 0
   }
   if (positionals.length === 0) throw usage('expected an image ID', 'rm')
