@@ -7,12 +7,15 @@ COPY native ./native
 COPY scripts ./scripts
 COPY tsconfig.json ./
 COPY protocol ./protocol
+COPY shm ./shm
 COPY server ./server
 COPY client ./client
+COPY cli ./cli
+COPY examples ./examples
 COPY bench ./bench
 COPY viewer ./viewer
 RUN npm ci && npm prune --omit=dev --ignore-scripts
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080
 USER node
-CMD ["node", "dist/server/cli.js", "serve", "--demo"]
+CMD ["node", "dist/cli/main.js", "serve", "--demo"]

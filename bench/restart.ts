@@ -24,7 +24,7 @@ const RUNS = QUICK ? 1 : 5
 const CAPACITY = Math.ceil((IMAGES * IMAGE_BYTES * 1.05) / (1 << 20)) << 20
 const BLOCK_SIZE = 64 << 20
 const here = fileURLToPath(import.meta.url)
-const CLI = path.resolve(path.dirname(here), here.endsWith('.ts') ? '../dist/server/cli.js' : '../server/cli.js')
+const CLI = path.resolve(path.dirname(here), here.endsWith('.ts') ? '../dist/cli/main.js' : '../cli/main.js')
 const SIZE_FLAGS = ['--capacity', String(CAPACITY), '--block-size', String(BLOCK_SIZE), '--max-images', String(IMAGES + 16)]
 
 /** Fill a store with IMAGES images (one byte per page written, so every page exists) and keep it. */

@@ -61,7 +61,7 @@ function testFiles (dir) {
  * would run alone while the other slot idles. A scheduling hint only; every test file runs either way.
  */
 const LONGEST_FIRST = [
-  'python/pytest', 'cli/manners', 'cli/commands', 'viewer/viewer', 'restart/cluster', 'soak/short-soak',
+  'python/pytest', 'viewer/viewer', 'restart/cluster', 'soak/short-soak',
   'security/token-on-command-line', 'worker/worker', 'viewer/typecheck', 'attach/server', 'viewer/viewer-auth',
 ]
 

@@ -1,7 +1,7 @@
 /**
- * Server options: defaults, and validation up front with messages that name the option.
+ * Server options: validation up front with messages that name the option. Defaults and numeric bounds come
+ * from the options table (./options-table.ts), which the CLI's flags and help come from too.
  */
-import os from 'node:os'
 import { pxpError } from '../protocol/errors.js'
 import { TokenRegistry, type TokenSpec } from './auth/tokens.js'
 import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './cluster/options.js'
@@ -9,6 +9,9 @@ import type { BlockProvider } from './memory/block-provider.js'
 import { DEFAULT_SHM_PREFIX, validatePrefix } from '../shm/names.js'
 import { SHM_MODES } from './memory/shm-provider.js'
 import { EVICTION_POLICIES, type EvictionPolicy } from './store/eviction.js'
+import { defaultCapacity, OPTION_TABLE, optionRow, type OptionRow } from './options-table.js'
+
+export { defaultCapacity }
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -137,13 +140,6 @@ export type ResolvedOptions = Required<Omit<ServerOptions, 'provider' | 'logger'
   cluster: ResolvedClusterOptions | null
 }
 
-const MiB = 1024 * 1024
-const GiB = 1024 * MiB
-
-export function defaultCapacity (): number {
-  return Math.min(16 * GiB, Math.floor(os.totalmem() / 4))
-}
-
 function positiveInt (name: string, value: unknown, min = 1): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw pxpError('PXP_ERR_VALIDATION', `option ${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`)
@@ -153,15 +149,15 @@ function positiveInt (name: string, value: unknown, min = 1): number {
 
 export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
   const o = options
-  const port = o.port ?? 8080
+  const port = o.port ?? optionRow('port').default as number
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw pxpError('PXP_ERR_VALIDATION', `option port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`)
   }
-  const host = o.host ?? '127.0.0.1'
+  const host = o.host ?? optionRow('host').default as string
   if (typeof host !== 'string' || host.length === 0) throw pxpError('PXP_ERR_VALIDATION', 'option host must be a non-empty string')
   if (o.tokens !== undefined && !Array.isArray(o.tokens)) throw pxpError('PXP_ERR_VALIDATION', 'option tokens must be a list of { token, scopes, ids?, name? }')
   const tokens = new TokenRegistry(o.tokens ?? [])
-  const insecure = o.insecure ?? false
+  const insecure = o.insecure ?? optionRow('insecure').default as boolean
   if (!isLoopback(host) && !tokens.enabled && insecure !== true) {
     throw pxpError('PXP_ERR_INSECURE', host)
   }
@@ -171,20 +167,10 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
   }
   const allowedHosts = resolveAllowedHosts(o.allowedHosts)
   return {
+    ...resolveNumbers(o),
     host,
     port,
-    blockSize: positiveInt('blockSize', o.blockSize ?? 64 * MiB, 64),
-    capacity: positiveInt('capacity', o.capacity ?? defaultCapacity(), 64),
-    maxImages: positiveInt('maxImages', o.maxImages ?? 16384),
-    maxDimension: positiveInt('maxDimension', o.maxDimension ?? 65536),
-    maxImageBytes: positiveInt('maxImageBytes', o.maxImageBytes ?? GiB),
-    maxJsonBytes: positiveInt('maxJsonBytes', o.maxJsonBytes ?? MiB, 1024),
-    snapshotBytes: positiveInt('snapshotBytes', o.snapshotBytes ?? 512 * MiB, 1024),
-    lockTimeoutMs: positiveInt('lockTimeoutMs', o.lockTimeoutMs ?? 5000),
-    chunkSize: positiveInt('chunkSize', o.chunkSize ?? MiB, 1024),
-    maxMessageBytes: positiveInt('maxMessageBytes', o.maxMessageBytes ?? 16 * MiB + 64 * 1024, 4096),
-    highWaterMark: positiveInt('highWaterMark', o.highWaterMark ?? 4 * MiB, 1024),
-    logger: o.logger ?? false,
+    logger: o.logger ?? optionRow('logger').default as boolean,
     provider: o.provider,
     shm: resolveShm(o.shm, o.provider),
     persist: resolvePersist(o.persist, o.shm),
@@ -192,35 +178,38 @@ export function resolveOptions (options: ServerOptions = {}): ResolvedOptions {
     insecure,
     corsOrigins,
     allowedHosts,
-    authTimeoutMs: positiveInt('authTimeoutMs', o.authTimeoutMs ?? 5000),
-    maxEventLoopDelayMs: positiveInt('maxEventLoopDelayMs', o.maxEventLoopDelayMs ?? 1000, 0),
-    pressureSampleMs: positiveInt('pressureSampleMs', o.pressureSampleMs ?? 1000, 5),
-    maxConnectionsPerClient: positiveInt('maxConnectionsPerClient', o.maxConnectionsPerClient ?? 64),
-    maxConnectionsPerToken: positiveInt('maxConnectionsPerToken', o.maxConnectionsPerToken ?? 64),
-    maxSubscriptions: positiveInt('maxSubscriptions', o.maxSubscriptions ?? 64),
-    maxStreams: positiveInt('maxStreams', o.maxStreams ?? 32),
-    maxUploads: positiveInt('maxUploads', o.maxUploads ?? 4),
-    maxQueue: positiveInt('maxQueue', o.maxQueue ?? 4096),
     evict: evictionPolicy(o.evict),
-    ...uploadOptions(o, positiveInt('maxImageBytes', o.maxImageBytes ?? GiB)),
     cluster: resolveClusterOptions(o.cluster, host),
   }
 }
 
-/** The upload budget and clocks (server/uploads). */
-function uploadOptions (o: ServerOptions, maxImageBytes: number): Pick<ResolvedOptions, 'stagingBudgetBytes' | 'uploadIdleTimeoutMs' | 'uploadDeadlineMs'> {
-  return {
-    stagingBudgetBytes: positiveInt('stagingBudgetBytes', o.stagingBudgetBytes ?? Math.max(256 * MiB, maxImageBytes)),
-    uploadIdleTimeoutMs: timerMs('uploadIdleTimeoutMs', o.uploadIdleTimeoutMs ?? 30_000),
-    uploadDeadlineMs: timerMs('uploadDeadlineMs', o.uploadDeadlineMs ?? 600_000),
+/** The options whose value is a number. */
+type NumericOptions = { [K in keyof ServerOptions as Required<ServerOptions>[K] extends number ? K : never]-?: number }
+
+/** Rows of plain numeric options: port has its own message (a range), nested ones their own resolvers. */
+const NUMERIC_ROWS = OPTION_TABLE.filter((r) => r.option !== undefined && r.option !== 'port' && !r.option.includes('.') &&
+  (typeof r.default === 'number' || typeof r.default === 'function'))
+
+/** Every numeric option: given or defaulted, then checked against the table's bounds (rows in order: a computed default sees the ones before it). */
+function resolveNumbers (o: ServerOptions): Omit<NumericOptions, 'port'> {
+  const out: Record<string, number> = {}
+  for (const row of NUMERIC_ROWS) {
+    const name = row.option!
+    const given = (o as Record<string, unknown>)[name]
+    out[name] = checked(row, name, given ?? defaultOf(row, out))
   }
+  return out as unknown as Omit<NumericOptions, 'port'>
 }
 
-/** A timer delay: setTimeout fires at once for anything above 2^31 - 1 ms (about 24.8 days). */
-function timerMs (name: string, value: unknown): number {
-  const ms = positiveInt(name, value)
-  if (ms > 0x7fffffff) throw pxpError('PXP_ERR_VALIDATION', `option ${name} must be at most ${0x7fffffff} ms, got ${ms}`)
-  return ms
+function defaultOf (row: OptionRow, resolved: Record<string, number>): unknown {
+  return typeof row.default === 'function' ? row.default(resolved as { maxImageBytes: number }) : row.default
+}
+
+function checked (row: OptionRow, name: string, value: unknown): number {
+  const n = positiveInt(name, value, row.min ?? 1)
+  // Only timers have an upper bound: setTimeout fires at once for anything above 2^31 - 1 ms.
+  if (row.max !== undefined && n > row.max) throw pxpError('PXP_ERR_VALIDATION', `option ${name} must be at most ${row.max} ms, got ${n}`)
+  return n
 }
 
 function evictionPolicy (value: unknown): EvictionPolicy {

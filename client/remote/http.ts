@@ -24,7 +24,8 @@ export interface Download {
   data: TypedArray
 }
 
-function imageUrl (baseUrl: string, id: string, suffix = ''): string {
+/** The URL of an image (or of its `/data`, `.png`, … with `suffix`): ids hold '/', which travels percent-encoded. */
+export function imageUrl (baseUrl: string, id: string, suffix = ''): string {
   return `${baseUrl.replace(/\/+$/, '')}/images/${encodeURIComponent(id)}${suffix}`
 }
 
@@ -93,4 +94,42 @@ export async function download (baseUrl: string, id: string, options: HttpOption
     const generation = header !== null && /^\d+$/.test(header) ? Number(header) : descriptor.generation
     return { descriptor: { ...descriptor, generation }, generation, bytes, data: typedView(descriptor.typestr, bytes) }
   }
+}
+
+export interface RequestOptions extends HttpOptions {
+  /** Default GET. */
+  method?: string
+  /**
+   * The request body: bytes, a string, or a stream (a web ReadableStream, or an async iterable of bytes such
+   * as a Node.js Readable), sent as it is read. Give a `content-length` header with a stream whose size is
+   * known: the server can then refuse before the body (507, 413).
+   */
+  body?: RequestInit['body'] | AsyncIterable<Uint8Array>
+}
+
+/**
+ * Any request to the server (`path` after the base URL, e.g. `/images?scope=cluster`). Resolves with the
+ * response once its status is below 400, its body unread; rejects with a PixelportError carrying the
+ * server's code, or PXP_ERR_CLOSED (with the network error as `cause`) when no answer came.
+ */
+export async function request (baseUrl: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  const url = baseUrl.replace(/\/+$/, '') + path
+  const doFetch = options.fetch ?? fetch
+  const method = options.method ?? 'GET'
+  let res: Response
+  try {
+    const init: RequestInit & { duplex?: 'half' } = { method, signal: options.signal, headers: options.headers }
+    if (options.body !== undefined) {
+      init.body = options.body as RequestInit['body']
+      // A streamed body needs half duplex (fetch's rule): the response may start before it ends.
+      if (typeof (options.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function' || options.body instanceof ReadableStream) init.duplex = 'half'
+    }
+    res = await doFetch(url, init)
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
+    const cause = (err as { cause?: { code?: string, message?: string } }).cause
+    throw Object.assign(pxpError('PXP_ERR_CLOSED', `connection to ${url} (${cause?.code ?? cause?.message ?? (err as Error).message})`), { cause: err })
+  }
+  if (!res.ok) throw await errorOf(res)
+  return res
 }

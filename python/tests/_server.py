@@ -1,4 +1,4 @@
-"""Start a real Pixelport server (the built CLI, dist/server/cli.js) for the tests, and stop it."""
+"""Start a real Pixelport server (the built CLI, dist/cli/main.js) for the tests, and stop it."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import List, Optional
 
 ROOT = os.environ.get('PIXELPORT_ROOT') or os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 NODE = os.environ.get('PIXELPORT_NODE', 'node')
-CLI = os.path.join(ROOT, 'dist', 'server', 'cli.js')
+CLI = os.path.join(ROOT, 'dist', 'cli', 'main.js')
 
 
 class Server:
-    """``node dist/server/cli.js serve --port 0 ...``; ``url`` parsed from its "listening on" line."""
+    """``node dist/cli/main.js serve --port 0 ...``; ``url`` parsed from its "listening on" line."""
 
     def __init__(self, *args: str, shm: bool = True, prefix: Optional[str] = None) -> None:
         # A restart passes the dead server's prefix, so the new one finds (and with --recover adopts) its segments.

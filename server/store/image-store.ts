@@ -11,7 +11,7 @@ import { isPixelportError, pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
 import { HEADER, LOCK_TOKEN, MAX_FRAMES, SLOT, SLOT_FLAG, slotBase, tableBytes } from '../../protocol/layout.js'
 import {
-  cStrides, DEFAULT_SPEC_LIMITS, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
+  cStrides, isCContiguous, makeSpec, specFromRequest, type CreateRequest, type ImageSpec, type SpecLimits,
 } from '../../protocol/spec.js'
 import {
   beginWrite, cancelLoan, endWrite, generationOf, loanFrame, lockAsync, pinFront, publishFrame, readOptimistic, tryLock, unlock, unpin,
@@ -25,6 +25,7 @@ import { ImageTable } from './image-table.js'
 import { ShmBlockProvider } from '../memory/shm-provider.js'
 import type { StoreMeta } from '../memory/shm-table-check.js'
 import { adoptStore, type AdoptReport } from './adopt.js'
+import { defaultCapacity, STORE_DEFAULTS } from '../options-table.js'
 
 export interface StoreOptions {
   /** Size of shared blocks. Default 64 MiB. */
@@ -172,25 +173,25 @@ export class ImageStore extends EventEmitter<StoreEvents> {
 
   constructor (options: StoreOptions = {}, totalMemory = 0) {
     super()
-    const capacity = options.capacity ?? Math.min(16 * GiB, Math.floor((totalMemory || 8 * GiB) / 4))
+    const capacity = options.capacity ?? defaultCapacity(totalMemory || 8 * GiB)
     this.arena = new Arena({
       provider: options.provider ?? new HeapBlockProvider(),
-      blockSize: options.blockSize ?? 64 * 1024 * 1024,
+      blockSize: options.blockSize ?? STORE_DEFAULTS.blockSize,
       capacity,
     })
     const provider = this.arena.provider
     const adopted = provider instanceof ShmBlockProvider ? provider.recovery?.adopted ?? null : null
     // An adopted table keeps the capacity it was made with: a mapped file cannot change size.
-    const maxImages = adopted?.checked.capacity ?? options.maxImages ?? 16384
+    const maxImages = adopted?.checked.capacity ?? options.maxImages ?? STORE_DEFAULTS.maxImages
     // A provider whose memory other processes map holds the table too, so they need nothing but names.
     this.table = new ImageTable(maxImages, { memory: provider.allocateTable?.(tableBytes(maxImages)), futexWake: provider.futexWake, adopted: adopted !== null })
     this.attachSocket = options.attachSocket ?? null
     this.limits = {
-      maxDimension: options.maxDimension ?? DEFAULT_SPEC_LIMITS.maxDimension,
-      maxImageBytes: Math.min(options.maxImageBytes ?? DEFAULT_SPEC_LIMITS.maxImageBytes, this.arena.capacity),
+      maxDimension: options.maxDimension ?? STORE_DEFAULTS.maxDimension,
+      maxImageBytes: Math.min(options.maxImageBytes ?? STORE_DEFAULTS.maxImageBytes, this.arena.capacity),
     }
-    this.lockTimeoutMs = options.lockTimeoutMs ?? 5000
-    this.evictPolicy = options.evict ?? 'none'
+    this.lockTimeoutMs = options.lockTimeoutMs ?? STORE_DEFAULTS.lockTimeoutMs
+    this.evictPolicy = options.evict ?? STORE_DEFAULTS.evict
     if (!EVICTION_POLICIES.includes(this.evictPolicy)) {
       throw pxpError('PXP_ERR_VALIDATION', `option evict must be one of ${EVICTION_POLICIES.join(', ')}, got ${JSON.stringify(options.evict)}`)
     }

@@ -1,31 +1,22 @@
 /**
- * The client commands of the built `pixelport` CLI, run as child processes against a real in-process server.
+ * The client commands of the `pixelport` CLI against a real in-process server: run in this process (the
+ * program on buffers), and a few as real child processes of the built CLI for their exit codes.
  */
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import sharp from 'sharp'
-import { CLI, ROOT } from '../helpers/cli.js'
+import { runCli, spawnCli } from '../helpers/cli.js'
 import { startServer } from '../helpers/server.js'
 
 interface Result { code: number | null, stdout: string, stderr: string }
 
-/** Run the CLI to completion; `onStderr` sees stderr as it arrives. */
+/** Run a command to completion; `onStderr` sees stderr as it arrives. */
 async function run (url: string, args: string[], onStderr?: (text: string) => void): Promise<Result> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, PIXELPORT_URL: url, PIXELPORT_TOKEN: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); onStderr?.(stderr) })
-  const [code] = await once(child, 'close') as [number | null]
-  return { code, stdout, stderr }
+  const r = await runCli(url, args, onStderr === undefined ? {} : { onStderr })
+  return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr }
 }
 
 /**
@@ -150,6 +141,22 @@ t.test('errors: refused 1, usage 2, unreachable 3', async (t) => {
     t.match(r.stderr, /cannot reach the server/)
     t.match(r.stderr, /npm start/)
   }
+})
+
+t.test('the executable exits with the code: 0 ok, 1 refused, 2 usage, 3 unreachable', async (t) => {
+  const { url } = await startServer(t)
+  const dead = `http://127.0.0.1:${await deadPort(t)}`
+  const [ok, refused, usage, unreachable] = await Promise.all([
+    spawnCli(url, ['ls']), spawnCli(url, ['info', 'no/such']), spawnCli(url, ['ls', '--bogus']), spawnCli(dead, ['ls']),
+  ])
+  t.equal(ok.code, 0, ok.stderr)
+  t.match(ok.stdout.toString(), /^no images/)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /^pixelport info: PXP_ERR_NOT_FOUND[\s\S]*hint: run "pixelport ls"/)
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /unknown option --bogus/)
+  t.equal(unreachable.code, 3)
+  t.match(unreachable.stderr, /cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(ECONNRESET\)/)
 })
 
 t.test('watch --count prints generation and rate', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * The CLI's manners (issue 16): help and version, global options before the command, "did you mean",
  * `-` for stdin and stdout, `put --replace`, `info`, the `ls` columns, and messages that say what went
- * wrong. Each test spawns the built CLI several times side by side to keep the run short.
+ * wrong. Commands run in this process (test/helpers/cli.ts runCli), several side by side.
  */
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'

@@ -38,7 +38,7 @@ async function npmStart (t: Test): Promise<{ npm: ChildProcess, server: number, 
   const url = await until(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], { what: () => `npm start to print its URL:\n${out}`, timeout: 30_000, interval: 50 })
   const find = (pid: number): number | undefined => {
     for (const child of childrenOf(pid)) {
-      if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('dist/server/cli.js')) return child
+      if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('dist/cli/main.js')) return child
       const deeper = find(child)
       if (deeper !== undefined) return deeper
     }

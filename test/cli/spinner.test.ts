@@ -11,7 +11,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
-import { startSpinner } from '../../server/cli/spinner.js'
+import { startSpinner } from '../../cli/spinner.js'
 import { CLI } from '../helpers/cli.js'
 
 /** A stream that says it is a terminal, collecting what is drawn. */

@@ -2,7 +2,7 @@
  * "Did you mean": the closest command or flag by edit distance, and nothing when no candidate is close.
  */
 import t from 'tap'
-import { closest, didYouMean, editDistance, parseArgsMessage } from '../../server/cli/suggest.js'
+import { closest, didYouMean, editDistance, parseArgsMessage } from '../../cli/suggest.js'
 import { parseArgs } from 'node:util'
 
 t.test('edit distance counts insertions, deletions, substitutions and swaps', async (t) => {

@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { addDemoImages } from '../../server/demo/demo-images.js'
+import { addDemoImages } from '../../examples/demo/demo-images.js'
 import { CLI, repoPath, ROOT } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
 

@@ -1,17 +1,22 @@
 /**
- * Run the built `pixelport` CLI as a real child process and learn its URL from what it prints.
+ * Run the `pixelport` CLI: `serve` as a real child process (its URL learnt from what it prints), client
+ * commands in this process (`runCli`, the program on buffers: no Node.js start-up per command) or as a
+ * real child process (`spawnCli`, for what only a process shows: exit codes, signals, stdio).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { Readable, Writable } from 'node:stream'
 import type { Test } from 'tap'
+import { pixelport, report } from '../../cli/program.js'
 import { CLI, ROOT } from './paths.js'
 
 export { CLI, ROOT }
 
 export interface Served { child: ChildProcess, url: string, output: () => string }
 
-export async function serveCli (t: Test, args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Run `pixelport serve --port 0 ARGS` (with `env` added to this process's environment) until the test ends. */
+export async function serveCli (t: Test, args: string[], env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
@@ -36,12 +41,33 @@ export async function serveCli (t: Test, args: string[]): Promise<Served> {
 
 export interface CliResult { code: number | null, stdout: Buffer, stderr: string }
 
+export interface CliOptions { stdin?: Buffer, env?: Record<string, string>, onStderr?: (text: string) => void }
+
 /**
- * Run a client command of the built CLI to completion against `url` (PIXELPORT_URL; no PIXELPORT_TOKEN
- * unless `env` gives one), with `stdin` as its standard input (else none). stdout is kept as bytes;
- * `onStderr` sees stderr as it arrives.
+ * Run the `pixelport` program in this process to completion against `url` (PIXELPORT_URL; no
+ * PIXELPORT_TOKEN unless `env` gives one), with `stdin` as its standard input (else an empty one). stdout is
+ * kept as bytes; `onStderr` sees stderr as it arrives. The same program as the executable, minus the process.
  */
-export async function runCli (url: string, args: string[], options: { stdin?: Buffer, env?: Record<string, string>, onStderr?: (text: string) => void } = {}): Promise<CliResult> {
+export async function runCli (url: string, args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const stdout: Buffer[] = []
+  let stderr = ''
+  const io = {
+    stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
+    stdout: new Writable({ write (chunk: Buffer, _encoding, callback) { stdout.push(Buffer.from(chunk)); callback() } }),
+    stderr: new Writable({ write (chunk: Buffer, _encoding, callback) { stderr += chunk.toString(); options.onStderr?.(stderr); callback() } }),
+    env: { ...process.env, PIXELPORT_URL: url, PIXELPORT_TOKEN: '', ...options.env },
+  }
+  let code: number
+  try {
+    code = await pixelport(args, io)
+  } catch (err) {
+    code = report(err as Error, io)
+  }
+  return { code, stdout: Buffer.concat(stdout), stderr }
+}
+
+/** `runCli` as a real child process of the built CLI. */
+export async function spawnCli (url: string, args: string[], options: CliOptions = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, PIXELPORT_URL: url, PIXELPORT_TOKEN: '', ...options.env },

@@ -23,7 +23,7 @@ export function repoPath (...parts: string[]): string {
 }
 
 /**
- * A TypeScript module of ours (`test/fixtures/worker-agent`, `server/demo/pattern-worker`, without
+ * A TypeScript module of ours (`test/fixtures/worker-agent`, `examples/demo/pattern-worker`, without
  * extension) as the file this run executes: its build under dist/, or its source.
  */
 export function modulePath (name: string): string {
@@ -36,4 +36,4 @@ export function moduleUrl (name: string): URL {
 }
 
 /** The built CLI entry point (always the build: it is what users run). */
-export const CLI = path.join(ROOT, 'dist/server/cli.js')
+export const CLI = path.join(ROOT, 'dist/cli/main.js')

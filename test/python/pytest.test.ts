@@ -65,7 +65,7 @@ if (deps?.code === 0) {
   })
 
   await t.test('the pytest suite passes against real servers, on every transport', async (t) => {
-    t.ok(existsSync(join(ROOT, 'dist', 'server', 'cli.js')), 'dist/ is built (npm run build)')
+    t.ok(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'dist/ is built (npm run build)')
     // faulthandler_timeout: a test stuck for 120 s prints every thread's stack (then the deadline below ends it).
     const run = runChild(python, ['-m', 'pytest', '-v', '-p', 'no:cacheprovider', '--color=no', '-o', 'faulthandler_timeout=120', 'tests'], {
       cwd: PACKAGE,

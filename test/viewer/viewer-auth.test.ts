@@ -4,7 +4,7 @@
  * thumbnails (fetch with an Authorization header).
  */
 import t from 'tap'
-import { addDemoImages } from '../../server/demo/demo-images.js'
+import { addDemoImages } from '../../examples/demo/demo-images.js'
 import { startServer } from '../helpers/server.js'
 import { ensureViewerBuilt, launch, skip, watchErrors } from '../helpers/browser.js'
 

@@ -11,7 +11,7 @@ import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import t from 'tap'
 import { RemoteClient } from '../../client/remote/index.js'
-import { addDemoImages } from '../../server/demo/demo-images.js'
+import { addDemoImages } from '../../examples/demo/demo-images.js'
 import type { PixelportServer } from '../../server/server.js'
 import { BUILT, moduleUrl } from '../helpers/paths.js'
 import { startServer } from '../helpers/server.js'
@@ -27,7 +27,7 @@ const HEIGHT = 240
  */
 function startProducer (server: PixelportServer, id = 'demo/pattern'): void {
   const workerData = { id, width: WIDTH, height: HEIGHT, fps: 15 }
-  server.spawnWorker(moduleUrl('server/demo/pattern-worker'), BUILT ? { workerData } : { workerData, execArgv: process.execArgv })
+  server.spawnWorker(moduleUrl('examples/demo/pattern-worker'), BUILT ? { workerData } : { workerData, execArgv: process.execArgv })
 }
 
 /** The canvas's pixels (RGBA, base64) and the generation drawn, read in one go so they belong together. */

@@ -2,8 +2,9 @@
  * `pixelport rm ID…`: delete images (and their views).
  */
 import { usage } from '../failure.js'
-import { request } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import type { Io } from '../io.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
+import { call, imagePath } from '../remote.js'
 
 export const RM_HELP = `Usage: pixelport rm ID... [options]
 
@@ -12,16 +13,16 @@ Delete images, and every view of them.
 ${COMMON_HELP}`
 
 /** Run `pixelport rm`; resolves with the exit code. */
-export async function rm (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('rm', argv, {})
+export async function rm (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('rm', argv, io, {})
   if (values.help === true) {
-    process.stdout.write(RM_HELP)
+    io.stdout.write(RM_HELP)
     return 0
   }
   if (positionals.length === 0) throw usage('expected an image ID', 'rm')
   for (const id of positionals) {
-    const response = await request(connection, 'DELETE', imageUrlPath(id))
-    response.resume()
+    const response = await call(connection, 'DELETE', imagePath(id))
+    await response.body?.cancel()
   }
   return 0
 }

@@ -6,11 +6,13 @@ import { createReadStream } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
-import type { ImageDescriptor } from '../../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { CliFailure, usage } from '../failure.js'
-import { requestJson } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import type { Connection } from '../options.js'
+import type { Io } from '../io.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
 import { progressStream } from '../progress.js'
+import { callJson, describe, imagePath } from '../remote.js'
 
 export const PUT_HELP = `Usage: pixelport put FILE [options]
        pixelport put - --id ID --shape H,W[,C] --typestr T < FILE
@@ -59,7 +61,7 @@ async function sizeOf (file: string): Promise<number> {
  * layout (the server then says what is wrong).
  */
 async function rawByteLength (values: Record<string, unknown>): Promise<number | undefined> {
-  const { specFromRequest } = await import('../../../protocol/spec.js')
+  const { specFromRequest } = await import('../../protocol/spec.js')
   const request = values.mode !== undefined
     ? { mode: values.mode as string, width: Number(values.width), height: Number(values.height) }
     : { shape: String(values.shape).split(',').map(Number), typestr: values.typestr as string }
@@ -99,9 +101,9 @@ function chain (first: Readable, ...rest: Transform[]): Readable {
 }
 
 /** The descriptor of `id`, or null when there is no such image. */
-async function existing (connection: Parameters<typeof requestJson>[0], id: string): Promise<ImageDescriptor | null> {
+async function existing (connection: Connection, id: string): Promise<ImageDescriptor | null> {
   try {
-    return await requestJson<ImageDescriptor>(connection, 'GET', imageUrlPath(id))
+    return await describe(connection, id)
   } catch (err) {
     if (err instanceof CliFailure && err.code === 'PXP_ERR_NOT_FOUND') return null
     throw err
@@ -113,8 +115,8 @@ async function existing (connection: Parameters<typeof requestJson>[0], id: stri
  * the server would decode an upload, so `put --replace` of the file that created an image fits it.
  */
 async function decodeFor (target: ImageDescriptor, bytes: Buffer, file: string): Promise<Buffer> {
-  const { planDecode, decodePixels } = await import('../../formats/decode.js')
-  const { DEFAULT_SPEC_LIMITS } = await import('../../../protocol/spec.js')
+  const { planDecode, decodePixels } = await import('../../server/formats/decode.js')
+  const { DEFAULT_SPEC_LIMITS } = await import('../../protocol/spec.js')
   let plan
   try {
     plan = await planDecode(bytes, { ...DEFAULT_SPEC_LIMITS, maxImageBytes: Math.max(target.byteLength, 1) })
@@ -129,8 +131,8 @@ async function decodeFor (target: ImageDescriptor, bytes: Buffer, file: string):
 }
 
 /** Run `pixelport put`; resolves with the exit code. */
-export async function put (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('put', argv, {
+export async function put (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('put', argv, io, {
     id: { type: 'string' },
     replace: { type: 'boolean' },
     format: { type: 'string' },
@@ -141,7 +143,7 @@ export async function put (argv: string[]): Promise<number> {
     height: { type: 'string' },
   })
   if (values.help === true) {
-    process.stdout.write(PUT_HELP)
+    io.stdout.write(PUT_HELP)
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one FILE (- for stdin)', 'put')
@@ -174,18 +176,18 @@ export async function put (argv: string[]): Promise<number> {
     let body: Readable
     let length: number | undefined
     if (pictureType !== undefined) {
-      const pixels = await decodeFor(target, stdin ? Buffer.concat(await process.stdin.toArray() as Buffer[]) : await readFile(file), name)
+      const pixels = await decodeFor(target, stdin ? Buffer.concat(await io.stdin.toArray() as Buffer[]) : await readFile(file), name)
       body = Readable.from([pixels])
       length = pixels.byteLength
     } else {
       length = size ?? target.byteLength
-      const progress = progressStream(`uploading ${path.basename(name)}`, length)
-      body = stdin ? chain(process.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
+      const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
+      body = stdin ? chain(io.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' }
     if (length !== undefined) headers['content-length'] = length
-    const descriptor = await requestJson<ImageDescriptor>(connection, 'PUT', imageUrlPath(target.id, '/data'), { headers, body })
-    process.stdout.write(`${descriptor.id}\n`)
+    const descriptor = await callJson<ImageDescriptor>(connection, 'PUT', imagePath(target.id, '/data'), { headers, body })
+    io.stdout.write(`${descriptor.id}\n`)
     return 0
   }
 
@@ -201,12 +203,12 @@ export async function put (argv: string[]): Promise<number> {
   }
   // Streamed from disk (or stdin) through the progress counter: the file is never held in memory whole.
   const length = size ?? (pictureType === undefined ? await rawByteLength(values) : undefined)
-  const progress = progressStream(`uploading ${path.basename(name)}`, length)
-  const body = stdin && length !== undefined ? chain(process.stdin, exactly(length), progress) : chain(stdin ? process.stdin : createReadStream(file), progress)
+  const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
+  const body = stdin && length !== undefined ? chain(io.stdin, exactly(length), progress) : chain(stdin ? io.stdin : createReadStream(file), progress)
   const headers: Record<string, string | number> = { 'content-type': pictureType ?? 'application/octet-stream' }
   if (length !== undefined) headers['content-length'] = length
   const search = query.size > 0 ? `?${query.toString()}` : ''
-  const descriptor = await requestJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
-  process.stdout.write(`${descriptor.id}\n`)
+  const descriptor = await callJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
+  io.stdout.write(`${descriptor.id}\n`)
   return 0
 }

@@ -3,8 +3,9 @@
  * an exit code.
  */
 import { CliFailure } from './failure.js'
+import type { Io } from './io.js'
 
-type Command = (argv: string[]) => Promise<number>
+type Command = (argv: string[], io: Io) => Promise<number>
 
 // Loaded on demand: a short command such as `ls` starts faster without the WebSocket client `watch` needs.
 export const CLIENT_COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
@@ -17,16 +18,16 @@ export const CLIENT_COMMANDS: Readonly<Record<string, () => Promise<Command>>> =
 }
 
 /** Run client command `name` with `argv`; resolves with the process exit code (messages already printed). */
-export async function runClientCommand (name: string, argv: string[]): Promise<number> {
+export async function runClientCommand (name: string, argv: string[], io: Io): Promise<number> {
   try {
-    return await (await CLIENT_COMMANDS[name]())(argv)
+    return await (await CLIENT_COMMANDS[name]())(argv, io)
   } catch (err) {
     if (err instanceof CliFailure) {
-      process.stderr.write(`pixelport ${name}: ${err.message}\n`)
-      if (err.hint !== undefined) process.stderr.write(`  hint: ${err.hint}\n`)
+      io.stderr.write(`pixelport ${name}: ${err.message}\n`)
+      if (err.hint !== undefined) io.stderr.write(`  hint: ${err.hint}\n`)
       return err.exitCode
     }
-    process.stderr.write(`pixelport ${name}: ${(err as Error).message}\n`)
+    io.stderr.write(`pixelport ${name}: ${(err as Error).message}\n`)
     return 1
   }
 }

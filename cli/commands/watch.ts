@@ -2,9 +2,10 @@
  * `pixelport watch [ID…]`: live events over the WebSocket protocol, one line per image per second with its
  * generation, frames per second and skipped frames.
  */
-import { RemoteClient } from '../../../client/remote/index.js'
-import { isPixelportError } from '../../../protocol/errors.js'
+import { RemoteClient } from '../../client/remote/index.js'
+import { isPixelportError } from '../../protocol/errors.js'
 import { refused, unreachable, usage } from '../failure.js'
+import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
 
 export const WATCH_HELP = `Usage: pixelport watch [ID...] [options]
@@ -20,10 +21,10 @@ ${COMMON_HELP}`
 interface Rate { generation: number, frames: number, skipped: number, type: string }
 
 /** Run `pixelport watch`; resolves with the exit code. */
-export async function watch (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('watch', argv, { count: { type: 'string' } })
+export async function watch (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('watch', argv, io, { count: { type: 'string' } })
   if (values.help === true) {
-    process.stdout.write(WATCH_HELP)
+    io.stdout.write(WATCH_HELP)
     return 0
   }
   let limit = Infinity
@@ -62,7 +63,7 @@ export async function watch (argv: string[]): Promise<number> {
     for (const [id, r] of rates) {
       if (r.frames === 0) continue
       const fps = r.type === 'deleted' ? 'deleted' : `fps ${(r.frames / seconds).toFixed(1)}`
-      process.stdout.write(`${id}  generation ${r.generation}  ${fps}  skipped ${r.skipped}\n`)
+      io.stdout.write(`${id}  generation ${r.generation}  ${fps}  skipped ${r.skipped}\n`)
       r.frames = 0
       r.skipped = 0
     }
@@ -71,8 +72,8 @@ export async function watch (argv: string[]): Promise<number> {
   const subscription = await client.subscribe({ ...(positionals.length > 0 ? { ids: positionals } : {}), policy: 'latest' })
   const stop = (): void => { void subscription.close() }
   process.once('SIGINT', stop)
-  process.stderr.write(`watching ${positionals.length > 0 ? positionals.join(', ') : 'all images'} on ${connection.url}\n`)
-  for (const id of missing) process.stderr.write(`${id} does not exist yet: waiting for it to be created\n`)
+  io.stderr.write(`watching ${positionals.length > 0 ? positionals.join(', ') : 'all images'} on ${connection.url}\n`)
+  for (const id of missing) io.stderr.write(`${id} does not exist yet: waiting for it to be created\n`)
   let seen = 0
   try {
     for await (const event of subscription) {

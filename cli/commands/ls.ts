@@ -1,10 +1,11 @@
 /**
  * `pixelport ls`: the images on the server (or the whole cluster) as a table, or as JSON.
  */
-import type { ImageDescriptor } from '../../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
-import { requestJson } from '../http-client.js'
+import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
+import { callJson } from '../remote.js'
 
 export const LS_HELP = `Usage: pixelport ls [options]
 
@@ -44,10 +45,10 @@ export function lsRow (d: Listed, cluster: boolean): string[] {
 }
 
 /** Run `pixelport ls`; resolves with the exit code. */
-export async function ls (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('ls', argv, { json: { type: 'boolean' }, cluster: { type: 'boolean' } })
+export async function ls (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('ls', argv, io, { json: { type: 'boolean' }, cluster: { type: 'boolean' } })
   if (values.help === true) {
-    process.stdout.write(LS_HELP)
+    io.stdout.write(LS_HELP)
     return 0
   }
   if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`, 'ls')
@@ -58,25 +59,25 @@ export async function ls (argv: string[]): Promise<number> {
     const query = new URLSearchParams()
     if (cluster) query.set('scope', 'cluster')
     if (cursor !== null) query.set('cursor', cursor)
-    const page: ListPage = await requestJson<ListPage>(connection, 'GET', query.size > 0 ? `/images?${query.toString()}` : '/images')
+    const page: ListPage = await callJson<ListPage>(connection, 'GET', query.size > 0 ? `/images?${query.toString()}` : '/images')
     list.images.push(...page.images)
     if (page.partial === true) {
       list.partial = true
-      process.stderr.write(`pixelport ls: warning: the cluster catalog is unreachable, only this node's images are listed${page.error !== undefined ? ` (${page.error.code})` : ''}\n`)
+      io.stderr.write(`pixelport ls: warning: the cluster catalog is unreachable, only this node's images are listed${page.error !== undefined ? ` (${page.error.code})` : ''}\n`)
     }
     if (page.next == null) break
     cursor = page.next
   }
   if (values.json === true) {
-    process.stdout.write(JSON.stringify(list, null, 2) + '\n')
+    io.stdout.write(JSON.stringify(list, null, 2) + '\n')
     return 0
   }
   if (list.images.length === 0) {
-    process.stdout.write('no images; add one with "pixelport put FILE"\n')
+    io.stdout.write('no images; add one with "pixelport put FILE"\n')
     return 0
   }
   const header = ['ID', 'SHAPE', 'TYPE', 'MODE', 'SIZE', 'GENERATION', 'LAYOUT']
   const rows = [cluster ? ['ID', 'NODE', ...header.slice(1)] : header, ...list.images.map((d) => lsRow(d, cluster))]
-  process.stdout.write(formatTable(rows))
+  io.stdout.write(formatTable(rows))
   return 0
 }

@@ -1,7 +1,7 @@
 /**
  * A few still images so a newcomer sees something at once: one per kind of thing Pixelport holds.
  */
-import type { ImageStore } from '../store/image-store.js'
+import type { ImageStore } from '../../server/store/image-store.js'
 
 export function addDemoImages (store: ImageStore): void {
   const w = 256

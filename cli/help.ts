@@ -32,9 +32,9 @@ Exit codes: 0 ok, 1 the server refused, 2 usage error, 3 server unreachable.
 "pixelport help COMMAND" or "pixelport COMMAND --help" shows a command's options.
 `
 
-/** The package's version, from the package.json above this file (src: ../.., built: ../../..). */
+/** The package's version, from the package.json above this file (src: .., built: ../..). */
 export function version (): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
+  for (const up of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string, version?: string }
       if (pkg.name === 'pixelport' && typeof pkg.version === 'string') return pkg.version

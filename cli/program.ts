@@ -1,12 +1,13 @@
-#!/usr/bin/env node
 /**
- * `pixelport` command line: `pixelport serve` starts the server (./cli/serve.ts); put/get/info/ls/rm/watch
- * (./cli/commands/) talk to one. Global options may come before the command, as with git and docker.
+ * The `pixelport` program (./main.ts runs it): `pixelport serve` starts the server (./serve.ts);
+ * put/get/info/ls/rm/watch (./commands/) talk to one. Global options may come before the command, as with
+ * git and docker. Everything it reads and writes goes through an Io, so tests can run it in-process.
  */
-import { usage, EXIT } from './cli/failure.js'
-import { COMMANDS, MAIN_HELP, version } from './cli/help.js'
-import { CLIENT_COMMANDS, runClientCommand } from './cli/run.js'
-import { didYouMean } from './cli/suggest.js'
+import { usage, EXIT } from './failure.js'
+import type { Io } from './io.js'
+import { COMMANDS, MAIN_HELP, version } from './help.js'
+import { CLIENT_COMMANDS, runClientCommand } from './run.js'
+import { didYouMean } from './suggest.js'
 
 /** Options taken before the command, and whether each takes a value. */
 const GLOBAL_FLAGS: Readonly<Record<string, boolean>> = { '--url': true, '--token': true, '--json': false, '--version': false, '--help': false }
@@ -42,21 +43,22 @@ export function splitGlobals (argv: readonly string[]): Split {
   return { globals, command: argv[i], rest: argv.slice(i + 1) }
 }
 
-async function main (argv: string[]): Promise<number> {
+/** Run `pixelport ARGV`; resolves with the exit code. Rejects with a usage error (see `report`). */
+export async function pixelport (argv: readonly string[], io: Io): Promise<number> {
   const { globals, command, rest } = splitGlobals(argv)
   if (globals.has('--version')) {
-    process.stdout.write(`pixelport ${version()}\n`)
+    io.stdout.write(`pixelport ${version()}\n`)
     return EXIT.OK
   }
   if (command === undefined || globals.has('--help')) {
     // `pixelport --help put` reads like `pixelport help put`.
-    return await help(command === undefined ? [] : [command])
+    return await help(command === undefined ? [] : [command], io)
   }
-  if (command === 'help') return await help(rest)
+  if (command === 'help') return await help(rest, io)
   if (command === 'serve') {
     const misplaced = [...globals.keys()]
     if (misplaced.length > 0) throw usage(`${misplaced.join(', ')}: options of the client commands, not of serve (see "pixelport serve --help")`, 'serve')
-    const { serve } = await import('./cli/serve.js')
+    const { serve } = await import('./serve.js')
     await serve(rest)
     return EXIT.OK
   }
@@ -73,28 +75,27 @@ async function main (argv: string[]): Promise<number> {
     if (!JSON_COMMANDS.has(command)) throw usage(`--json applies to ${[...JSON_COMMANDS].join(' and ')}, not to ${command}`, command)
     forwarded.push('--json')
   }
-  return await runClientCommand(command, [...forwarded, ...rest])
+  return await runClientCommand(command, [...forwarded, ...rest], io)
 }
 
 /** `pixelport help [COMMAND]`. */
-async function help (args: string[]): Promise<number> {
+async function help (args: string[], io: Io): Promise<number> {
   const [name] = args
   if (name === undefined || name === 'help') {
-    process.stdout.write(MAIN_HELP)
+    io.stdout.write(MAIN_HELP)
     return EXIT.OK
   }
   if (name === 'serve') {
-    process.stdout.write((await import('./cli/serve.js')).SERVE_HELP)
+    io.stdout.write((await import('./serve-options.js')).SERVE_HELP)
     return EXIT.OK
   }
-  if (Object.hasOwn(CLIENT_COMMANDS, name)) return await runClientCommand(name, ['--help'])
+  if (Object.hasOwn(CLIENT_COMMANDS, name)) return await runClientCommand(name, ['--help'], io)
   throw usage(`no command ${JSON.stringify(name)}${didYouMean(name, COMMANDS.map(([n]) => n))}`, 'help')
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code
-}, (err: Error & { exitCode?: number, hint?: string }) => {
-  process.stderr.write(`pixelport: ${err.message}\n`)
-  if (err.hint !== undefined) process.stderr.write(`  hint: ${err.hint}\n`)
-  process.exit(err.exitCode ?? EXIT.USAGE)
-})
+/** Print a failure that ended the program (a usage error, or serve failing to start); returns its exit code. */
+export function report (err: Error & { exitCode?: number, hint?: string }, io: Io): number {
+  io.stderr.write(`pixelport: ${err.message}\n`)
+  if (err.hint !== undefined) io.stderr.write(`  hint: ${err.hint}\n`)
+  return err.exitCode ?? EXIT.USAGE
+}

@@ -4,11 +4,11 @@
  * Hand-written rather than a dependency: all it takes is a carriage return and a percentage, and the CLI
  * ships inside the server package, where every dependency is one more thing to install and audit.
  */
-import { Transform, type TransformCallback } from 'node:stream'
+import { Transform, type TransformCallback, type Writable } from 'node:stream'
 
 export interface ProgressOptions {
   /** Where to draw; drawing happens only when it is a TTY. Default process.stderr. */
-  stream?: NodeJS.WriteStream
+  stream?: Writable & { isTTY?: boolean }
   /** Stay silent for transfers shorter than this. Default 300 ms. */
   delayMs?: number
 }

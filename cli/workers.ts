@@ -7,13 +7,11 @@
  */
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { PixelportServer } from '../server.js'
+import type { PixelportServer } from '../server/server.js'
 
 /** Delay before the first restart; doubled for each one after it, up to MAX_BACKOFF_MS. */
 export const FIRST_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 30_000
-/** Default `--worker-restarts`. */
-export const DEFAULT_WORKER_RESTARTS = 5
 
 export interface WorkerModules {
   /** Stop restarting (the server is shutting down). */

@@ -3,6 +3,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { usage } from './failure.js'
+import type { Io } from './io.js'
 import { parseArgsMessage } from './suggest.js'
 
 export interface Connection {
@@ -34,7 +35,7 @@ export interface Parsed {
 }
 
 /** Parse `argv` with the common flags plus `options`; unknown flags are a usage error (exit 2). */
-export function parseCommand (command: string, argv: string[], options: Options): Parsed {
+export function parseCommand (command: string, argv: string[], io: Io, options: Options): Parsed {
   let parsed
   try {
     parsed = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true })
@@ -42,19 +43,14 @@ export function parseCommand (command: string, argv: string[], options: Options)
     throw usage(parseArgsMessage(err as Error, { ...COMMON, ...options }), command)
   }
   const values = parsed.values as Parsed['values']
-  const url = (typeof values.url === 'string' ? values.url : undefined) ?? process.env.PIXELPORT_URL ?? 'http://127.0.0.1:8080'
+  const url = (typeof values.url === 'string' ? values.url : undefined) ?? io.env.PIXELPORT_URL ?? 'http://127.0.0.1:8080'
   if (!/^https?:\/\/[^/]/.test(url)) throw usage(`--url: expected http://host:port, got ${JSON.stringify(url)}`, command)
   const flagToken = typeof values.token === 'string' ? values.token : undefined
-  const token = flagToken ?? process.env.PIXELPORT_TOKEN
+  const token = flagToken ?? io.env.PIXELPORT_TOKEN
   const connection: Connection = { url: url.replace(/\/+$/, '') }
   if (token !== undefined && token !== '') {
     connection.token = token
     connection.tokenSource = flagToken !== undefined ? '--token' : 'PIXELPORT_TOKEN'
   }
   return { values, positionals: parsed.positionals, connection }
-}
-
-/** The URL path of an image; ids contain '/', which must travel percent-encoded. */
-export function imageUrlPath (id: string, suffix = ''): string {
-  return `/images/${encodeURIComponent(id)}${suffix}`
 }

@@ -1,10 +1,11 @@
 /**
  * `pixelport info ID`: one image's descriptor, as aligned lines or as the server's JSON.
  */
-import type { ImageDescriptor } from '../../../protocol/descriptor.js'
+import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
-import { requestJson } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import type { Io } from '../io.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
+import { describe } from '../remote.js'
 import { numpyShape } from './ls.js'
 
 export const INFO_HELP = `Usage: pixelport info ID [options]
@@ -38,14 +39,14 @@ export function describeLines (d: ImageDescriptor): string {
 }
 
 /** Run `pixelport info`; resolves with the exit code. */
-export async function info (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('info', argv, { json: { type: 'boolean' } })
+export async function info (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('info', argv, io, { json: { type: 'boolean' } })
   if (values.help === true) {
-    process.stdout.write(INFO_HELP)
+    io.stdout.write(INFO_HELP)
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one image ID', 'info')
-  const descriptor = await requestJson<ImageDescriptor>(connection, 'GET', imageUrlPath(positionals[0]))
-  process.stdout.write(values.json === true ? JSON.stringify(descriptor, null, 2) + '\n' : describeLines(descriptor))
+  const descriptor = await describe(connection, positionals[0])
+  io.stdout.write(values.json === true ? JSON.stringify(descriptor, null, 2) + '\n' : describeLines(descriptor))
   return 0
 }

@@ -7,9 +7,10 @@ import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { usage } from '../failure.js'
-import { request } from '../http-client.js'
-import { COMMON_HELP, imageUrlPath, parseCommand } from '../options.js'
+import type { Io } from '../io.js'
+import { COMMON_HELP, parseCommand } from '../options.js'
 import { progressStream } from '../progress.js'
+import { bodyStream, call, imagePath } from '../remote.js'
 
 export const GET_HELP = `Usage: pixelport get ID -o FILE [options]
        pixelport get ID -o - --format FORMAT > FILE
@@ -36,13 +37,13 @@ const FORMATS: Readonly<Record<string, string>> = {
 }
 
 /** Run `pixelport get`; resolves with the exit code. */
-export async function get (argv: string[]): Promise<number> {
-  const { values, positionals, connection } = parseCommand('get', argv, {
+export async function get (argv: string[], io: Io): Promise<number> {
+  const { values, positionals, connection } = parseCommand('get', argv, io, {
     output: { type: 'string', short: 'o' },
     format: { type: 'string' },
   })
   if (values.help === true) {
-    process.stdout.write(GET_HELP)
+    io.stdout.write(GET_HELP)
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one image ID', 'get')
@@ -71,12 +72,12 @@ export async function get (argv: string[]): Promise<number> {
   }
   const picture = suffix !== '/data'
   // Ask before creating the file, so a refused download leaves nothing behind.
-  const response = await request(connection, 'GET', imageUrlPath(id, suffix), picture ? { spinner: `encoding ${id} as ${suffix.slice(1)}` } : {})
-  const length = Number(response.headers['content-length'])
-  const sink: Writable = toStdout ? process.stdout : createWriteStream(file)
+  const response = await call(connection, 'GET', imagePath(id, suffix), picture ? { spinner: `encoding ${id} as ${suffix.slice(1)}`, stderr: io.stderr } : {})
+  const length = Number(response.headers.get('content-length') ?? NaN)
+  const sink: Writable = toStdout ? io.stdout : createWriteStream(file)
   try {
     // stdout is left open: it belongs to the process, not to this download.
-    await pipeline(response, progressStream(`downloading ${id}`, Number.isFinite(length) ? length : undefined), sink, { end: !toStdout })
+    await pipeline(bodyStream(response), progressStream(`downloading ${id}`, Number.isFinite(length) ? length : undefined, { stream: io.stderr }), sink, { end: !toStdout })
   } catch (err) {
     if (!toStdout) await rm(file, { force: true })
     throw err
