@@ -7,9 +7,10 @@
  * to the back of the line, and so does being found held (a lease, pin, loan or write lock) while planning.
  */
 import { isPixelportError, pxpError } from '../../protocol/errors.js'
-import type { Allocation, Arena } from '../memory/arena.js'
+import type { Arena } from '../memory/arena.js'
 import { EVICTION_POLICIES, planEviction, type EvictionCandidate, type EvictionPolicy, type EvictionReason } from './eviction.js'
 import type { ImageTable } from './image-table.js'
+import { freesOf } from './placement.js'
 import type { ImageRecord } from './records.js'
 
 /**
@@ -103,8 +104,7 @@ export class Evictor {
         this.touch(record)
         continue
       }
-      const frees: Allocation[] = record.allocation !== null ? [record.allocation] : [...(record.runs ?? [])]
-      candidates.push({ item: record, lastUsed: record.lastUsed, frees })
+      candidates.push({ item: record, lastUsed: record.lastUsed, frees: freesOf(record) })
     }
     return candidates
   }

@@ -14,7 +14,7 @@ import type { ChangeType, ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { assertValidId } from '../../protocol/ids.js'
 import { tableBytes } from '../../protocol/layout.js'
-import { cStrides, DEFAULT_SPEC_LIMITS, specFromRequest, type CreateRequest, type SpecLimits } from '../../protocol/spec.js'
+import { DEFAULT_SPEC_LIMITS, specFromRequest, type CreateRequest, type SpecLimits } from '../../protocol/spec.js'
 import { generationOf } from '../../protocol/sync.js'
 import { Arena } from '../memory/arena.js'
 import { HeapBlockProvider } from '../memory/block-provider.js'
@@ -25,7 +25,7 @@ import type { EvictionPolicy } from './eviction.js'
 import { Evictor, type MayEvict } from './evictor.js'
 import { ImageTable } from './image-table.js'
 import { PendingImage } from './pending-image.js'
-import { place, shapeOf, viewOf } from './placement.js'
+import { freesOf, imageInit, place, shapeOf, viewInit, viewOf } from './placement.js'
 import { scatter, type Pieces } from './pixels.js'
 import { Records, rootOf, type ImageOrigin, type ImageRecord, type RestoredRecord } from './records.js'
 import { SlotAccess } from './slot-access.js'
@@ -69,7 +69,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
       maxImageBytes: Math.min(options.maxImageBytes ?? DEFAULT_SPEC_LIMITS.maxImageBytes, this.arena.capacity),
     }
     this.lockTimeoutMs = options.lockTimeoutMs ?? 5000
-    this.commits = new CommitWatcher(this.table.words, () => this.liveRoots(), (root) => this.announceCommit(root))
+    this.commits = new CommitWatcher(this.table.words, () => this.records.liveRoots(), (root) => this.announceCommit(root))
     this.records = new Records(this.table, this.arena, options.attachSocket ?? null, (slot) => this.commits.forget(slot))
     this.slots = new SlotAccess(this.table, this.lockTimeoutMs, (record) => this.reclaim(record))
     this.evictor = new Evictor(options.evict ?? 'none', {
@@ -137,25 +137,15 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   createFrom (request: CreateRequest, fill: (pending: PendingImage) => Promise<void>, mayEvict?: MayEvict): Promise<ImageDescriptor>
   createFrom (request: CreateRequest, fill: (pending: PendingImage) => void | Promise<void>, mayEvict?: MayEvict): ImageDescriptor | Promise<ImageDescriptor> {
     const pending = this.beginCreate(request, undefined, mayEvict)
-    let filling: void | Promise<void>
     try {
-      filling = fill(pending)
+      const filling = fill(pending)
+      if (filling === undefined) return pending.commit()
+      // abort() after a commit does nothing: this gives back what a failed fill or commit held.
+      return filling.then(() => pending.commit()).finally(() => pending.abort())
     } catch (err) {
       pending.abort()
       throw err
     }
-    const commit = (): ImageDescriptor => {
-      try {
-        return pending.commit()
-      } finally {
-        pending.abort()
-      }
-    }
-    if (filling === undefined) return commit()
-    return filling.then(commit, (err: unknown) => {
-      pending.abort()
-      throw err
-    })
   }
 
   /**
@@ -167,40 +157,19 @@ export class ImageStore extends EventEmitter<StoreEvents> {
   beginCreate (request: CreateRequest, origin?: ImageOrigin, mayEvict?: MayEvict): PendingImage {
     this.assertOpen()
     const spec = specFromRequest(request, this.limits)
-    const id = request.id ?? this.records.newId()
-    assertValidId(id)
-    this.records.assertIdFree(id)
-    if (this.evictor.policy === 'none') this.evictor.assertSlotFree()
+    const id = this.claimId(request.id)
     const shape = shapeOf(request, spec, this.limits)
     const placement = this.evictor.withRoom(id, [], mayEvict, (arena) => place(arena, spec, shape))!
-    const { allocation, runs } = placement
     this.records.pendingIds.add(id)
     const pieces = this.records.piecesOf(placement, spec, shape)
     // Shared blocks are reused: zero the memory so a new image never shows an old one's pixels.
     for (const frame of pieces) for (const p of frame) p.fill(0)
     return new PendingImage(id, spec, pieces[0], () => {
       this.records.pendingIds.delete(id)
-      if (allocation !== null) this.arena.free(allocation)
-      for (const r of runs ?? []) this.arena.free(r)
+      for (const a of freesOf(placement)) this.arena.free(a)
     }, () => {
       this.records.pendingIds.delete(id)
-      return this.publish({
-        id,
-        spec,
-        readonly: request.readonly === true || origin !== undefined,
-        layout: runs === null ? 'block' : 'lines',
-        allocation,
-        runs,
-        block: allocation?.block ?? -1,
-        byteOffset: allocation?.offset ?? 0,
-        strides: cStrides(spec.shape, spec.dtype.itemSize),
-        parent: null,
-        view: null,
-        frames: shape.frames,
-        frameStride: shape.frameStride,
-        pieces,
-        ...(origin !== undefined ? { origin } : {}),
-      })
+      return this.publish(imageInit(id, spec, shape, placement, pieces, request.readonly === true, origin))
     })
   }
 
@@ -209,30 +178,11 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     this.assertOpen()
     const target = this.record(parentId)
     const { root, spec, byteOffset, view } = viewOf(target, req, this.limits)
-    const id = req.id ?? this.records.newId()
-    assertValidId(id)
-    this.records.assertIdFree(id)
-    // Uploads in progress were promised a slot: a view must not take it from under them.
-    if (this.evictor.policy === 'none') this.evictor.assertSlotFree()
+    const id = this.claimId(req.id)
     const pieces = this.records.viewPieces(root, byteOffset, spec)
     // Last, once nothing else can fail: an eviction is never spent on a view that is then refused. Its parent stays.
     this.evictor.withRoom(id, [target, root], mayEvict, null)
-    return this.publish({
-      id,
-      spec,
-      readonly: req.readonly === true || target.readonly,
-      layout: 'block',
-      allocation: null,
-      runs: null,
-      block: root.block,
-      byteOffset,
-      strides: root.strides,
-      parent: root,
-      view,
-      frames: root.frames,
-      frameStride: root.frameStride,
-      pieces,
-    })
+    return this.publish(viewInit(id, spec, req.readonly === true || target.readonly, { root, byteOffset, view }, pieces))
   }
 
   // ---- read and write ------------------------------------------------------------------------------
@@ -321,7 +271,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
 
   /** Deleted records still waiting for leases, for stats and recovery scans. */
   retiredSlots (): number[] {
-    return [...this.records.slottedRecords()].filter((r) => r.deleted).map((r) => r.slot)
+    return this.records.retiredSlots()
   }
 
   // ---- memory access for transports that map memory (the worker bridge) -----------------------------
@@ -383,6 +333,18 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     return descriptor
   }
 
+  /**
+   * The id a new image or view gets: `wanted`, checked and free, or a fresh one. Without eviction a full
+   * table refuses here already (uploads in progress were promised their slots: nothing may take them).
+   */
+  private claimId (wanted: string | undefined): string {
+    const id = wanted ?? this.records.newId()
+    assertValidId(id)
+    this.records.assertIdFree(id)
+    if (this.evictor.policy === 'none') this.evictor.assertSlotFree()
+    return id
+  }
+
   private record (id: string): ImageRecord {
     this.assertOpen()
     return this.records.get(id)
@@ -402,10 +364,6 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     this.evictor.touch(root)
     this.emit('updated', this.records.describe(root))
     for (const child of root.children) if (!child.deleted) this.emit('updated', this.records.describe(child))
-  }
-
-  private * liveRoots (): Iterable<ImageRecord> {
-    for (const record of this.records.slottedRecords()) if (record.parent === null && !record.deleted) yield record
   }
 
   private retire (record: ImageRecord, evicted = false): ImageDescriptor {

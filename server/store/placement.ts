@@ -5,10 +5,11 @@
 import type { ViewInfo } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
 import { MAX_FRAMES } from '../../protocol/layout.js'
-import { makeSpec, type CreateRequest, type ImageSpec, type SpecLimits } from '../../protocol/spec.js'
+import { cStrides, makeSpec, type CreateRequest, type ImageSpec, type SpecLimits } from '../../protocol/spec.js'
 import type { Allocation, Arena, RowRun } from '../memory/arena.js'
 import { alignUp } from '../memory/run-allocator.js'
-import { rootOf, type ImageRecord } from './records.js'
+import type { Pieces } from './pixels.js'
+import { rootOf, type ImageOrigin, type ImageRecord, type RecordInit } from './records.js'
 import type { ViewRequest } from './store-types.js'
 
 export interface Shape {
@@ -22,6 +23,11 @@ export interface Shape {
 export interface Placement {
   allocation: Allocation | null
   runs: RowRun[] | null
+}
+
+/** The allocations a placement (or a record) gives back to the arena when it goes. */
+export function freesOf (placement: { readonly allocation: Allocation | null, readonly runs: readonly RowRun[] | null }): Allocation[] {
+  return placement.allocation !== null ? [placement.allocation] : [...(placement.runs ?? [])]
 }
 
 /** The layout and frame buffers `request` asks for, checked against the limits. */
@@ -73,4 +79,47 @@ export function viewOf (target: ImageRecord, req: ViewRequest, limits: SpecLimit
   const spec = makeSpec([height, width, ...parentSpec.shape.slice(2)], parentSpec.dtype, parentSpec.mode, limits)
   const byteOffset = root.byteOffset + rootY * root.strides[0] + rootX * root.strides[1]
   return { root, spec, byteOffset, view: { parent: root.id, x: rootX, y: rootY, width, height } }
+}
+
+/** A new root image in the memory of `placement`. With an origin, it is read-only for every client. */
+export function imageInit (id: string, spec: ImageSpec, shape: Shape, placement: Placement, pieces: Pieces[], readonly: boolean, origin?: ImageOrigin): RecordInit {
+  const { allocation, runs } = placement
+  return {
+    id,
+    spec,
+    readonly: readonly || origin !== undefined,
+    layout: runs === null ? 'block' : 'lines',
+    allocation,
+    runs,
+    block: allocation?.block ?? -1,
+    byteOffset: allocation?.offset ?? 0,
+    strides: cStrides(spec.shape, spec.dtype.itemSize),
+    parent: null,
+    view: null,
+    frames: shape.frames,
+    frameStride: shape.frameStride,
+    pieces,
+    ...(origin !== undefined ? { origin } : {}),
+  }
+}
+
+/** A view: its root's memory, strides and frame buffers, its own offset and shape. */
+export function viewInit (id: string, spec: ImageSpec, readonly: boolean, at: Omit<ViewPlacement, 'spec'>, pieces: Pieces[]): RecordInit {
+  const { root } = at
+  return {
+    id,
+    spec,
+    readonly,
+    layout: 'block',
+    allocation: null,
+    runs: null,
+    block: root.block,
+    byteOffset: at.byteOffset,
+    strides: root.strides,
+    parent: root,
+    view: at.view,
+    frames: root.frames,
+    frameStride: root.frameStride,
+    pieces,
+  }
 }

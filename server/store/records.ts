@@ -14,7 +14,7 @@ import type { StoreMeta } from '../memory/shm-table-check.js'
 import { describeRecord } from './descriptors.js'
 import type { ImageTable } from './image-table.js'
 import type { Pieces } from './pixels.js'
-import type { Placement, Shape } from './placement.js'
+import { freesOf, type Placement, type Shape } from './placement.js'
 
 /**
  * Pixels that belong to someone else, e.g. a cluster replica of another node's image (server/cluster/
@@ -114,8 +114,16 @@ export class Records {
 
   live (): IterableIterator<ImageRecord> { return this.byId.values() }
   ids (): string[] { return [...this.byId.keys()] }
-  /** Every record with a slot: live ones and deleted ones still held. */
-  slottedRecords (): IterableIterator<ImageRecord> { return this.bySlot.values() }
+
+  /** Live root images (views share their root's generation). */
+  * liveRoots (): Iterable<ImageRecord> {
+    for (const record of this.bySlot.values()) if (record.parent === null && !record.deleted) yield record
+  }
+
+  /** Slots of deleted records still waiting for leases. */
+  retiredSlots (): number[] {
+    return [...this.bySlot.values()].filter((r) => r.deleted).map((r) => r.slot)
+  }
 
   /** Throw PXP_ERR_ALREADY_EXISTS when `id` is live or promised to an upload. */
   assertIdFree (id: string): void {
@@ -223,8 +231,7 @@ export class Records {
     this.bySlot.delete(record.slot)
     this.onFreed(record.slot)
     this.table.free(record.slot)
-    if (record.allocation !== null) this.arena.free(record.allocation)
-    for (const r of record.runs ?? []) this.arena.free(r)
+    for (const a of freesOf(record)) this.arena.free(a)
     if (record.runs !== null) {
       delete this.linesMeta[String(record.slot)]
       // The entry names an epoch the slot no longer has, so a failed save here is harmless.
