@@ -133,8 +133,8 @@ export class ImageStore extends EventEmitter<StoreEvents> {
    * returns): begin, fill, commit. When anything fails — the reservation, `fill`, the commit — everything is
    * given back and the store is exactly as it was.
    */
-  createFrom (request: CreateRequest, fill: (pending: PendingImage) => void, mayEvict?: MayEvict): ImageDescriptor
   createFrom (request: CreateRequest, fill: (pending: PendingImage) => Promise<void>, mayEvict?: MayEvict): Promise<ImageDescriptor>
+  createFrom (request: CreateRequest, fill: (pending: PendingImage) => void, mayEvict?: MayEvict): ImageDescriptor
   createFrom (request: CreateRequest, fill: (pending: PendingImage) => void | Promise<void>, mayEvict?: MayEvict): ImageDescriptor | Promise<ImageDescriptor> {
     const pending = this.beginCreate(request, undefined, mayEvict)
     try {

@@ -28,8 +28,6 @@ export class PendingImage {
 
   get byteLength (): number { return this.spec.byteLength }
   get bytesWritten (): number { return this.writer.bytesWritten }
-  /** True once committed or aborted: nothing more may be written. */
-  get settled (): boolean { return this.done }
 
   /** Append bytes in C order. Throws PXP_ERR_BYTE_COUNT (and aborts) when they overflow the image. */
   write (chunk: Uint8Array): void {
