@@ -139,7 +139,7 @@ export class ImageStore extends EventEmitter<StoreEvents> {
     const pending = this.beginCreate(request, undefined, mayEvict)
     try {
       const filling = fill(pending)
-      if (filling === undefined) return pending.commit()
+      if (!(filling instanceof Promise)) return pending.commit()
       // abort() after a commit does nothing: this gives back what a failed fill or commit held.
       return filling.then(() => pending.commit()).finally(() => pending.abort())
     } catch (err) {
