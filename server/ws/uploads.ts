@@ -16,7 +16,7 @@ import type { PutMessage } from '../../protocol/messages.js'
 import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
 import type { MayEvict } from '../store/image-store.js'
-import type { Upload as StagedUpload, UploadRegistry, UploadSource } from '../uploads/registry.js'
+import type { Upload as StagingUpload, UploadRegistry, UploadSource } from '../uploads/registry.js'
 
 const SPEC_FIELDS = ['width', 'height', 'mode', 'shape', 'typestr', 'layout', 'readonly', 'frames'] as const
 
@@ -78,7 +78,7 @@ function assertSameShape (ctx: ServerContext, id: string, fields: CreateRequest,
 }
 
 /** The staged upload, fed by chunks that must arrive in order. */
-function inOrder (id: string, upload: StagedUpload): Upload {
+function inOrder (id: string, upload: StagingUpload): Upload {
   return {
     id,
     byteLength: upload.byteLength,
