@@ -16,11 +16,13 @@
  *   X locates it afresh (PXP_ERR_NOT_FOUND if no live node has it).
  *
  * Replicas count against this node's capacity like any image. They are not this node's images: their
- * descriptors carry `owner` (store.replicaOf(id) is defined), and the cluster catalog must not publish them.
+ * descriptors carry `owner`, and the cluster catalog must not publish them.
+ *
+ * The store knows nothing of clusters: a replica is an image with an origin (store.originOf), a
+ * `ReplicaState` this manager owns and updates, whose fields the store adds to the replica's descriptors.
  */
 import { pxpError } from '../../protocol/errors.js'
-import type { ImageDescriptor } from '../../protocol/descriptor.js'
-import type { ImageStore } from '../store/image-store.js'
+import type { ImageOrigin, ImageStore } from '../store/image-store.js'
 import type { WorkerBridge } from '../workers/bridge.js'
 import type { ClusterDirectory, ClusterDirectoryEvents, RemoteEntry } from './directory.js'
 import { pullImage, type PullOptions } from './replica-pull.js'
@@ -36,9 +38,25 @@ export interface ReplicaOptions {
   onError?: (err: Error, id: string) => void
 }
 
+/**
+ * What the store shows of a replica: its owner, the owner's generation its pixels are a copy of, and
+ * whether the owner is gone (refreshes and staleness change it; descriptors read it each time).
+ */
+export class ReplicaState implements ImageOrigin {
+  stale = false
+
+  constructor (readonly node: string, readonly url: string, public sourceGeneration: number) {}
+
+  describe (): { owner: string, sourceGeneration: number, stale: boolean } {
+    return { owner: this.node, sourceGeneration: this.sourceGeneration, stale: this.stale }
+  }
+}
+
 /** What the manager tracks per replica (also while the first pull runs). */
 interface Tracked {
   readonly id: string
+  /** The replica's origin in the store (from the moment its memory is reserved). */
+  readonly state: ReplicaState
   node: string
   url: string
   /** Owner generation the local pixels hold (-1 while the first pull runs). */
@@ -61,10 +79,7 @@ export class ReplicaManager {
   private readonly resolve = async (id: string): Promise<boolean> => await this.ensure(id)
   private closed = false
   private readonly listeners: { [K in keyof ClusterDirectoryEvents]: (...args: ClusterDirectoryEvents[K]) => void }
-  private readonly onStoreDeleted = (d: ImageDescriptor): void => {
-    // Deleted here (the sweep, an HTTP DELETE, eviction): forget it; a later open pulls it afresh.
-    if (!this.firstPulls.has(d.id)) this.tracked.delete(d.id)
-  }
+  private readonly stopWatchingStore: () => void
 
   constructor (private readonly store: ImageStore, private readonly directory: ClusterDirectory, options: ReplicaOptions = {}) {
     const chunkBytes = options.chunkBytes ?? 4 * MiB
@@ -88,13 +103,22 @@ export class ReplicaManager {
     directory.on('updated', this.listeners.updated)
     directory.on('deleted', this.listeners.deleted)
     directory.on('node-down', this.listeners['node-down'])
-    store.on('deleted', this.onStoreDeleted)
+    this.stopWatchingStore = store.onChange((type, d) => {
+      // Deleted here (the sweep, an HTTP DELETE, eviction): forget it; a later open pulls it afresh.
+      if (type === 'deleted' && !this.firstPulls.has(d.id)) this.tracked.delete(d.id)
+    })
     this.sweeper = sweepMs > 0 ? setInterval(() => this.sweep(), sweepMs).unref() : null
   }
 
   /** Ids of the replicas this node holds (or is pulling). */
   ids (): string[] {
     return [...this.tracked.keys()]
+  }
+
+  /** The state of the replica `id` held here, or undefined when this node holds no replica of it. */
+  replicaOf (id: string): ReplicaState | undefined {
+    const t = this.tracked.get(id)
+    return t !== undefined && this.isHeld(t) ? t.state : undefined
   }
 
   /**
@@ -130,7 +154,7 @@ export class ReplicaManager {
     this.directory.off('updated', this.listeners.updated)
     this.directory.off('deleted', this.listeners.deleted)
     this.directory.off('node-down', this.listeners['node-down'])
-    this.store.off('deleted', this.onStoreDeleted)
+    this.stopWatchingStore()
     if (this.sweeper !== null) clearInterval(this.sweeper)
     for (const t of this.tracked.values()) this.markStale(t)
   }
@@ -147,14 +171,14 @@ export class ReplicaManager {
     if (entry === null || this.closed) return false
     // Created here meanwhile (by a client of this node): nothing to replicate.
     if (this.store.has(id)) return true
-    const t: Tracked = { id, node: entry.node, url: entry.url, have: -1, wanted: entry.generation, stale: false, refreshing: null }
+    const state = new ReplicaState(entry.node, entry.url, entry.generation)
+    const t: Tracked = { id, state, node: entry.node, url: entry.url, have: -1, wanted: entry.generation, stale: false, refreshing: null }
     this.tracked.set(id, t)
     const d = entry.descriptor
     try {
       // Memory and id first: a replica that cannot fit fails before a byte travels.
       const spec = d.mode !== null ? { width: d.width, height: d.height, mode: d.mode } : { shape: d.shape, typestr: d.typestr }
-      const origin = { node: entry.node, url: entry.url, generation: entry.generation }
-      const pending = this.store.beginCreate({ id, ...spec }, origin)
+      const pending = this.store.beginCreate({ id, ...spec }, state)
       try {
         const pulled = await pullImage(this.source(t), pending.byteLength, this.pull)
         if (pulled.typestr !== d.typestr || pulled.shape.join(',') !== d.shape.join(',')) {
@@ -162,7 +186,7 @@ export class ReplicaManager {
         }
         pending.write(pulled.bytes)
         // The generation pulled may be newer than the one located: the replica names what it really holds.
-        origin.generation = pulled.generation
+        state.sourceGeneration = pulled.generation
         pending.commit()
         t.have = pulled.generation
       } finally {
@@ -172,7 +196,7 @@ export class ReplicaManager {
       this.tracked.delete(id)
       throw err
     }
-    if (t.stale || this.closed) this.store.markReplicaStale(id)
+    if (t.stale || this.closed) state.stale = true
     else if (t.wanted > t.have) this.refresh(t)
     return true
   }
@@ -198,7 +222,12 @@ export class ReplicaManager {
           const pulled = await pullImage(this.source(t), byteLength, this.pull, staging)
           if (this.closed || t.stale || !this.store.has(t.id)) break
           // An older generation than the pixels hold (events overtook each other): nothing to do.
-          if (pulled.generation > t.have) await this.store.refreshReplica(t.id, pulled.bytes, pulled.generation)
+          if (pulled.generation > t.have) {
+            await this.store.refreshFromOrigin(t.id, pulled.bytes, () => {
+              t.state.sourceGeneration = pulled.generation
+              t.state.stale = false
+            })
+          }
           t.have = Math.max(t.have, pulled.generation)
         }
       } catch (err) {
@@ -214,17 +243,22 @@ export class ReplicaManager {
     if (t.stale) return
     t.stale = true
     // While the first pull runs the replica is not visible yet: create() marks it when it is.
-    if (t.have >= 0 && this.store.has(t.id) && this.store.replicaOf(t.id) !== undefined) this.store.markReplicaStale(t.id)
+    if (t.have >= 0) t.state.stale = true
   }
 
   /** Delete stale replicas no worker (or download) holds any more. Runs every `sweepMs`. */
   sweep (): void {
     for (const t of [...this.tracked.values()]) {
-      if (!t.stale || !this.store.has(t.id) || this.store.replicaOf(t.id) === undefined) continue
+      if (!t.stale || !this.isHeld(t)) continue
       if (this.store.table.leases(this.store.slotOf(t.id)) > 0) continue
       this.tracked.delete(t.id)
       this.store.delete(t.id)
     }
+  }
+
+  /** Does the store hold this replica (and not, since, an image of the same id made here)? */
+  private isHeld (t: Tracked): boolean {
+    return this.store.has(t.id) && this.store.originOf(t.id) === t.state
   }
 
   private source (t: Tracked): { node: string, url: string, id: string, headers: Record<string, string> } {

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { pxpError } from '../../protocol/errors.js'
-import type { UploadTicket } from '../uploads/registry.js'
+import type { Upload } from '../uploads/registry.js'
 
 export const OCTET_STREAM = 'application/octet-stream'
 
@@ -48,54 +48,17 @@ export function declaredLength (request: FastifyRequest, limit: number, expected
 function noop (): void {}
 
 /**
- * Read `stream` to its end, handing every chunk to `sink` as it arrives. Exactly `expected` bytes must come:
- * more or fewer is PXP_ERR_BYTE_COUNT; a client that goes away first is PXP_ERR_ABORTED. On failure the
- * stream is left paused and unread (the response then closes the connection, see `closeUnreadBody`).
- * `ticket`: the upload's clocks, told of every byte; its abort (a timeout, shutdown) ends the read with
- * its reason.
+ * Feed `stream` to `upload` chunk by chunk as it arrives, to its end. The upload counts and checks the
+ * bytes (too many: its error); a client that goes away first is PXP_ERR_ABORTED; the upload's abort (a
+ * timeout, shutdown) ends the read with its reason. On failure the stream is left paused and unread (the
+ * response then closes the connection, see `closeUnreadBody`) and the caller aborts the upload.
  */
-export async function receiveExactly (stream: Readable, expected: number, sink: (chunk: Buffer) => void, ticket?: UploadTicket): Promise<void> {
-  await receive(stream, sink, ticket, `${expected} bytes`,
-    (received) => received > expected ? pxpError('PXP_ERR_BYTE_COUNT', expected, `more than ${expected}`) : null,
-    (received) => received === expected ? null : pxpError('PXP_ERR_BYTE_COUNT', expected, received))
-}
-
-/**
- * Read a whole body (a picture file) into one buffer, refusing it with PXP_ERR_BODY_TOO_LARGE as soon as it
- * passes `limit` bytes. `length` is the declared Content-Length, if any (already checked against the limit):
- * the body must then be exactly that long. Memory grows with what arrives, not with what was declared.
- * `ticket` as for receiveExactly; without a `length` it was begun with no bytes and grows with the body
- * (PXP_ERR_STAGING_FULL when the budget has no more room).
- */
-export async function receiveAll (stream: Readable, limit: number, length?: number, ticket?: UploadTicket): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let total = 0
-  await receive(stream, (chunk) => {
-    if (length === undefined) ticket?.grow(chunk.byteLength)
-    chunks.push(chunk)
-    total += chunk.byteLength
-  }, ticket, length === undefined ? 'the body' : `${length} bytes`,
-  (received) => {
-    if (length !== undefined && received > length) return pxpError('PXP_ERR_BYTE_COUNT', length, `more than ${length}`)
-    return received > limit ? pxpError('PXP_ERR_BODY_TOO_LARGE', `more than ${limit}`, limit) : null
-  },
-  (received) => length === undefined || received === length ? null : pxpError('PXP_ERR_BYTE_COUNT', length, received))
-  return Buffer.concat(chunks, total)
-}
-
-/** The stream reading shared by both: `tooMuch` is checked per chunk, `atEnd` when the body ends. */
-async function receive (
-  stream: Readable,
-  sink: (chunk: Buffer) => void,
-  ticket: UploadTicket | undefined,
-  what: string,
-  tooMuch: (received: number) => Error | null,
-  atEnd: (received: number) => Error | null,
-): Promise<void> {
+export async function feedUpload (stream: Readable, upload: Upload): Promise<void> {
+  const what = upload.byteLength > 0 ? `${upload.byteLength} bytes` : 'the body'
   if (stream.destroyed) throw pxpError('PXP_ERR_ABORTED', `the client went away before sending ${what}`)
-  const signal = ticket?.signal
+  const signal = upload.signal
   if (signal?.aborted === true) throw signal.reason
-  return await new Promise<void>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     let received = 0
     const detach = (): void => {
       stream.off('data', onData)
@@ -113,24 +76,15 @@ async function receive (
     }
     function onData (chunk: Buffer): void {
       received += chunk.byteLength
-      ticket?.progress(chunk.byteLength)
-      const over = tooMuch(received)
-      if (over !== null) {
-        fail(over)
-        return
-      }
       try {
-        sink(chunk)
+        upload.write(chunk)
       } catch (err) {
         fail(err)
       }
     }
     function onEnd (): void {
       detach()
-      ticket?.bodyDone()
-      const wrong = atEnd(received)
-      if (wrong === null) resolve()
-      else reject(wrong)
+      resolve()
     }
     function onGone (): void {
       fail(pxpError('PXP_ERR_ABORTED', `the client went away after ${received} bytes, before ${what} had come`))

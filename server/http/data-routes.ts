@@ -6,12 +6,11 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { pxpError } from '../../protocol/errors.js'
 import type { ServerContext } from '../context.js'
 import type { Snapshot } from '../store/snapshots.js'
-import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
+import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM } from './body.js'
 import { etagOf, ifRangeAllows, matchesIfNoneMatch, parseRange } from './range.js'
 import { meterDownload } from './meter.js'
 import { binaryBody, dataHeaders, descriptorSchema, errorResponses, idParams, notModified } from './schemas.js'
-import { StagingPool } from './staging.js'
-import { withUploadTicket } from './upload-ticket.js'
+import { receiveUpload } from './upload-body.js'
 
 interface DataHeaders {
   'if-none-match'?: string
@@ -21,12 +20,8 @@ interface DataHeaders {
 
 const bytesResponse = { description: 'Raw C-order bytes', type: 'string' } as const
 
-/** Idle staging memory kept for PUTs: a few frames of a typical size, never more than one largest image. */
-const STAGING_IDLE_BYTES = 64 * 1024 * 1024
-
 export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   const { store, snapshots, options } = ctx
-  const staging = new StagingPool(Math.min(STAGING_IDLE_BYTES, options.maxImageBytes))
   acceptRawBodies(app)
   // Pixels come as raw bytes only: a JSON body here is PXP_ERR_UNSUPPORTED_MEDIA_TYPE.
   app.removeContentTypeParser('application/json')
@@ -114,32 +109,13 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
     },
   }, async (request, reply) => {
     const { id } = request.params
-    const target = store.describe(id)
-    // A copied (line-based) image is writable through the store; only a read-only image itself is not.
-    if (target.readonly && !target.copied) throw pxpError('PXP_ERR_READONLY', id)
-    const expected = target.byteLength
-    declaredLength(request, options.maxImageBytes, expected)
     const body = request.body
-    if (!isStream(body)) throw pxpError('PXP_ERR_BYTE_COUNT', expected, 0)
-    // Stage the upload outside shared memory: a slow client must not hold the image's write lock. The
-    // staging buffer is charged to the upload budget before it is taken; a stalled body is aborted by the
-    // ticket's clocks, and the image keeps its bytes and generation.
-    return await withUploadTicket(ctx, request, reply, expected, async (ticket) => {
-      const buffer = staging.take(expected)
-      try {
-        let at = 0
-        await receiveExactly(body, expected, (chunk) => {
-          buffer.set(chunk, at)
-          at += chunk.byteLength
-        }, ticket)
-        const descriptor = await store.write(id, buffer)
-        ctx.metrics?.addBytesReceived('http', expected)
-        void reply.header('etag', etagOf(descriptor.generation))
-        return descriptor
-      } finally {
-        // receiveExactly has detached from the stream and store.write has copied: nothing touches it now.
-        staging.give(buffer)
-      }
-    })
+    // No body at all is zero bytes: refused (PXP_ERR_BYTE_COUNT) before anything is reserved.
+    const declared = isStream(body) ? declaredLength(request, options.maxImageBytes) : 0
+    // Staged outside shared memory and written in one copy: a slow client never holds the image's write
+    // lock, and a stalled or failed body leaves the image with its bytes and generation.
+    const descriptor = await receiveUpload(ctx, request, reply, body, (uploads, source) => uploads.overwrite(source, id, { declared }))
+    void reply.header('etag', etagOf(descriptor.generation))
+    return descriptor
   })
 }

@@ -2,19 +2,18 @@
  * The image catalog over HTTP: create (zero-filled from JSON, or from a raw upload), list, describe, delete.
  */
 import type { Readable } from 'node:stream'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
-import { specFromRequest, type CreateRequest, type Layout } from '../../protocol/spec.js'
+import type { CreateRequest, Layout } from '../../protocol/spec.js'
 import { evictableBy } from '../auth/image-access.js'
 import type { ServerContext } from '../context.js'
 import { clusterPage, DEFAULT_PAGE_SIZE, HTTP_PAGE_BYTES, localPage, MAX_PAGE_SIZE } from '../listing/pages.js'
-import type { MayEvict } from '../store/image-store.js'
 import { formatOfMediaType, IMAGE_MEDIA_TYPES } from '../formats/formats.js'
 import { negotiatePicture } from '../formats/negotiate.js'
-import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM, receiveExactly } from './body.js'
-import { acceptPictureBodies, createFromPicture, pictureBodyLimit } from './format-upload.js'
-import { withUploadTicket } from './upload-ticket.js'
+import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM } from './body.js'
+import { acceptPictureBodies, pictureBodyLimit, pictureTarget } from './format-upload.js'
+import { receiveUpload } from './upload-body.js'
 import { picturesOf } from './pictures.js'
 import { etagOf, matchesIfNoneMatch } from './range.js'
 import {
@@ -56,28 +55,6 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
   acceptRawBodies(app)
   acceptPictureBodies(app)
 
-  /**
-   * Stream a raw upload into reserved shared memory. Everything that can be refused is refused before the
-   * memory is reserved (the spec, the byte count, the staging budget); once it is, any failure (short body,
-   * disconnect, a stalled body timing out, shutdown) gives it all back.
-   */
-  async function createFromUpload (http: FastifyRequest, reply: FastifyReply, request: CreateRequest, body: Readable, length: number | undefined, mayEvict: MayEvict): Promise<ImageDescriptor> {
-    const spec = specFromRequest(request, store.limits)
-    if (length !== undefined && length !== spec.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', spec.byteLength, length)
-    return await withUploadTicket(ctx, http, reply, spec.byteLength, async (ticket) => {
-      const pending = store.beginCreate(request, undefined, mayEvict)
-      try {
-        await receiveExactly(body, spec.byteLength, (chunk) => pending.write(chunk), ticket)
-        const descriptor = pending.commit()
-        ctx.metrics?.addBytesReceived('http', spec.byteLength)
-        return descriptor
-      } catch (err) {
-        pending.abort()
-        throw err
-      }
-    })
-  }
-
   // Create an image: zero-filled from JSON, from raw C-order bytes with the fields as query parameters, or
   // decoded from a picture file
   app.post<{ Body: CreateRequest | Readable | undefined, Querystring: CreateQuery }>('/images', {
@@ -100,12 +77,17 @@ export const imageRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
     const body = request.body
     request.principal.assertMayCreate(isStream(body) ? request.query.id : (body as CreateRequest | undefined)?.id)
     if (isStream(body)) {
+      const mayEvict = evictableBy(request.principal)
       if (formatOfMediaType(request.headers['content-type']) !== null) {
-        const length = declaredLength(request, pictureBodyLimit(options.maxImageBytes))
-        return created(reply, await withUploadTicket(ctx, request, reply, length ?? 0, async (ticket) => await createFromPicture(ctx, request.query, body, length, ticket, evictableBy(request.principal))))
+        const limit = pictureBodyLimit(options.maxImageBytes)
+        const length = declaredLength(request, limit)
+        const target = pictureTarget(request.query)
+        return created(reply, await receiveUpload(ctx, request, reply, body, (uploads, source) => uploads.picture(source, target, length, limit, mayEvict)))
       }
-      const length = declaredLength(request, options.maxImageBytes)
-      return created(reply, await createFromUpload(request, reply, requestFromQuery(request.query), body, length, evictableBy(request.principal)))
+      // Streamed straight into reserved shared memory; everything that can be refused is refused first.
+      const declared = declaredLength(request, options.maxImageBytes)
+      const create = requestFromQuery(request.query)
+      return created(reply, await receiveUpload(ctx, request, reply, body, (uploads, source) => uploads.create(source, create, { declared, mayEvict })))
     }
     if (body === undefined || body === null) {
       throw pxpError('PXP_ERR_VALIDATION', 'body is required: JSON { width, height, mode } or { shape, typestr }, or raw bytes')

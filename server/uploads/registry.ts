@@ -1,155 +1,92 @@
 /**
- * Every upload in progress, on every transport: its share of the staging budget and its two clocks.
+ * The staging service: every upload in progress, on every transport (HTTP PUT, raw and picture POST,
+ * WebSocket put). One place reserves an upload's share of the staging budget before a byte of its body is
+ * read, starts its clocks (./ticket.ts), makes the upload that stages and commits or aborts it
+ * (./upload.ts), and gives everything back however it ends. The transports only feed bytes.
  *
- * - Idle timeout: no byte for `uploadIdleTimeoutMs` aborts the upload (PXP_ERR_UPLOAD_TIMEOUT). A client
- *   that stops sending mid-body would otherwise hold its staging memory, or its reserved store memory,
- *   for as long as its socket stays open — forever, with keep-alives.
- * - Deadline: a body not complete `uploadDeadlineMs` after it started is aborted the same way, so a
- *   client dribbling one byte every few seconds cannot hold memory indefinitely either.
+ * - A full budget refuses the next upload at once with PXP_ERR_STAGING_FULL, so a crowd of slow or stalled
+ *   uploaders can never hold more than the budget (./staging-budget.ts).
  * - Shutdown: `abortAll()` aborts whatever is still in progress (PXP_ERR_CLOSED) and says what it aborted.
- *
- * An upload is aborted through its ticket's AbortSignal: the transport that reads the body listens to it,
- * stops reading, answers with `signal.reason` and gives back what the upload held (the store is then as it
- * was). The ticket's lease is released by `end()`, which every path calls however the upload ended.
  */
 import { EventEmitter } from 'node:events'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
+import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
-import { StagingBudget, type StagingLease } from './staging-budget.js'
+import type { ImageStore, MayEvict } from '../store/image-store.js'
+import { StagingBudget } from './staging-budget.js'
+import { StagingPool } from './staging-pool.js'
+import { UploadTicket, type UploadClocks, type UploadInfo, type UploadReport } from './ticket.js'
+import { CreateUpload, OverwriteUpload, PictureUpload, type PictureTarget, type Upload } from './upload.js'
 
-/** What the log says about an upload. */
-export interface UploadInfo {
-  /** `http` or `ws`. */
-  readonly transport: string
-  /** The request, e.g. `PUT /images/cam%2F1/data` or `put req=7 id="cam/1"`. */
-  readonly what: string
-  /** The client's address. */
-  readonly client: string
-  /** Bytes the body should have (0 when unknown: a chunked picture). */
-  readonly bytes: number
-}
+export type { PictureTarget, Upload, UploadInfo, UploadReport }
 
-export interface UploadReport extends UploadInfo {
-  /** Bytes of the body received before it was aborted. */
-  readonly received: number
-  /** Milliseconds since the upload started. */
-  readonly ms: number
-}
-
-export interface UploadClocks {
-  /** Abort after this many ms without a byte. */
-  idleTimeoutMs: number
-  /** Abort a body not complete this many ms after the upload started. */
-  deadlineMs: number
-}
-
-export class UploadTicket {
-  private readonly controller = new AbortController()
-  private idle: NodeJS.Timeout | null = null
-  private deadline: NodeJS.Timeout | null = null
-  private ended = false
-  private complete = false
-  private readonly started = Date.now()
-  /** Bytes of the body received so far. */
-  received = 0
-
-  constructor (
-    readonly info: UploadInfo,
-    private readonly lease: StagingLease,
-    clocks: UploadClocks,
-    private readonly onEnd: (ticket: UploadTicket) => void,
-  ) {
-    this.idle = setTimeout(() => this.abort(pxpError('PXP_ERR_UPLOAD_TIMEOUT', `no bytes received for ${clocks.idleTimeoutMs} ms (uploadIdleTimeoutMs)`)), clocks.idleTimeoutMs).unref()
-    this.deadline = setTimeout(() => this.abort(pxpError('PXP_ERR_UPLOAD_TIMEOUT', `the body was not complete after ${clocks.deadlineMs} ms (uploadDeadlineMs)`)), clocks.deadlineMs).unref()
-  }
-
-  /** Aborted (with `signal.reason`, a PixelportError) on a timeout or at shutdown. */
-  get signal (): AbortSignal { return this.controller.signal }
-
-  /** Staging bytes held. */
-  get bytes (): number { return this.lease.bytes }
-
-  /** `n` bytes of the body arrived: the idle clock starts again. */
-  progress (n: number): void {
-    this.received += n
-    this.idle?.refresh()
-  }
-
-  /** Hold `n` more staging bytes, or throw PXP_ERR_STAGING_FULL. */
-  grow (n: number): void {
-    this.lease.grow(n)
-  }
-
-  /**
-   * The whole body is in: the clocks stop (what follows — a write under the image's lock, a decode — is the
-   * server's own work, bounded by its own limits). The lease is kept until `end()`.
-   */
-  bodyDone (): void {
-    this.complete = true
-    this.stopClocks()
-  }
-
-  /** True while the body is still being received. */
-  get inProgress (): boolean {
-    return !this.ended && !this.complete
-  }
-
-  /** Abort the upload with `err`: whoever reads its body stops and answers with it. */
-  abort (err: PixelportError): void {
-    if (!this.inProgress || this.controller.signal.aborted) return
-    this.stopClocks()
-    this.controller.abort(err)
-  }
-
-  /** The upload ended, however it ended: give back its staging bytes. Idempotent. */
-  end (): void {
-    if (this.ended) return
-    this.ended = true
-    this.stopClocks()
-    this.lease.release()
-    this.onEnd(this)
-  }
-
-  report (): UploadReport {
-    return { ...this.info, received: this.received, ms: Date.now() - this.started }
-  }
-
-  private stopClocks (): void {
-    if (this.idle !== null) clearTimeout(this.idle)
-    if (this.deadline !== null) clearTimeout(this.deadline)
-    this.idle = this.deadline = null
-  }
-}
+/** Who is uploading what, for the log: the upload's size is filled in by the service. */
+export type UploadSource = Omit<UploadInfo, 'bytes'>
 
 export interface UploadRegistryEvents {
   /** An upload was aborted by a timeout or by shutdown. */
   aborted: [report: UploadReport, err: PixelportError]
 }
 
+export interface UploadRegistryOptions extends UploadClocks {
+  /** Bytes all uploads in progress may hold at once. */
+  budgetBytes: number
+  /** Idle staging buffers kept for overwrites between uploads (touching fresh memory is what costs). */
+  idleBufferBytes: number
+}
+
+/** Idle staging memory kept for overwrites: a few frames of a typical size, never more than one largest image. */
+const STAGING_IDLE_BYTES = 64 * 1024 * 1024
+
 export class UploadRegistry extends EventEmitter<UploadRegistryEvents> {
   readonly budget: StagingBudget
+  private readonly pool: StagingPool
   private readonly active = new Set<UploadTicket>()
   private closing = false
 
-  constructor (budgetBytes: number, private readonly clocks: UploadClocks) {
+  constructor (private readonly store: ImageStore, private readonly options: UploadRegistryOptions) {
     super()
-    this.budget = new StagingBudget(budgetBytes)
+    this.budget = new StagingBudget(options.budgetBytes)
+    this.pool = new StagingPool(options.idleBufferBytes)
   }
 
   /**
-   * Start an upload that will hold `bytes` of staging (more later with `grow`). Throws PXP_ERR_STAGING_FULL
-   * when the budget has no room, PXP_ERR_CLOSED once the server is shutting down. The caller must call
-   * `ticket.end()` however the upload ends.
+   * A new image from raw C-order bytes: the request and `declared` length checked, the budget taken
+   * (PXP_ERR_STAGING_FULL), then the id and memory reserved (invisible until `finish`). `inline`: the whole
+   * body, already in memory (a WebSocket put with `data`): nothing is staged, no budget, no clocks.
    */
-  begin (info: UploadInfo, bytes: number): UploadTicket {
-    if (this.closing) throw pxpError('PXP_ERR_CLOSED', 'server')
-    const lease = this.budget.reserve(bytes)
-    const ticket = new UploadTicket(info, lease, this.clocks, (t) => this.active.delete(t))
-    ticket.signal.addEventListener('abort', () => {
-      this.emit('aborted', ticket.report(), ticket.signal.reason as PixelportError)
-    }, { once: true })
-    this.active.add(ticket)
-    return ticket
+  create (source: UploadSource, request: CreateRequest, given: { declared?: number, inline?: Uint8Array, mayEvict?: MayEvict } = {}): CreateUpload {
+    const { declared, inline, mayEvict } = given
+    const bytes = specFromRequest(request, this.store.limits).byteLength
+    if (declared !== undefined && declared !== bytes) throw pxpError('PXP_ERR_BYTE_COUNT', bytes, declared)
+    if (inline !== undefined) {
+      const upload = new CreateUpload(this.store, request, null, mayEvict)
+      upload.write(inline)
+      return upload
+    }
+    return this.staged(source, bytes, (ticket) => new CreateUpload(this.store, request, ticket, mayEvict))
+  }
+
+  /**
+   * Overwrite image `id` with exactly its byteLength of C-order bytes, staged and written in one copy at
+   * `finish`. Refuses a read-only image (a copied one is writable through the store) and a `declared`
+   * length that is not the image's before anything is reserved. `inline` as for `create`.
+   */
+  overwrite (source: UploadSource, id: string, given: { declared?: number, inline?: Uint8Array } = {}): OverwriteUpload {
+    const { declared, inline } = given
+    const current = this.store.describe(id)
+    if (current.readonly && !current.copied) throw pxpError('PXP_ERR_READONLY', id)
+    if (declared !== undefined && declared !== current.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', current.byteLength, declared)
+    if (inline !== undefined) return new OverwriteUpload(this.store, id, current.byteLength, null, this.pool, inline)
+    return this.staged(source, current.byteLength, (ticket) => new OverwriteUpload(this.store, id, current.byteLength, ticket, this.pool))
+  }
+
+  /**
+   * A picture file of `length` bytes (undefined: not known; the budget then grows as it arrives) and at
+   * most `limit`, decoded into a new image at `finish`.
+   */
+  picture (source: UploadSource, target: PictureTarget, length: number | undefined, limit: number, mayEvict?: MayEvict): PictureUpload {
+    return this.staged(source, length ?? 0, (ticket) => new PictureUpload(this.store, target, length, limit, ticket, mayEvict))
   }
 
   /** Uploads in progress and the staging bytes they hold. */
@@ -178,16 +115,42 @@ export class UploadRegistry extends EventEmitter<UploadRegistryEvents> {
     }
     return aborted
   }
+
+  /**
+   * Take a ticket holding `bytes` of the budget, then make the upload; when that fails, the ticket ends
+   * (so a refused upload holds nothing). Throws PXP_ERR_STAGING_FULL or, during shutdown, PXP_ERR_CLOSED.
+   */
+  private staged<U extends Upload> (source: UploadSource, bytes: number, make: (ticket: UploadTicket) => U): U {
+    if (this.closing) throw pxpError('PXP_ERR_CLOSED', 'server')
+    const lease = this.budget.reserve(bytes)
+    const ticket = new UploadTicket({ ...source, bytes }, lease, this.options, (t) => this.active.delete(t))
+    this.active.add(ticket)
+    try {
+      const upload = make(ticket)
+      ticket.signal.addEventListener('abort', () => {
+        this.emit('aborted', ticket.report(), ticket.signal.reason as PixelportError)
+      }, { once: true })
+      return upload
+    } catch (err) {
+      ticket.end()
+      throw err
+    }
+  }
 }
 
 const registries = new WeakMap<object, UploadRegistry>()
 
-/** The server's one upload registry (shared by HTTP and WebSocket), made from its options on first use. */
+/** The server's one staging service (shared by HTTP and WebSocket), made from its options on first use. */
 export function uploadsOf (ctx: Pick<ServerContext, 'store' | 'options'>): UploadRegistry {
   let registry = registries.get(ctx.store)
   if (registry === undefined) {
-    const { stagingBudgetBytes, uploadIdleTimeoutMs, uploadDeadlineMs } = ctx.options
-    registry = new UploadRegistry(stagingBudgetBytes, { idleTimeoutMs: uploadIdleTimeoutMs, deadlineMs: uploadDeadlineMs })
+    const { stagingBudgetBytes, uploadIdleTimeoutMs, uploadDeadlineMs, maxImageBytes } = ctx.options
+    registry = new UploadRegistry(ctx.store, {
+      budgetBytes: stagingBudgetBytes,
+      idleTimeoutMs: uploadIdleTimeoutMs,
+      deadlineMs: uploadDeadlineMs,
+      idleBufferBytes: Math.min(STAGING_IDLE_BYTES, maxImageBytes),
+    })
     registries.set(ctx.store, registry)
   }
   return registry

@@ -1,13 +1,14 @@
 /**
- * `put`: create or overwrite an image from bytes sent inline or in chunks.
+ * `put`: create or overwrite an image from bytes sent inline or in chunks, on the server's staging service
+ * (server/uploads), which every upload path shares: its budget, its clocks, where the bytes go, the
+ * commit or the giving back. What is the WebSocket's own is here: the message's fields, the rule that an
+ * existing image keeps its shape, and chunks arriving in order at the offsets they name.
  *
- * - A new image is reserved at once (`store.beginCreate`: id taken, memory allocated, invisible) and the
- *   chunks land straight in its shared memory; `end` publishes it, a failure or disconnect gives it all back.
+ * - A new image is reserved at once (id taken, memory allocated, invisible) and the chunks land straight in
+ *   its shared memory; `end` publishes it, a failure or disconnect gives it all back.
  * - An existing image is overwritten as one new generation: its chunks are staged in a private buffer and
  *   written under the write lock in one copy at `end`, so a slow uploader never holds the lock.
- * - A chunked upload holds a ticket (server/uploads): its bytes, reserved or staged, count against the
- *   server's staging budget, shared with HTTP uploads, and its clocks abort it when chunks stop coming
- *   (`Upload.signal`). A `put` with inline `data` needs none: its bytes are already in the message.
+ * - A `put` with inline `data` holds no staging: its bytes are already in the message.
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
@@ -15,8 +16,7 @@ import type { PutMessage } from '../../protocol/messages.js'
 import { specFromRequest, type CreateRequest } from '../../protocol/spec.js'
 import type { ServerContext } from '../context.js'
 import type { MayEvict } from '../store/image-store.js'
-import type { PendingImage } from '../store/image-store.js'
-import type { UploadInfo, UploadRegistry, UploadTicket } from '../uploads/registry.js'
+import type { Upload as StagingUpload, UploadRegistry, UploadSource } from '../uploads/registry.js'
 
 const SPEC_FIELDS = ['width', 'height', 'mode', 'shape', 'typestr', 'layout', 'readonly', 'frames'] as const
 
@@ -52,57 +52,18 @@ export function startUpload (ctx: ServerContext, msg: PutMessage, uploads: Uploa
   if (msg.data !== undefined && msg.byteLength !== undefined && msg.byteLength !== msg.data.byteLength) {
     throw pxpError('PXP_ERR_BYTE_COUNT', msg.byteLength, msg.data.byteLength)
   }
-  const info: UploadInfo = { transport: 'ws', what: `put req=${JSON.stringify(msg.req)} id=${JSON.stringify(msg.id ?? null)}`, client, bytes: declared }
-  if (msg.id !== undefined && ctx.store.has(msg.id)) return overwrite(ctx, msg.id, fields, declared, () => uploads.begin(info, declared), msg.data)
-  // Reserved before the store memory is: a crowd of stalled creates cannot hold more than the budget.
-  const ticket = msg.data === undefined ? uploads.begin(info, declared) : null
-  let pending: PendingImage
-  try {
-    pending = ctx.store.beginCreate({ ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) }, undefined, mayEvict)
-  } catch (err) {
-    ticket?.end()
-    throw err
+  const source: UploadSource = { transport: 'ws', what: `put req=${JSON.stringify(msg.req)} id=${JSON.stringify(msg.id ?? null)}`, client }
+  const given = { declared, inline: msg.data }
+  if (msg.id !== undefined && ctx.store.has(msg.id)) {
+    assertSameShape(ctx, msg.id, fields, declared)
+    return inOrder(msg.id, uploads.overwrite(source, msg.id, given))
   }
-  if (declared !== pending.byteLength) {
-    pending.abort()
-    ticket?.end()
-    throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, declared)
-  }
-  return createUpload(pending, ticket)
+  const upload = uploads.create(source, { ...fields, ...(msg.id !== undefined ? { id: msg.id } : {}) }, { ...given, mayEvict })
+  return inOrder(upload.id, upload)
 }
 
-function createUpload (pending: PendingImage, ticket: UploadTicket | null): Upload {
-  const abort = (): void => {
-    pending.abort()
-    ticket?.end()
-  }
-  return {
-    id: pending.id,
-    byteLength: pending.byteLength,
-    get received () { return pending.bytesWritten },
-    signal: ticket?.signal ?? null,
-    write (offset, data) {
-      checkOffset(pending.id, offset, pending.bytesWritten)
-      pending.write(data)
-      ticket?.progress(data.byteLength)
-    },
-    async finish () {
-      ticket?.bodyDone()
-      try {
-        if (pending.bytesWritten !== pending.byteLength) {
-          pending.abort()
-          throw pxpError('PXP_ERR_BYTE_COUNT', pending.byteLength, pending.bytesWritten)
-        }
-        return pending.commit()
-      } finally {
-        ticket?.end()
-      }
-    },
-    abort,
-  }
-}
-
-function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, declared: number, begin: () => UploadTicket, inline?: Uint8Array): Upload {
+/** A put on an existing image may restate its shape, not change it; and it sends exactly its byte count. */
+function assertSameShape (ctx: ServerContext, id: string, fields: CreateRequest, declared: number): void {
   const current = ctx.store.describe(id)
   const { layout: _layout, readonly: _readonly, frames: _frames, ...shapeFields } = fields
   if (Object.keys(shapeFields).length > 0) {
@@ -114,71 +75,22 @@ function overwrite (ctx: ServerContext, id: string, fields: CreateRequest, decla
     }
   }
   if (declared !== current.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', current.byteLength, declared)
-  // A copied (line-based) image is writable through the store; only a read-only image is not.
-  if (current.readonly && !current.copied) throw pxpError('PXP_ERR_READONLY', id)
-  if (inline !== undefined) {
-    // Everything is here already: no staging, one copy under the lock.
-    return {
-      id,
-      byteLength: declared,
-      received: declared,
-      write () { throw pxpError('PXP_ERR_BAD_REQUEST', `upload of ${JSON.stringify(id)} was sent inline; no chunks may follow`) },
-      finish: async () => await ctx.store.write(id, inline),
-      abort () {},
-      signal: null,
-    }
-  }
-  // Charged to the budget before the buffer is allocated.
-  const ticket = begin()
-  let staging: Buffer | null
-  try {
-    staging = Buffer.allocUnsafeSlow(declared)
-  } catch (err) {
-    ticket.end()
-    throw err
-  }
-  let received = 0
-  const release = (): void => {
-    if (staging === null) return
-    staging = null
-    ticket.end()
-  }
-  return {
-    id,
-    byteLength: declared,
-    get received () { return received },
-    signal: ticket.signal,
-    write (offset, data) {
-      if (staging === null) throw pxpError('PXP_ERR_CLOSED', 'upload')
-      checkOffset(id, offset, received)
-      if (received + data.byteLength > declared) {
-        const got = received + data.byteLength
-        release()
-        throw pxpError('PXP_ERR_BYTE_COUNT', declared, got)
-      }
-      staging.set(data, received)
-      received += data.byteLength
-      ticket.progress(data.byteLength)
-    },
-    async finish () {
-      if (staging === null) throw pxpError('PXP_ERR_CLOSED', 'upload')
-      ticket.bodyDone()
-      if (received !== declared) {
-        release()
-        throw pxpError('PXP_ERR_BYTE_COUNT', declared, received)
-      }
-      try {
-        return await ctx.store.write(id, staging)
-      } finally {
-        release()
-      }
-    },
-    abort: release,
-  }
 }
 
-function checkOffset (id: string, offset: number, received: number): void {
-  if (offset !== received) {
-    throw pxpError('PXP_ERR_BAD_REQUEST', `upload of ${JSON.stringify(id)}: chunk at offset ${offset}, expected ${received} (chunks are sent in order)`)
+/** The staged upload, fed by chunks that must arrive in order. */
+function inOrder (id: string, upload: StagingUpload): Upload {
+  return {
+    id,
+    byteLength: upload.byteLength,
+    get received () { return upload.received },
+    signal: upload.signal,
+    write (offset, data) {
+      if (offset !== upload.received) {
+        throw pxpError('PXP_ERR_BAD_REQUEST', `upload of ${JSON.stringify(id)}: chunk at offset ${offset}, expected ${upload.received} (chunks are sent in order)`)
+      }
+      upload.write(data)
+    },
+    finish: async () => await upload.finish(),
+    abort: () => upload.abort(),
   }
 }

@@ -40,7 +40,7 @@ if (shmAddon(t) !== null) {
     // pixelport/attach: describe makes it local, then open finds it in the table.
     const agent = await startAttachAgent(t, b.url)
     t.match(await agent.call('describe', 'cam/node'), { id: 'cam/node', owner: 'node-a', readonly: true, copied: true, stale: false })
-    t.ok(b.server.store.has('cam/node') && b.server.store.replicaOf('cam/node') !== undefined, 'B holds a replica')
+    t.ok(b.server.store.has('cam/node') && b.server.store.originOf('cam/node') !== undefined, 'B holds a replica')
     const opened = await agent.call('open', 'cam/node')
     t.match(opened, { id: 'cam/node', owner: 'node-a' })
     t.same(bytesOf((await agent.call('read', 'cam/node')).bytes), pattern(length, 1), 'the owner\'s pixels, read from B\'s shared memory')

@@ -100,7 +100,7 @@ function pattern (length: number, salt = 0): Uint8Array {
 }
 
 t.test('a worker on B opens an image of A: a read-only replica, bytes equal, owner named', async (t) => {
-  const { a, b, directory } = await cluster(t)
+  const { a, b, directory, replicas } = await cluster(t)
   const bytes = pattern(64 * 32 * 3, 7)
   a.server.store.create({ id: 'cam/a', mode: 'RGB', width: 64, height: 32 }, bytes)
   await a.server.store.write('cam/a', pattern(bytes.length, 9))
@@ -120,7 +120,8 @@ t.test('a worker on B opens an image of A: a read-only replica, bytes equal, own
   t.equal(((await put.json()) as { code: string }).code, 'PXP_ERR_READONLY', 'HTTP PUT on B refused')
   await t.rejects(b.server.store.write('cam/a', bytes), { code: 'PXP_ERR_READONLY' }, 'store.write refused')
   t.match(await (await fetch(`${b.url}/images/cam%2Fa`)).json(), { owner: 'A', copied: true, readonly: true, stale: false }, 'HTTP descriptor on B names the owner')
-  t.same(b.server.store.replicaOf('cam/a'), { node: 'A', url: directory.url, sourceGeneration: 1, stale: false })
+  t.match(replicas.replicaOf('cam/a'), { node: 'A', url: directory.url, sourceGeneration: 1, stale: false }, 'the replica state, owned by cluster/replicas')
+  t.equal(b.server.store.originOf('cam/a'), replicas.replicaOf('cam/a'), 'the store holds it as the image\'s origin')
 
   t.equal((await w.fail('open', 'nowhere')).code, 'PXP_ERR_NOT_FOUND', 'an id no node owns')
   t.equal(b.server.store.size, 1)

@@ -1,5 +1,6 @@
 /**
- * Staging buffers for uploads that must not land in live memory (PUT), recycled.
+ * Staging buffers for uploads that must not land in live memory (overwrites: HTTP PUT, WebSocket put on an
+ * existing image), recycled.
  *
  * Fresh memory is expensive to touch the first time: on the VMs we measured, 64 MiB cost ~350 ms of page
  * faults against ~5 ms to write it again. A producer PUTting frames of one size would pay that on every

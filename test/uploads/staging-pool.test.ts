@@ -1,5 +1,5 @@
 import t from 'tap'
-import { StagingPool } from '../../server/http/staging.js'
+import { StagingPool } from '../../server/uploads/staging-pool.js'
 
 t.test('staging buffers are recycled by size, within the idle budget', async (t) => {
   const pool = new StagingPool(1000)
