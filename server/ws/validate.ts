@@ -8,7 +8,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
 import { isValidId } from '../../protocol/ids.js'
-import { CLIENT_MESSAGE_SCHEMAS, CLIENT_OPS, type ClientMessage, type ClientOp, type RequestId } from '../../protocol/messages.js'
+import { CLIENT_MESSAGE_SCHEMAS, CLIENT_OPS, type ClientMessage, type ClientOp } from '../../protocol/wire/client-messages.js'
+import type { RequestId } from '../../protocol/wire/fields.js'
 import { decodeMessage } from './codec.js'
 
 export type Parsed =
