@@ -1,7 +1,7 @@
 /**
  * Turning an incoming WebSocket message into a typed ClientMessage, or a precise error.
  *
- * Every message is checked against its schema from protocol/messages.ts; nothing is hand-validated per op.
+ * Every message is checked against its schema from protocol/wire/client-messages.ts; nothing is hand-validated per op.
  * Errors distinguish framing (PXP_ERR_PROTOCOL: the peer does not speak MessagePack maps; the connection
  * is closed) from content (PXP_ERR_UNKNOWN_OP, PXP_ERR_VALIDATION: answered, the connection stays open).
  */
