@@ -98,6 +98,9 @@ function describe (errors: ErrorObject[] | null | undefined): string {
   const where = e.instancePath === '' ? 'message' : e.instancePath.slice(1).replace(/\//g, '.')
   if (e.keyword === 'additionalProperties') return `${where} has unknown field ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`
   if (e.keyword === 'binary') return `${where} must be MessagePack bin`
+  // As HTTP says it (server/http/validation-messages.ts): the values there are, not "one of the allowed values".
+  if (e.keyword === 'enum') return `${where} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+  if (e.keyword === 'required') return `${where} needs the field ${JSON.stringify((e.params as { missingProperty: string }).missingProperty)}`
   return `${where} ${e.message ?? 'is invalid'}`
 }
 
