@@ -39,14 +39,18 @@ export const HelloSchema = message('hello', {
    */
   token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
 })
+export type HelloMessage = Static<typeof HelloSchema>
 
 /**
  * One page of images, in id order: at most `limit` (default LIST_DEFAULT_LIMIT, at most LIST_MAX_LIMIT),
  * starting after `cursor` (the previous page's `next`).
  */
 export const ListSchema = message('list', { req, ...listRequestFields })
+export type ListMessage = Static<typeof ListSchema>
 export const DescribeSchema = message('describe', { req, id: ImageId })
+export type DescribeMessage = Static<typeof DescribeSchema>
 export const CreateSchema = message('create', { req, id: Type.Optional(ImageId), ...specFields(Positive) })
+export type CreateMessage = Static<typeof CreateSchema>
 /**
  * Create or overwrite an image from bytes. With `data` the upload is complete in this message; without
  * it, `byteLength` is required and `chunk` messages with the same `req` follow, then an `end`.
@@ -58,11 +62,16 @@ export const PutSchema = message('put', {
   byteLength: Type.Optional(Positive),
   data: Type.Optional(Bin),
 })
+export type PutMessage = Static<typeof PutSchema>
 /** One piece of an upload: `offset` is the number of bytes sent before it (chunks come in order). */
 export const UploadChunkSchema = message('chunk', { req, offset: Uint, data: Bin })
+export type UploadChunkMessage = Static<typeof UploadChunkSchema>
 export const UploadEndSchema = message('end', { req })
+export type UploadEndMessage = Static<typeof UploadEndSchema>
 export const GetSchema = message('get', { req, id: ImageId, generation: Type.Optional(Uint32), region: Type.Optional(RegionSchema) })
+export type GetMessage = Static<typeof GetSchema>
 export const DeleteSchema = message('delete', { req, id: ImageId })
+export type DeleteMessage = Static<typeof DeleteSchema>
 export const SubscribeSchema = message('subscribe', {
   req,
   /** Only these images (they need not exist yet); all images when absent. */
@@ -76,21 +85,11 @@ export const SubscribeSchema = message('subscribe', {
   /** `cluster`: also events of images other nodes own (without frames, even with `data: true`). Default 'local'. */
   scope: Type.Optional(ScopeSchema),
 })
+export type SubscribeMessage = Static<typeof SubscribeSchema>
 export const UnsubscribeSchema = message('unsubscribe', { req, sub: Uint32 })
+export type UnsubscribeMessage = Static<typeof UnsubscribeSchema>
 /** Abort the get or put in flight under `req`; it ends with an `error` PXP_ERR_ABORTED. */
 export const CancelSchema = message('cancel', { req })
-
-export type HelloMessage = Static<typeof HelloSchema>
-export type ListMessage = Static<typeof ListSchema>
-export type DescribeMessage = Static<typeof DescribeSchema>
-export type CreateMessage = Static<typeof CreateSchema>
-export type PutMessage = Static<typeof PutSchema>
-export type UploadChunkMessage = Static<typeof UploadChunkSchema>
-export type UploadEndMessage = Static<typeof UploadEndSchema>
-export type GetMessage = Static<typeof GetSchema>
-export type DeleteMessage = Static<typeof DeleteSchema>
-export type SubscribeMessage = Static<typeof SubscribeSchema>
-export type UnsubscribeMessage = Static<typeof UnsubscribeSchema>
 export type CancelMessage = Static<typeof CancelSchema>
 
 export type ClientMessage =
@@ -101,18 +100,9 @@ export type ClientOp = ClientMessage['op']
 
 /** Schemas of every message a client may send, by op. */
 export const CLIENT_MESSAGE_SCHEMAS = Object.freeze({
-  hello: HelloSchema,
-  list: ListSchema,
-  describe: DescribeSchema,
-  create: CreateSchema,
-  put: PutSchema,
-  chunk: UploadChunkSchema,
-  end: UploadEndSchema,
-  get: GetSchema,
-  delete: DeleteSchema,
-  subscribe: SubscribeSchema,
-  unsubscribe: UnsubscribeSchema,
-  cancel: CancelSchema,
+  hello: HelloSchema, list: ListSchema, describe: DescribeSchema, create: CreateSchema, put: PutSchema,
+  chunk: UploadChunkSchema, end: UploadEndSchema, get: GetSchema, delete: DeleteSchema, subscribe: SubscribeSchema,
+  unsubscribe: UnsubscribeSchema, cancel: CancelSchema,
 } satisfies Record<ClientOp, unknown>)
 
 export const CLIENT_OPS = Object.keys(CLIENT_MESSAGE_SCHEMAS) as ClientOp[]

@@ -57,12 +57,18 @@ export const WelcomeSchema = message('welcome', {
   /** The WebSocket frame size chunk messages will be split into; 0: one frame per message. */
   fragmentSize: Uint32,
 })
+export type WelcomeMessage = Static<typeof WelcomeSchema>
 export const ImagesSchema = message('images', { req, ...listPageFields })
+export type ImagesMessage = Static<typeof ImagesSchema>
 /** Reply to describe, create and put. */
 export const DescriptorReplySchema = message('descriptor', { req, descriptor: DescriptorSchema })
+export type DescriptorMessage = Static<typeof DescriptorReplySchema>
 export const DeletedSchema = message('deleted', { req, id: ImageId })
+export type DeletedMessage = Static<typeof DeletedSchema>
 export const SubscribedSchema = message('subscribed', { req, sub: Uint32 })
+export type SubscribedMessage = Static<typeof SubscribedSchema>
 export const UnsubscribedSchema = message('unsubscribed', { req, sub: Uint32 })
+export type UnsubscribedMessage = Static<typeof UnsubscribedSchema>
 /**
  * Start of a stream of pixels: `chunks` chunk messages with this `stream` follow, then an `end`.
  * `req` is set for a get, `sub` for a subscription's frame.
@@ -82,8 +88,11 @@ export const FrameSchema = message('frame', {
   byteLength: Positive,
   chunks: Positive,
 })
+export type FrameMessage = Static<typeof FrameSchema>
 export const ChunkSchema = message('chunk', { stream: Uint32, offset: Uint, data: Bin })
+export type ChunkMessage = Static<typeof ChunkSchema>
 export const EndSchema = message('end', { stream: Uint32, req: Type.Optional(req), sub: Type.Optional(Uint32), byteLength: Positive })
+export type EndMessage = Static<typeof EndSchema>
 export const EventSchema = message('event', {
   sub: Uint32,
   type: Type.Enum(['created', 'updated', 'deleted']),
@@ -93,6 +102,7 @@ export const EventSchema = message('event', {
   /** Policy 'latest': updates of this image conflated into this one and never sent. Always 0 for 'all'. */
   skipped: Uint,
 })
+export type EventMessage = Static<typeof EventSchema>
 export const ErrorMessageSchema = message('error', {
   /** The request that failed; null for a message that could not be attributed to one. */
   req: Type.Union([req, Type.Null()]),
@@ -102,17 +112,6 @@ export const ErrorMessageSchema = message('error', {
   stream: Type.Optional(Uint32),
   sub: Type.Optional(Uint32),
 })
-
-export type WelcomeMessage = Static<typeof WelcomeSchema>
-export type ImagesMessage = Static<typeof ImagesSchema>
-export type DescriptorMessage = Static<typeof DescriptorReplySchema>
-export type DeletedMessage = Static<typeof DeletedSchema>
-export type SubscribedMessage = Static<typeof SubscribedSchema>
-export type UnsubscribedMessage = Static<typeof UnsubscribedSchema>
-export type FrameMessage = Static<typeof FrameSchema>
-export type ChunkMessage = Static<typeof ChunkSchema>
-export type EndMessage = Static<typeof EndSchema>
-export type EventMessage = Static<typeof EventSchema>
 export type ErrorMessage = Static<typeof ErrorMessageSchema>
 
 export type ServerMessage =
@@ -123,15 +122,7 @@ export type ServerOp = ServerMessage['op']
 
 /** Schemas of every message the server sends, by op (for clients and tests). */
 export const SERVER_MESSAGE_SCHEMAS = Object.freeze({
-  welcome: WelcomeSchema,
-  images: ImagesSchema,
-  descriptor: DescriptorReplySchema,
-  deleted: DeletedSchema,
-  subscribed: SubscribedSchema,
-  unsubscribed: UnsubscribedSchema,
-  frame: FrameSchema,
-  chunk: ChunkSchema,
-  end: EndSchema,
-  event: EventSchema,
-  error: ErrorMessageSchema,
+  welcome: WelcomeSchema, images: ImagesSchema, descriptor: DescriptorReplySchema, deleted: DeletedSchema,
+  subscribed: SubscribedSchema, unsubscribed: UnsubscribedSchema, frame: FrameSchema, chunk: ChunkSchema,
+  end: EndSchema, event: EventSchema, error: ErrorMessageSchema,
 } satisfies Record<ServerOp, unknown>)

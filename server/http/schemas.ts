@@ -5,7 +5,7 @@
  * Pixelport may grow (descriptor, stats) keep `additionalProperties: true`: fastify's serialiser drops
  * unknown properties otherwise, and a field silently missing over HTTP is worse than an undocumented one.
  */
-import { Type } from 'typebox'
+import { Type, type TProperties } from 'typebox'
 import { MAX_ID_LENGTH } from '../../protocol/ids.js'
 import { MAX_NDIM } from '../../protocol/layout.js'
 import {
@@ -90,29 +90,21 @@ export function requestSchemas (options: ResolvedOptions) {
   return { createBody, createQuery, viewBody }
 }
 
-export const conditionalHeaders = {
-  type: 'object',
-  properties: {
-    'if-none-match': { type: 'string' },
-  },
-} as const
+/** Request headers of a route: `If-None-Match` on every conditional GET, plus the route's own. */
+function headers<P extends TProperties> (extra: P) {
+  return Type.Object({ 'if-none-match': Type.Optional(Type.String()), ...extra })
+}
 
-export const describeHeaders = {
-  type: 'object',
-  properties: {
-    'if-none-match': { type: 'string' },
-    accept: { type: 'string', description: 'application/json (default), or image/png, image/jpeg, image/webp, image/tiff for a picture' },
-  },
-} as const
+export const conditionalHeaders = headers({})
 
-export const dataHeaders = {
-  type: 'object',
-  properties: {
-    'if-none-match': { type: 'string' },
-    range: { type: 'string', description: 'bytes=a-b, bytes=a- or bytes=-n' },
-    'if-range': { type: 'string' },
-  },
-} as const
+export const describeHeaders = headers({
+  accept: Type.Optional(Type.String({ description: 'application/json (default), or image/png, image/jpeg, image/webp, image/tiff for a picture' })),
+})
+
+export const dataHeaders = headers({
+  range: Type.Optional(Type.String({ description: 'bytes=a-b, bytes=a- or bytes=-n' })),
+  'if-range': Type.Optional(Type.String()),
+})
 
 /** Raw C-order bytes. No type: the handler gets the request stream, which only it reads. */
 export const binaryBody = {
