@@ -33,7 +33,10 @@ export interface SubscribeOptions {
   policy?: Policy
   /** Follow created/updated events with the frame of that generation. Default false. */
   data?: boolean
-  /** Policy 'all': events held, by the server and by this client, before the subscription fails (PXP_ERR_SUBSCRIPTION_OVERFLOW on the server, PXP_ERR_CONSUMER_OVERFLOW here). */
+  /**
+   * Policy 'all': events held, by the server and by this client, before the subscription fails
+   * (PXP_ERR_SUBSCRIPTION_OVERFLOW on the server, PXP_ERR_CONSUMER_OVERFLOW here).
+   */
   queue?: number
   /** 'cluster': also events of images other nodes own (without frames). Default: the client's `scope`, else 'local'. */
   scope?: Scope
