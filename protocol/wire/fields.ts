@@ -65,7 +65,11 @@ export type Region = Static<typeof RegionSchema>
 /** What a `list` asks for: HTTP `GET /images?scope&limit&cursor` and WebSocket `list`. */
 export const listRequestFields = {
   scope: Type.Optional(ScopeSchema),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIST_MAX_LIMIT, description: `Descriptors per page (default ${LIST_DEFAULT_LIMIT}, at most ${LIST_MAX_LIMIT}; more is refused)` })),
+  limit: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: LIST_MAX_LIMIT,
+    description: `Descriptors per page (default ${LIST_DEFAULT_LIMIT}, at most ${LIST_MAX_LIMIT}; more is refused)`,
+  })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: LIST_MAX_CURSOR_LENGTH, description: 'The `next` of the previous page' })),
 }
 
@@ -110,7 +114,7 @@ export const ArrayInterfaceSchema = Type.Object({
   typestr: Type.String(),
   descr: Type.Array(Type.Tuple([Type.String(), Type.String()])),
   strides: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'null when C-contiguous, else byte strides' }),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Byte offset into the bytes of `base`; present only when non-zero' })),
+  offset: Type.Optional(Type.Integer({ ...Uint, description: 'Byte offset into the bytes of `base`; present only when non-zero' })),
   data: Type.Null(),
 }, { additionalProperties: true, description: "numpy's array interface (version 3); fill `data` with the bytes and call numpy.asarray" })
 
@@ -175,7 +179,7 @@ const DescriptorObject = Type.Object({
   location: LocationSchema,
   __array_interface__: ArrayInterfaceSchema,
   owner: Type.Optional(Type.String({ description: 'Replicas only: the cluster node that owns the image' })),
-  sourceGeneration: Type.Optional(Type.Integer({ minimum: 0, maximum: UINT32_MAX, description: "Replicas only: the owner's generation these pixels are a copy of" })),
+  sourceGeneration: Type.Optional(Type.Integer({ ...Generation, description: "Replicas only: the owner's generation these pixels are a copy of" })),
   stale: Type.Optional(Type.Boolean({ description: 'Replicas only: the owner is gone or deleted the image' })),
   evicted: Type.Optional(Type.Boolean({ description: 'Only on a `deleted` event: the image was evicted to make room' })),
   node: Type.Optional(Type.String({ description: 'scope=cluster listings: the id of the node that owns the image' })),

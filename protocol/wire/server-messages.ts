@@ -46,7 +46,10 @@ export const listPageFields = {
   /** scope `cluster` only: true when the cluster catalog was unreachable and only this node's images are listed. */
   partial: Type.Optional(Type.Boolean({ description: 'scope=cluster only: true when Redis is unreachable and only this node\'s images are listed' })),
   /** With `partial`: why (PXP_ERR_CLUSTER_UNAVAILABLE). */
-  error: Type.Optional(Type.Unsafe<{ code: string, message: string }>({ ...ErrorBodySchema, description: 'scope=cluster with partial: why (PXP_ERR_CLUSTER_UNAVAILABLE)' })),
+  error: Type.Optional(Type.Unsafe<{ code: string, message: string }>({
+    ...ErrorBodySchema,
+    description: 'scope=cluster with partial: why (PXP_ERR_CLUSTER_UNAVAILABLE)',
+  })),
 }
 
 export const WelcomeSchema = message('welcome', {
