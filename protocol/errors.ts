@@ -47,7 +47,15 @@ export const ERRORS = {
   PXP_ERR_ABORTED: { status: 499, closeCode: 4499, message: 'Aborted: %s' },
   PXP_ERR_PROTOCOL: { status: 400, closeCode: 1002, message: 'Protocol error: %s' },
   PXP_ERR_UNKNOWN_OP: { status: 400, closeCode: 4400, message: 'Unknown op %q' },
-  PXP_ERR_QUEUE_FULL: { status: 503, closeCode: 4508, message: 'Queue full: %s' },
+  // Four bounded queues, a code each (they shared one code before: see RETIRED_CODES).
+  /** A server-side subscription queue overflowed: the client did not read its events in time. */
+  PXP_ERR_SUBSCRIPTION_OVERFLOW: { status: 503, closeCode: 4508, message: 'Subscription queue overflowed: %s' },
+  /** A remote client's own event buffer overflowed: the application did not consume the events it was handed. */
+  PXP_ERR_CONSUMER_OVERFLOW: { status: 503, closeCode: 4508, message: 'Events not consumed in time: %s' },
+  /** The snapshot memory for remote readers is held by other readers; retry later. */
+  PXP_ERR_SNAPSHOT_BUDGET: { status: 503, closeCode: 4503, message: 'Snapshot memory is in use: %s' },
+  /** Every write-lock token for in-process worker connections was handed out. */
+  PXP_ERR_LOCK_TOKENS_EXHAUSTED: { status: 503, closeCode: 4503, message: 'No write-lock tokens left: %s' },
   PXP_ERR_TOO_MANY_SUBSCRIPTIONS: { status: 429, closeCode: 4429, message: 'A connection may hold at most %s subscriptions' },
   PXP_ERR_TOO_MANY_STREAMS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s gets queued or streaming' },
   PXP_ERR_TOO_MANY_UPLOADS: { status: 429, closeCode: 4429, message: 'A connection may have at most %s uploads in progress' },
@@ -72,6 +80,14 @@ export const ERRORS = {
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
+
+/**
+ * Codes no longer sent, each with the codes that replaced it, so a client that matched on the old one knows
+ * what to match now (README "Errors" and docs/protocol.md §9.3 say which replaced it where).
+ */
+export const RETIRED_CODES: Readonly<Record<string, readonly ErrorCode[]>> = Object.freeze({
+  PXP_ERR_QUEUE_FULL: ['PXP_ERR_SUBSCRIPTION_OVERFLOW', 'PXP_ERR_CONSUMER_OVERFLOW', 'PXP_ERR_SNAPSHOT_BUDGET', 'PXP_ERR_LOCK_TOKENS_EXHAUSTED'],
+})
 
 /** The plain shape an error takes on the wire: `{ code, message }` (+ optional details). */
 export interface ErrorBody {

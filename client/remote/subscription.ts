@@ -3,7 +3,7 @@
  *
  * Events are buffered between the socket and the consumer with the same policy the server applies:
  * `latest` replaces a waiting update of the same image (adding to its `skipped`), `all` keeps every event
- * up to `queue` and then fails with PXP_ERR_QUEUE_FULL. So a consumer slower than the feed costs bounded
+ * up to `queue` and then fails with PXP_ERR_CONSUMER_OVERFLOW. So a consumer slower than the feed costs bounded
  * memory on this side too. `return()` (also `break` in `for await`) unsubscribes.
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
@@ -33,7 +33,10 @@ export interface SubscribeOptions {
   policy?: Policy
   /** Follow created/updated events with the frame of that generation. Default false. */
   data?: boolean
-  /** Policy 'all': events held before the subscription fails with PXP_ERR_QUEUE_FULL. */
+  /**
+   * Policy 'all': events held, by the server and by this client, before the subscription fails
+   * (PXP_ERR_SUBSCRIPTION_OVERFLOW on the server, PXP_ERR_CONSUMER_OVERFLOW here).
+   */
   queue?: number
   /** 'cluster': also events of images other nodes own (without frames). Default: the client's `scope`, else 'local'. */
   scope?: Scope
@@ -84,7 +87,7 @@ export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {
       }
     }
     if (this.policy === 'all' && this.buffered.length >= this.queue) {
-      this.fail(pxpError('PXP_ERR_QUEUE_FULL', `subscription ${this.sub}: the consumer left ${this.buffered.length} events unread`))
+      this.fail(pxpError('PXP_ERR_CONSUMER_OVERFLOW', `subscription ${this.sub}: the consumer left ${this.buffered.length} events unread`))
       void this.unsubscribe().catch(() => {})
       return
     }

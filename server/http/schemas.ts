@@ -5,25 +5,19 @@
  * Pixelport may grow (descriptor, stats) keep `additionalProperties: true`: fastify's serialiser drops
  * unknown properties otherwise, and a field silently missing over HTTP is worse than an undocumented one.
  */
-import { MAX_FRAMES, MAX_NDIM } from '../../protocol/layout.js'
+import { Type, type TProperties } from 'typebox'
 import { MAX_ID_LENGTH } from '../../protocol/ids.js'
-import { MODE_NAMES } from '../../protocol/modes.js'
+import { MAX_NDIM } from '../../protocol/layout.js'
+import {
+  ArrayInterfaceSchema, DescriptorSchema, ErrorBodySchema, listRequestFields, ScopeSchema, specFields,
+} from '../../protocol/wire/fields.js'
+import { listPageFields } from '../../protocol/wire/server-messages.js'
 import type { ResolvedOptions } from '../options.js'
-import { MAX_CURSOR_LENGTH } from '../listing/cursor.js'
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../listing/pages.js'
 
-const integer = { type: 'integer' } as const
 const natural = { type: 'integer', minimum: 0 } as const
 
-export const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  properties: {
-    code: { type: 'string', description: 'Stable PXP_ERR_* code' },
-    message: { type: 'string' },
-    details: {},
-  },
-} as const
+/** `{ code, message }`: the same schema as the WebSocket's error bodies (protocol/wire/fields.ts). */
+export const errorSchema = ErrorBodySchema
 
 /** 4xx/5xx bodies for every route: the error registry's `{ code, message }`. */
 export const errorResponses = {
@@ -33,108 +27,19 @@ export const errorResponses = {
 
 export const notModified = { description: 'Not modified: the If-None-Match tag is current', type: 'null' } as const
 
-export const arrayInterfaceSchema = {
-  type: 'object',
-  description: "numpy's array interface (version 3); fill `data` with the bytes and call numpy.asarray",
-  additionalProperties: true,
-  required: ['version', 'shape', 'typestr', 'descr', 'strides', 'data'],
-  properties: {
-    version: integer,
-    shape: { type: 'array', items: natural },
-    typestr: { type: 'string' },
-    descr: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
-    strides: { type: ['array', 'null'], items: integer, description: 'null when C-contiguous, else byte strides' },
-    offset: { ...natural, description: 'Byte offset into the bytes of `base`; present only when non-zero' },
-    data: { type: 'null' },
-  },
-} as const
+export const arrayInterfaceSchema = ArrayInterfaceSchema
 
-const locationSchema = {
-  anyOf: [
-    {
-      type: 'object',
-      additionalProperties: true,
-      required: ['kind', 'block', 'byteOffset'],
-      properties: { kind: { type: 'string', const: 'block' }, block: integer, byteOffset: natural },
-    },
-    {
-      type: 'object',
-      additionalProperties: true,
-      required: ['kind', 'rowBytes', 'segments'],
-      properties: {
-        kind: { type: 'string', const: 'lines' },
-        rowBytes: natural,
-        segments: {
-          type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: true,
-            required: ['block', 'byteOffset', 'rows'],
-            properties: { block: integer, byteOffset: natural, rows: natural },
-          },
-        },
-      },
-    },
-  ],
-} as const
+/** The descriptor: the very object the WebSocket messages use (protocol/wire/fields.ts). */
+export const descriptorSchema = DescriptorSchema
 
-const viewInfoSchema = {
-  type: ['object', 'null'],
-  additionalProperties: true,
-  required: ['parent', 'x', 'y', 'width', 'height'],
-  properties: { parent: { type: 'string' }, x: natural, y: natural, width: natural, height: natural },
-} as const
-
-export const descriptorSchema = {
-  type: 'object',
-  additionalProperties: true,
-  required: [
-    'id', 'mode', 'width', 'height', 'channels', 'typestr', 'shape', 'byteLength', 'generation', 'readonly',
-    'layout', 'copied', 'base', 'view', 'location', '__array_interface__',
-  ],
-  properties: {
-    id: { type: 'string' },
-    mode: { type: ['string', 'null'] },
-    width: natural,
-    height: natural,
-    channels: natural,
-    typestr: { type: 'string' },
-    shape: { type: 'array', items: natural },
-    byteLength: natural,
-    generation: natural,
-    readonly: { type: 'boolean' },
-    layout: { type: 'string', enum: ['block', 'lines'] },
-    copied: { type: 'boolean' },
-    base: { type: 'string', description: 'The image whose bytes __array_interface__ strides and offset refer to' },
-    view: viewInfoSchema,
-    location: locationSchema,
-    __array_interface__: arrayInterfaceSchema,
-  },
-} as const
-
-export const listSchema = {
-  type: 'object',
-  required: ['images', 'next'],
-  properties: {
-    images: { type: 'array', items: descriptorSchema },
-    next: { type: ['string', 'null'], description: 'Cursor of the next page (pass it as `cursor`), or null when this page is the last' },
-    partial: { type: 'boolean', description: 'scope=cluster only: true when Redis is unreachable and only this node\'s images are listed' },
-    error: { ...errorSchema, description: 'scope=cluster with partial: why (PXP_ERR_CLUSTER_UNAVAILABLE)' },
-  },
-} as const
+/** A page of `GET /images`: the fields of the WebSocket `images` message. */
+export const listSchema = Type.Object(listPageFields)
 
 /**
  * `GET /images?scope=&limit=&cursor=`: one page of this node's images (default), or of every live node's
- * (each with `node` and `url`), in id order.
+ * (each with `node` and `url`), in id order. The fields of the WebSocket `list` message.
  */
-export const listQuery = {
-  type: 'object',
-  properties: {
-    scope: { type: 'string', enum: ['local', 'cluster'], default: 'local' },
-    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, description: `Descriptors per page (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}; more is refused)` },
-    cursor: { type: 'string', minLength: 1, maxLength: MAX_CURSOR_LENGTH, description: 'The `next` of the previous page' },
-  },
-} as const
+export const listQuery = Type.Object({ ...listRequestFields, scope: Type.Optional({ ...ScopeSchema, default: 'local' }) })
 
 /** `:id` of every per-image route (decoded: `cam1%2Fframe` arrives as `cam1/frame`). */
 export const idParams = {
@@ -144,90 +49,62 @@ export const idParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: 3 * MAX_ID_LENGTH } },
 } as const
 
-/** Request schemas that depend on the configured limits. */
+/**
+ * Request schemas that depend on the configured limits: the image spec of protocol/wire/fields.ts with
+ * width and height bounded by maxDimension.
+ */
 export function requestSchemas (options: ResolvedOptions) {
-  const dimension = { type: 'integer', minimum: 1, maximum: options.maxDimension } as const
-  const common = {
-    // Length and syntax are checked by the id rules themselves, so every bad id is PXP_ERR_BAD_ID.
-    id: { type: 'string', description: `1-${MAX_ID_LENGTH} characters: "/"-separated segments of A-Z a-z 0-9 . _ -, none starting with "."` },
-    layout: { type: 'string', enum: ['block', 'lines'] },
-    readonly: { type: 'boolean' },
-  } as const
-  const frames = { type: 'integer', minimum: 1, maximum: MAX_FRAMES, description: 'Frame buffers for loan/publish writers' } as const
-  const mode = { type: 'string', minLength: 1, maxLength: 16, description: `One of ${MODE_NAMES.join(' ')}` } as const
-  const typestr = { type: 'string', minLength: 2, maxLength: 4, description: 'numpy typestr, e.g. |u1 <u2 >f4' } as const
+  const dimension = Type.Integer({ minimum: 1, maximum: options.maxDimension })
+  const spec = specFields(dimension)
+  // Length and syntax are checked by the id rules themselves, so every bad id is PXP_ERR_BAD_ID.
+  const id = Type.Optional(Type.String({ description: `1-${MAX_ID_LENGTH} characters: "/"-separated segments of A-Z a-z 0-9 . _ -, none starting with "."` }))
 
   /** JSON body of POST /images: `{ width, height, mode }` or `{ shape, typestr }`. */
-  const createBody = {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      width: dimension,
-      height: dimension,
-      mode,
-      // 1-D shapes may exceed maxDimension (up to maxImageBytes / itemsize): the spec checks the limits.
-      shape: { type: 'array', minItems: 1, maxItems: MAX_NDIM, items: { type: 'integer', minimum: 1, maximum: 2 ** 32 - 1 } },
-      typestr,
-      frames,
-      ...common,
-    },
-  } as const
+  const createBody = Type.Object({
+    width: spec.width,
+    height: spec.height,
+    mode: spec.mode,
+    shape: spec.shape,
+    typestr: spec.typestr,
+    frames: spec.frames,
+    id,
+    layout: spec.layout,
+    readonly: spec.readonly,
+  }, { additionalProperties: false })
 
   /** Query of POST /images for raw uploads: the same fields, `shape` as a comma list. */
-  const createQuery = {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      width: dimension,
-      height: dimension,
-      mode,
-      shape: { type: 'string', pattern: `^[0-9]{1,10}(,[0-9]{1,10}){0,${MAX_NDIM - 1}}$`, description: 'e.g. 480,640,3' },
-      typestr,
-      frames,
-      ...common,
-    },
-  } as const
+  const createQuery = Type.Object({
+    ...createBody.properties,
+    shape: Type.Optional(Type.String({ pattern: `^[0-9]{1,10}(,[0-9]{1,10}){0,${MAX_NDIM - 1}}$`, description: 'e.g. 480,640,3' })),
+  }, { additionalProperties: false })
 
-  const viewBody = {
-    type: 'object',
-    additionalProperties: false,
-    required: ['x', 'y', 'width', 'height'],
-    properties: {
-      x: { type: 'integer', minimum: 0, maximum: options.maxDimension },
-      y: { type: 'integer', minimum: 0, maximum: options.maxDimension },
-      width: dimension,
-      height: dimension,
-      id: common.id,
-      readonly: common.readonly,
-    },
-  } as const
+  const viewBody = Type.Object({
+    x: Type.Integer({ minimum: 0, maximum: options.maxDimension }),
+    y: Type.Integer({ minimum: 0, maximum: options.maxDimension }),
+    width: dimension,
+    height: dimension,
+    id,
+    readonly: spec.readonly,
+  }, { additionalProperties: false })
 
   return { createBody, createQuery, viewBody }
 }
 
-export const conditionalHeaders = {
-  type: 'object',
-  properties: {
-    'if-none-match': { type: 'string' },
-  },
-} as const
+/** Request headers of a route: `If-None-Match` on every conditional GET, plus the route's own. */
+function headers<P extends TProperties> (extra: P) {
+  return Type.Object({ 'if-none-match': Type.Optional(Type.String()), ...extra })
+}
 
-export const describeHeaders = {
-  type: 'object',
-  properties: {
-    'if-none-match': { type: 'string' },
-    accept: { type: 'string', description: 'application/json (default), or image/png, image/jpeg, image/webp, image/tiff for a picture' },
-  },
-} as const
+export const conditionalHeaders = headers({})
 
-export const dataHeaders = {
-  type: 'object',
-  properties: {
-    'if-none-match': { type: 'string' },
-    range: { type: 'string', description: 'bytes=a-b, bytes=a- or bytes=-n' },
-    'if-range': { type: 'string' },
-  },
-} as const
+export const describeHeaders = headers({
+  accept: Type.Optional(Type.String({ description: 'application/json (default), or image/png, image/jpeg, image/webp, image/tiff for a picture' })),
+})
+
+export const dataHeaders = headers({
+  range: Type.Optional(Type.String({ description: 'bytes=a-b, bytes=a- or bytes=-n' })),
+  'if-range': Type.Optional(Type.String()),
+})
 
 /** Raw C-order bytes. No type: the handler gets the request stream, which only it reads. */
 export const binaryBody = {

@@ -60,7 +60,7 @@ export class SnapshotCache {
 
   /**
    * A snapshot of the current generation of `id` (or of `generation`, if that one is still held).
-   * Throws PXP_ERR_GENERATION_GONE for a generation no longer available and PXP_ERR_QUEUE_FULL when
+   * Throws PXP_ERR_GENERATION_GONE for a generation no longer available and PXP_ERR_SNAPSHOT_BUDGET when
    * the snapshot memory budget is exhausted by snapshots still in use.
    */
   async acquire (id: string, generation?: number): Promise<Snapshot> {
@@ -172,7 +172,7 @@ export class SnapshotCache {
       this.remove(e)
     }
     if (this.totalBytes + length > this.maxBytes) {
-      throw pxpError('PXP_ERR_QUEUE_FULL', `snapshot memory budget of ${this.maxBytes} bytes is in use by other readers`)
+      throw pxpError('PXP_ERR_SNAPSHOT_BUDGET', `snapshot memory budget of ${this.maxBytes} bytes is in use by other readers`)
     }
   }
 

@@ -105,7 +105,7 @@ export class WorkerBridge extends EventEmitter<{ workerError: [WorkerErrorEvent]
   private allocateToken (): number {
     const token = this.nextToken++
     // Tokens from LOCK_TOKEN.EXTERNAL up belong to attached processes.
-    if (token >= LOCK_TOKEN.EXTERNAL) throw pxpError('PXP_ERR_QUEUE_FULL', 'worker connection tokens exhausted')
+    if (token >= LOCK_TOKEN.EXTERNAL) throw pxpError('PXP_ERR_LOCK_TOKENS_EXHAUSTED', 'every token for worker connections is in use')
     return token
   }
 }

@@ -8,7 +8,7 @@
  *   With `data: true` the frame is taken when the event is sent, so it is always the newest generation.
  *   Such a queue holds at most a few entries per image and never overflows on slowness alone.
  * - `all`: every event is kept, up to the subscription's `queue` bound; past it the connection is closed
- *   with PXP_ERR_QUEUE_FULL (4508). With `data: true` each waiting update holds a snapshot of its
+ *   with PXP_ERR_SUBSCRIPTION_OVERFLOW (4508). With `data: true` each waiting update holds a snapshot of its
  *   generation, taken when the event happened (bounded by the queue and the snapshot budget).
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
@@ -108,7 +108,7 @@ export class Subscription {
       if (created >= 0) return
     }
     if (this.queue.length >= this.latestBound) {
-      this.host.fail(pxpError('PXP_ERR_QUEUE_FULL', `subscription ${this.sub} has ${this.queue.length} events waiting`), this.sub)
+      this.host.fail(pxpError('PXP_ERR_SUBSCRIPTION_OVERFLOW', `subscription ${this.sub} has ${this.queue.length} events waiting`), this.sub)
       return
     }
     this.queue.push({ type, id, descriptor, skipped: 0, snapshot: null, remote })
@@ -116,7 +116,7 @@ export class Subscription {
 
   private offerAll (type: EventType, descriptor: ImageDescriptor, remote: boolean): boolean {
     if (this.queue.length >= this.options.queue) {
-      this.host.fail(pxpError('PXP_ERR_QUEUE_FULL', `subscription ${this.sub} (policy "all") has ${this.queue.length} events waiting, its queue bound`), this.sub)
+      this.host.fail(pxpError('PXP_ERR_SUBSCRIPTION_OVERFLOW', `subscription ${this.sub} (policy "all") has ${this.queue.length} events waiting, its queue bound`), this.sub)
       return false
     }
     let snapshot: Promise<Snapshot> | null = null

@@ -1,14 +1,15 @@
 /**
  * Turning an incoming WebSocket message into a typed ClientMessage, or a precise error.
  *
- * Every message is checked against its schema from protocol/messages.ts; nothing is hand-validated per op.
+ * Every message is checked against its schema from protocol/wire/client-messages.ts; nothing is hand-validated per op.
  * Errors distinguish framing (PXP_ERR_PROTOCOL: the peer does not speak MessagePack maps; the connection
  * is closed) from content (PXP_ERR_UNKNOWN_OP, PXP_ERR_VALIDATION: answered, the connection stays open).
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { pxpError, type PixelportError } from '../../protocol/errors.js'
 import { isValidId } from '../../protocol/ids.js'
-import { CLIENT_MESSAGE_SCHEMAS, CLIENT_OPS, type ClientMessage, type ClientOp, type RequestId } from '../../protocol/messages.js'
+import { CLIENT_MESSAGE_SCHEMAS, CLIENT_OPS, type ClientMessage, type ClientOp } from '../../protocol/wire/client-messages.js'
+import type { RequestId } from '../../protocol/wire/fields.js'
 import { decodeMessage } from './codec.js'
 
 export type Parsed =
@@ -97,6 +98,9 @@ function describe (errors: ErrorObject[] | null | undefined): string {
   const where = e.instancePath === '' ? 'message' : e.instancePath.slice(1).replace(/\//g, '.')
   if (e.keyword === 'additionalProperties') return `${where} has unknown field ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`
   if (e.keyword === 'binary') return `${where} must be MessagePack bin`
+  // As HTTP says it (server/http/validation-messages.ts): the values there are, not "one of the allowed values".
+  if (e.keyword === 'enum') return `${where} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+  if (e.keyword === 'required') return `${where} needs the field ${JSON.stringify((e.params as { missingProperty: string }).missingProperty)}`
   return `${where} ${e.message ?? 'is invalid'}`
 }
 

@@ -7,9 +7,8 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { Packr, Unpackr } from 'msgpackr'
 import type { Test } from 'tap'
 import { WebSocket } from 'ws'
-import {
-  SERVER_MESSAGE_SCHEMAS, WIRE_OPTIONS, type ClientMessage, type FrameMessage, type RequestId, type ServerMessage,
-} from '../../protocol/messages.js'
+import { WIRE_OPTIONS, type ClientMessage, type FrameMessage, type RequestId, type ServerMessage } from '../../protocol/messages.js'
+import { SERVER_MESSAGE_SCHEMAS } from '../../protocol/wire/server-messages.js'
 import type { PixelportServer } from '../../server/server.js'
 
 const packr = new Packr({ ...WIRE_OPTIONS })

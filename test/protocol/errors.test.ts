@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import t from 'tap'
-import { ERRORS, errorFromBody, isPixelportError, PixelportError, pxpError, type ErrorCode } from '../../protocol/errors.js'
+import { ERRORS, RETIRED_CODES, errorFromBody, isPixelportError, PixelportError, pxpError, type ErrorCode } from '../../protocol/errors.js'
 import { ROOT } from '../helpers/paths.js'
 
 const root = pathToFileURL(ROOT + '/')
@@ -57,6 +57,19 @@ t.test('every error code is documented in README.md or docs/*.md', async (t) => 
   const documented = new Set(text.match(/PXP_ERR_[A-Z_]+/g) ?? [])
   const missing = codes.filter((c) => !documented.has(c))
   t.same(missing, [], `codes missing from the docs: ${missing.join(', ') || 'none'}`)
-  const stale = [...documented].filter((c) => !(c in ERRORS))
+  const stale = [...documented].filter((c) => !(c in ERRORS) && !(c in RETIRED_CODES))
   t.same(stale, [], `documented codes that do not exist: ${stale.join(', ') || 'none'}`)
+})
+
+t.test('a retired code is no longer in the registry, and the docs name what replaced it', async (t) => {
+  const readme = readFileSync(new URL('README.md', root), 'utf8')
+  const protocol = readFileSync(new URL('docs/protocol.md', root), 'utf8')
+  for (const [old, replacements] of Object.entries(RETIRED_CODES)) {
+    t.notOk(old in ERRORS, `${old} is retired`)
+    t.ok(replacements.length > 0 && replacements.every((c) => c in ERRORS), `${old} has live replacements`)
+    for (const text of [readme, protocol]) {
+      const line = text.split('\n').find((l) => l.includes(old) && replacements.every((c) => l.includes(c)))
+      t.ok(line, `one line of the docs names ${old} and each of ${replacements.join(', ')}`)
+    }
+  }
 })

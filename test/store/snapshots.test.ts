@@ -67,12 +67,12 @@ t.test('a new generation makes a new copy; released old generations are dropped'
   third.release()
 })
 
-t.test('the byte budget: QUEUE_FULL while everything is held, LRU eviction of idle snapshots', async (t) => {
+t.test('the byte budget: PXP_ERR_SNAPSHOT_BUDGET while everything is held, LRU eviction of idle snapshots', async (t) => {
   const { cache } = setup(t, 2 * S, ['a', 'b', 'c'])
   const a = await cache.acquire('a')
   const b = await cache.acquire('b')
   const refused = await Promise.allSettled([cache.acquire('c'), cache.acquire('c')])
-  t.same(refused.map((r) => r.status === 'rejected' && r.reason.code), ['PXP_ERR_QUEUE_FULL', 'PXP_ERR_QUEUE_FULL'], 'both waiters of a refused copy fail')
+  t.same(refused.map((r) => r.status === 'rejected' && r.reason.code), ['PXP_ERR_SNAPSHOT_BUDGET', 'PXP_ERR_SNAPSHOT_BUDGET'], 'both waiters of a refused copy fail')
   t.match(cache.stats(), { snapshots: 2, bytes: 2 * S, copies: 2 }, 'a refused copy leaves nothing reserved and is not counted')
   b.release()
   a.release()
@@ -86,7 +86,7 @@ t.test('the byte budget: QUEUE_FULL while everything is held, LRU eviction of id
   await cache.acquire('a')
   t.equal(cache.stats().copies, 4, 'a had been evicted')
   const tiny = setup(t, S - 1)
-  await t.rejects(tiny.cache.acquire('a'), { code: 'PXP_ERR_QUEUE_FULL' }, 'an image larger than the whole budget')
+  await t.rejects(tiny.cache.acquire('a'), { code: 'PXP_ERR_SNAPSHOT_BUDGET' }, 'an image larger than the whole budget')
   t.match(tiny.cache.stats(), { snapshots: 0, bytes: 0 })
 })
 
@@ -105,7 +105,7 @@ t.test('the budget holds whatever order racing acquires resolve in', async (t) =
     const bytes = new Set(held.map((s) => s.bytes)).size * S
     t.ok(bytes <= S, `delay ${delay}: ${held.length} snapshots held, ${bytes} bytes, budget ${S}`)
     t.equal(cache.stats().bytes, bytes, `delay ${delay}: the budget counts every held snapshot`)
-    for (const r of results) if (r.status === 'rejected') t.equal(r.reason.code, 'PXP_ERR_QUEUE_FULL')
+    for (const r of results) if (r.status === 'rejected') t.equal(r.reason.code, 'PXP_ERR_SNAPSHOT_BUDGET')
     for (const s of held) s.release()
   }
 })

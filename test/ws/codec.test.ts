@@ -5,7 +5,9 @@
 import fc from 'fast-check'
 import { Unpackr } from 'msgpackr'
 import t from 'tap'
-import { CHUNK_HEAD_BYTES, CLIENT_MESSAGE_SCHEMAS, encodeBinHead, readChunkHead, SERVER_MESSAGE_SCHEMAS, WIRE_OPTIONS, writeChunkHead } from '../../protocol/messages.js'
+import { CHUNK_HEAD_BYTES, encodeBinHead, readChunkHead, WIRE_OPTIONS, writeChunkHead } from '../../protocol/messages.js'
+import { CLIENT_MESSAGE_SCHEMAS } from '../../protocol/wire/client-messages.js'
+import { SERVER_MESSAGE_SCHEMAS } from '../../protocol/wire/server-messages.js'
 import { ERRORS } from '../../protocol/errors.js'
 import { chunkFrameHead, chunkHead, decode, encode, fragmentedChunk } from '../../server/ws/codec.js'
 

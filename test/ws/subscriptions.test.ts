@@ -138,8 +138,8 @@ t.test('policy all: a client that falls behind its queue is told and disconnecte
   t.not(serverSocket.readyState, serverSocket.OPEN, `the server closed the connection after ${writes} writes`)
   c.resume()
   const closed = await c.closed
-  t.same(closed, { code: 4508, reason: 'PXP_ERR_QUEUE_FULL' })
-  t.match(c.messages.find((m) => m.op === 'error'), { op: 'error', req: null, sub, code: 'PXP_ERR_QUEUE_FULL', message: /queue bound/ })
+  t.same(closed, { code: 4508, reason: 'PXP_ERR_SUBSCRIPTION_OVERFLOW' })
+  t.match(c.messages.find((m) => m.op === 'error'), { op: 'error', req: null, sub, code: 'PXP_ERR_SUBSCRIPTION_OVERFLOW', message: /queue bound/ })
   // Frames that were queued (each holding a snapshot) were all given back.
   if (serverSocket.readyState !== serverSocket.CLOSED) await once(serverSocket, 'close')
   server.store.delete('q')

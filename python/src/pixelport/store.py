@@ -275,7 +275,7 @@ class Store:
 
         Iterate it (``for event in sub``) or ``async for event in sub``. ``policy='latest'`` conflates updates
         a slow reader has not taken yet; ``'all'`` delivers every one, in order, and ends with
-        ``PXP_ERR_QUEUE_FULL`` if more than ``queue`` wait. ``close()`` it when done.
+        ``PXP_ERR_SUBSCRIPTION_OVERFLOW`` if more than ``queue`` wait. ``close()`` it when done.
         """
         sub = Subscription(self, None if ids is None else list(ids), policy, data, queue)
         self._subs.append(sub)

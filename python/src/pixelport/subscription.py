@@ -2,7 +2,7 @@
 
 Each subscription has its own WebSocket, so a reader that stops reading holds up only itself: the server
 then applies the subscription's policy (``latest`` conflates, ``all`` queues up to ``queue`` events and then
-ends the subscription with ``PXP_ERR_QUEUE_FULL``).
+ends the subscription with ``PXP_ERR_SUBSCRIPTION_OVERFLOW``).
 """
 
 from __future__ import annotations
