@@ -22,7 +22,12 @@ import { AttachChannel } from './channel.js'
 export { AttachedStore, type AttachedStoreEvents } from './attached-store.js'
 export { SharedImage, type Frame, type Loan, type WaitOptions, type WriteOptions } from '../worker/shared-image.js'
 export type { CreateOptions, ViewRect } from '../worker/worker-store.js'
-export * from '../../protocol/index.js'
+// The vocabulary a program using this entry point needs (the rest is in pixelport/protocol; the
+// shared-memory layout and lock steps are internal).
+export {
+  PixelportError, isPixelportError, halfToNumber, typedArrayFor,
+  type ErrorCode, type ImageDescriptor, type ChangeType, type CreateRequest, type Layout, type TypedArray
+} from '../../protocol/index.js'
 
 /**
  * Attach to the server at `url` (its base URL; only the origin is used) and return its store, or attach to
