@@ -7,7 +7,7 @@
  * Median, min and max over alternated rounds: each round encodes and decodes every format once.
  */
 import { createServer } from '../server/server.js'
-import { QUICK, spreadRow, writeResults, type ResultRow } from './results.js'
+import { LOAD_AT_START, QUICK, spreadRow, writeResults, type ResultRow } from './results.js'
 import { alternate, fmtBytes, fmtTime, loadLine, MIN_ROUNDS, spread, table } from './stats.js'
 
 const quick = QUICK
@@ -40,7 +40,7 @@ async function time (fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0
 }
 
-process.stdout.write(`pixelport bench:formats — median [min – max] of ${ROUNDS} alternated rounds${FULL ? '' : ' (VGA only; --full adds 4K)'}\n${loadLine()}\n\n`)
+process.stdout.write(`pixelport bench:formats — median [min – max] of ${ROUNDS} alternated rounds${FULL ? '' : ' (VGA only; --full adds 4K)'}\n${loadLine(LOAD_AT_START)}\n\n`)
 const server = await createServer({ port: 0, capacity: 1024 * 1024 * 1024, blockSize: 64 * 1024 * 1024 })
 const url = await server.listen()
 const rows: string[][] = []

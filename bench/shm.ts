@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { SLOT, slotBase } from '../protocol/layout.js'
 import { createServer } from '../server/server.js'
-import { QUICK, sig, spreadRow, writeResults, type ResultRow } from './results.js'
+import { LOAD_AT_START, QUICK, sig, spreadRow, writeResults, type ResultRow } from './results.js'
 import { fmtRate, fmtTime, loadLine, MIN_ROUNDS, spread, table } from './stats.js'
 
 const MiB = 1024 * 1024
@@ -122,7 +122,7 @@ const pythonOk = await new Promise<boolean>((resolve) => {
   probe.once('exit', (code) => resolve(code === 0))
 })
 
-process.stdout.write(`pixelport bench:shm — ${frame.byteLength} bytes (33 MiB, 4096×2816 RGB), median [min – max] of ${ROUNDS} interleaved rounds; wake-up: ${WAKES} commits alternated with as many bare futex wakes\n${loadLine()}\n\n`)
+process.stdout.write(`pixelport bench:shm — ${frame.byteLength} bytes (33 MiB, 4096×2816 RGB), median [min – max] of ${ROUNDS} interleaved rounds; wake-up: ${WAKES} commits alternated with as many bare futex wakes\n${loadLine(LOAD_AT_START)}\n\n`)
 
 const bytes = frame.byteLength
 // [client, label, that client's HTTP times, the times] for bench/results/shm.json.

@@ -11,7 +11,7 @@
 import { once } from 'node:events'
 import type { Worker } from 'node:worker_threads'
 import { createServer } from '../server/server.js'
-import { QUICK, sig, spreadRow, writeResults, type ResultRow } from './results.js'
+import { LOAD_AT_START, QUICK, sig, spreadRow, writeResults, type ResultRow } from './results.js'
 import { alternate, fmtBytes, fmtTime, loadLine, median, MIN_ROUNDS, spread, table } from './stats.js'
 
 const MiB = 1024 * 1024
@@ -53,7 +53,7 @@ function fmtRounds (xs: number[]): string {
   return `${fmtTime(s.median)} [${fmtTime(s.min)} – ${fmtTime(s.max)}]`
 }
 
-process.stdout.write(`pixelport bench:worker — median [min – max] of ${ROUNDS} alternated rounds\n${loadLine()}\n`)
+process.stdout.write(`pixelport bench:worker — median [min – max] of ${ROUNDS} alternated rounds\n${loadLine(LOAD_AT_START)}\n`)
 const { ask } = await spawn()
 const rows: string[][] = []
 type Way = 'clone' | 'transfer' | 'viaMessage' | 'noMessage'
