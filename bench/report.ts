@@ -87,7 +87,9 @@ function machineLine (r: BenchResults): string {
   const loadavg = r.loadAtStart?.loadavg ?? m.loadavg
   const load = loadavg !== undefined ? `, load average ${loadavg.join(' ')}${r.loadAtStart !== undefined ? ' at start' : ''}` : ''
   const line = `_${m.date}, Node ${m.node}, ${m.cpus} CPUs${load}${r.quick === true ? ', **quick mode** (few iterations)' : ''}._`
-  return r.overloaded === true
+  // Older results files only have the load when they were written: above the core count counts too.
+  const overloaded = r.overloaded ?? (m.loadavg !== undefined && m.loadavg[0] > m.cpus)
+  return overloaded
     ? `${line}\n\n> **Warning: taken with the load average above the core count.** These are not quiet-machine figures: do not quote them.`
     : line
 }
