@@ -7,15 +7,14 @@
  * Options: --quick (fewer rounds).
  */
 import { spawn } from 'node:child_process'
-import os from 'node:os'
 import { randomFillSync } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { createServer } from '../server/server.js'
-import { QUICK } from './results.js'
-import { fmtRate, fmtTime, table } from './stats.js'
+import { LOAD_AT_START, QUICK } from './results.js'
+import { fmtRate, fmtTime, loadLine, MIN_ROUNDS, table } from './stats.js'
 
 const MiB = 1024 * 1024
-const ROUNDS = QUICK ? 3 : 10
+const ROUNDS = QUICK ? 3 : Math.max(MIN_ROUNDS, 10)
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 // The Python files are not compiled: from dist/bench/ they are back in the source tree.
 const ROOT = fileURLToPath(new URL(FROM_SOURCE ? '..' : '../..', import.meta.url))
@@ -23,8 +22,8 @@ const SCRIPT = `${ROOT}/bench/fixtures/python_bench.py`
 const MODULE = `${ROOT}/python/src`
 const PYTHON = '/usr/bin/python3'
 
-const load = os.loadavg()[0]
-const cores = os.availableParallelism()
+// Taken before anything of this bench runs.
+const LOAD = loadLine(LOAD_AT_START)
 
 const server = await createServer({ port: 0, shm: true, capacity: 512 * MiB, blockSize: 64 * MiB, maxImageBytes: 256 * MiB })
 if (!server.shm.enabled) {
@@ -61,7 +60,6 @@ const rows: Array<[string, Spread, boolean]> = [
   ['multiprocessing.shared_memory: attach + copy out', result.mpSharedMemory, true],
   ['multiprocessing Pipe: pickle from another process', result.pipePickle, true],
 ]
-process.stdout.write(`pixelport bench:python — ${bytes} bytes (33 MiB, 3840×2160 RGBA), ${ROUNDS} interleaved rounds; load average ${load.toFixed(2)} on ${cores} cores at the start\n`)
-if (load > cores) process.stdout.write(`WARNING: load average ${load.toFixed(2)} is above the core count (${cores}): these figures say little; do not quote them\n`)
+process.stdout.write(`pixelport bench:python — ${bytes} bytes (33 MiB, 3840×2160 RGBA), ${ROUNDS} interleaved rounds\n${LOAD}\n`)
 process.stdout.write('\n' + table(['way', 'min', 'median', 'max', 'median rate', 'vs HTTP (medians)'],
   rows.map(([what, s, moves]) => [what, fmtTime(s.min), fmtTime(s.median), fmtTime(s.max), moves ? fmtRate(bytes, s.median) : '—', `${(base / s.median).toFixed(s.median > base ? 2 : 0)}x`])) + '\n')

@@ -59,7 +59,7 @@ export function groupTable (rows: ResultRow[]): string[] {
         const r = rows.find((x) => x.label === label && (x.series ?? '') === s)
         if (r === undefined) return '—'
         const k = r === baseHere ? null : ratio(r, baseHere)
-        return formatRowValue(r.value, r.unit) + (k === null ? '' : ` (${fmtRatio(k)})`)
+        return valueCell(r) + (k === null ? '' : ` (${fmtRatio(k)})`)
       })]
     })
     const out = markdownTable(['', ...series], body)
@@ -69,7 +69,7 @@ export function groupTable (rows: ResultRow[]): string[] {
   const headers = base === undefined ? ['measure', 'value'] : ['measure', 'value', `vs ${base.label}`]
   const out = markdownTable(headers, rows.map((r) => {
     const k = ratio(r, base)
-    return base === undefined ? [r.label, formatRowValue(r.value, r.unit)] : [r.label, formatRowValue(r.value, r.unit), r === base ? '1x' : k === null ? '—' : fmtRatio(k)]
+    return base === undefined ? [r.label, valueCell(r)] : [r.label, valueCell(r), r === base ? '1x' : k === null ? '—' : fmtRatio(k)]
   }))
   if (base !== undefined) out.push('', `Ratios: ${ratioMeaning(base.unit, base.label)}.`)
   return out
@@ -84,8 +84,21 @@ function ratioMeaning (unit: string, base: string): string {
 function machineLine (r: BenchResults): string {
   if (r.machine === undefined) return ''
   const m = r.machine
-  const load = m.loadavg !== undefined ? `, load average ${m.loadavg.join(' ')}` : ''
-  return `_${m.date}, Node ${m.node}, ${m.cpus} CPUs${load}${r.quick === true ? ', **quick mode** (few iterations)' : ''}._`
+  const loadavg = r.loadAtStart?.loadavg ?? m.loadavg
+  const load = loadavg !== undefined ? `, load average ${loadavg.join(' ')}${r.loadAtStart !== undefined ? ' at start' : ''}` : ''
+  const line = `_${m.date}, Node ${m.node}, ${m.cpus} CPUs${load}${r.quick === true ? ', **quick mode** (few iterations)' : ''}._`
+  // Older results files only have the load when they were written: above the core count counts too.
+  const overloaded = r.overloaded ?? (m.loadavg !== undefined && m.loadavg[0] > m.cpus)
+  return overloaded
+    ? `${line}\n\n> **Warning: taken with the load average above the core count.** These are not quiet-machine figures: do not quote them.`
+    : line
+}
+
+/** A median with its spread when the row has one: `12.30 ms [11.90 ms – 14.00 ms, 5 rounds]`. */
+export function valueCell (r: ResultRow): string {
+  const v = formatRowValue(r.value, r.unit)
+  if (r.min === undefined || r.max === undefined) return v
+  return `${v} [${formatRowValue(r.min, r.unit)} – ${formatRowValue(r.max, r.unit)}${r.rounds !== undefined ? `, ${r.rounds} rounds` : ''}]`
 }
 
 /** The whole bench/results/README.md. `notes`: lines about this run (skipped or failed benches). */
@@ -94,8 +107,10 @@ export function renderMarkdown (results: BenchResults[], notes: string[] = []): 
     '# Benchmark results',
     '',
     'Written by `npm run bench` (bench/run-all.ts) from the JSON files in this folder; re-run it rather than editing.',
-    'Each benchmark ran alone, one after another, on the machine named under its heading; on a shared or',
-    'loaded machine read the ratios rather than the absolute figures.',
+    'Each benchmark ran alone, one after another, on the machine named under its heading. Figures are medians',
+    'over alternated rounds, with their spread: `median [min – max, N rounds]`; ratios compare medians. A bench',
+    'that started with the load average above the core count is marked with a warning: quote only figures',
+    'from a quiet machine.',
   ]
   if (notes.length > 0) out.push('', ...notes.map((n) => `- ${n}`))
   for (const r of results) {

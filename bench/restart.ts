@@ -13,14 +13,14 @@ import { readdirSync, unlinkSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createServer } from '../server/server.js'
-import { QUICK, sig, writeResults, type ResultRow } from './results.js'
-import { fmtTime, median, table } from './stats.js'
+import { LOAD_AT_START, QUICK, spreadRow, writeResults, type ResultRow } from './results.js'
+import { fmtTime, loadLine, median, MIN_ROUNDS, table } from './stats.js'
 
 const IMAGES = QUICK ? 20 : 1000
 const WIDTH = QUICK ? 64 : 1024
 const HEIGHT = QUICK ? 48 : 1049
 const IMAGE_BYTES = WIDTH * HEIGHT * 4
-const RUNS = QUICK ? 1 : 5
+const RUNS = QUICK ? 1 : MIN_ROUNDS
 const CAPACITY = Math.ceil((IMAGES * IMAGE_BYTES * 1.05) / (1 << 20)) << 20
 const BLOCK_SIZE = 64 << 20
 const here = fileURLToPath(import.meta.url)
@@ -75,6 +75,7 @@ function removeAll (prefix: string): void {
 async function main (): Promise<void> {
   const prefix = `pxpbench_${process.pid}`
   const emptyPrefix = `pxpbench_empty_${process.pid}`
+  process.stdout.write(`pixelport bench:restart — median [min – max] of ${RUNS} alternated rounds\n${loadLine(LOAD_AT_START)}\n`)
   process.stdout.write(`populating ${IMAGES} images of ${WIDTH}x${HEIGHT} RGBA (${(IMAGES * IMAGE_BYTES / 2 ** 30).toFixed(2)} GiB) ...\n`)
   try {
     await populate(prefix)
@@ -89,8 +90,8 @@ async function main (): Promise<void> {
       await stop(e.child)
     }
     const rows: ResultRow[] = [
-      { label: 'start, empty store', value: sig(median(empty)), unit: 'ms', baseline: true },
-      { label: `start, adopting ${IMAGES} images`, value: sig(median(adopted)), unit: 'ms' },
+      spreadRow({ label: 'start, empty store', unit: 'ms', baseline: true }, empty),
+      spreadRow({ label: `start, adopting ${IMAGES} images`, unit: 'ms' }, adopted),
     ]
     process.stdout.write(table(['start', 'median', 'min', 'max'], [
       ['empty store', fmtTime(median(empty)), fmtTime(Math.min(...empty)), fmtTime(Math.max(...empty))],

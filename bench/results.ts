@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { loadAtStart, spread, type LoadAtStart } from './stats.js'
 import type { Chart } from './svg-chart.js'
 
 export interface ResultRow {
@@ -23,6 +24,10 @@ export interface ResultRow {
   x?: number
   /** The reference of its group (or, for a sweep, of its label): the Markdown table shows ratios against it. */
   baseline?: boolean
+  /** The spread behind `value` (a median): the least and the largest of its `rounds` samples. */
+  min?: number
+  max?: number
+  rounds?: number
 }
 
 export interface NamedChart { file: string, chart: Chart }
@@ -31,12 +36,19 @@ export interface BenchResults {
   name: string
   title?: string
   machine?: { cpus: number, node: string, date: string, loadavg?: number[] }
+  /** The load average when the bench started, and whether it was above the core count. */
+  loadAtStart?: LoadAtStart
+  /** Taken with the load average above the core count: not quiet-machine figures (the report says so). */
+  overloaded?: boolean
   quick?: boolean
   /** One line under the bench's heading: what was measured, and how. */
   note?: string
   rows: ResultRow[]
   charts?: NamedChart[]
 }
+
+/** The load when this bench process started (every bench imports this module first thing). */
+export const LOAD_AT_START = loadAtStart()
 
 /** Shrunk iterations, for the smoke test: `--quick` or PIXELPORT_BENCH_QUICK=1. */
 export const QUICK = process.argv.includes('--quick') || process.env.PIXELPORT_BENCH_QUICK === '1'
@@ -65,9 +77,21 @@ export function writeResults (name: string, data: Omit<BenchResults, 'name' | 'm
   const dir = resultsDir()
   mkdirSync(dir, { recursive: true })
   const file = path.join(dir, `${name}.json`)
-  const out: BenchResults = { name, ...data, machine: machine(), ...(QUICK ? { quick: true } : {}) }
+  const out: BenchResults = {
+    name, ...data, machine: machine(), loadAtStart: LOAD_AT_START,
+    ...(LOAD_AT_START.overloaded ? { overloaded: true } : {}), ...(QUICK ? { quick: true } : {}),
+  }
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n')
+  if (LOAD_AT_START.overloaded) {
+    process.stderr.write(`WARNING: ${file} is marked overloaded (load average ${LOAD_AT_START.loadavg[0]} at start, ${LOAD_AT_START.cores} cores): not quiet-machine figures\n`)
+  }
   return file
+}
+
+/** A row for the median of `samples`, with their spread (min, max, how many rounds). */
+export function spreadRow (row: Omit<ResultRow, 'value' | 'min' | 'max' | 'rounds'>, samples: number[]): ResultRow {
+  const s = spread(samples)
+  return { ...row, value: sig(s.median), min: sig(s.min), max: sig(s.max), rounds: s.n }
 }
 
 /** Round for storage: four significant figures is more than any of these measurements can claim. */

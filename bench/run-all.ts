@@ -3,6 +3,8 @@
  * then bench/results/README.md and the SVG charts from the JSON files they wrote.
  *
  *   --quick          few iterations (also PIXELPORT_BENCH_QUICK=1), for a smoke test
+ *   --full           the long cases too (bench:formats' 4K frame, whose WebP encodes took most of the time);
+ *                    without it `npm run bench` is meant to finish within 4 minutes on a quiet 2-core machine
  *   --only a,b       run just these benches (the report still covers every results file present)
  *   --report-only    run nothing; rebuild README.md and the charts from the JSON files
  * PIXELPORT_BENCH_RESULTS=dir writes results and report there instead of bench/results/.
@@ -12,18 +14,23 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { writeReport } from './report.js'
 import { QUICK, resultsDir } from './results.js'
+import { loadLine } from './stats.js'
+
+const FULL = process.argv.includes('--full')
 
 interface Bench {
   name: string
   /** Why it cannot run here, or null when it can. */
   missing?: () => string | null
+  /** It has long cases that only `--full` runs (and takes the flag). */
+  full?: boolean
 }
 
 const BENCHES: Bench[] = [
   { name: 'worker' },
   { name: 'remote' },
   { name: 'shm', missing: () => existsSync('/dev/shm') ? null : 'no /dev/shm' },
-  { name: 'formats' },
+  { name: 'formats', full: true },
   { name: 'cluster', missing: () => onPath('redis-server') ? null : 'redis-server not found' },
   { name: 'soak' },
 ]
@@ -45,8 +52,8 @@ function argValue (flag: string): string | undefined {
 }
 
 /** Run one bench to completion with its output passed through; resolves to a note when it did not succeed. */
-async function runBench (name: string, env: NodeJS.ProcessEnv): Promise<string | null> {
-  const args = [...(FROM_SOURCE ? ['--import', 'tsx'] : []), scriptOf(name), ...(QUICK ? ['--quick'] : [])]
+async function runBench (name: string, env: NodeJS.ProcessEnv, full: boolean): Promise<string | null> {
+  const args = [...(FROM_SOURCE ? ['--import', 'tsx'] : []), scriptOf(name), ...(QUICK ? ['--quick'] : []), ...(full ? ['--full'] : [])]
   const t0 = performance.now()
   process.stdout.write(`\n=== bench:${name}${QUICK ? ' (quick)' : ''} ===\n`)
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env })
@@ -74,6 +81,7 @@ async function main (): Promise<void> {
   if (!process.argv.includes('--report-only')) {
     // The children write where this process reads, and shrink their iterations with it.
     const env = { ...process.env, PIXELPORT_BENCH_RESULTS: dir, ...(QUICK ? { PIXELPORT_BENCH_QUICK: '1' } : {}) }
+    process.stdout.write(`${loadLine()}\n`)
     const t0 = performance.now()
     for (const bench of BENCHES) {
       if (only !== undefined && !only.includes(bench.name)) continue
@@ -87,7 +95,7 @@ async function main (): Promise<void> {
         process.stdout.write(`\n=== bench:${bench.name}: skipped (${missing}) ===\n`)
         continue
       }
-      const failed = await runBench(bench.name, env)
+      const failed = await runBench(bench.name, env, FULL && bench.full === true)
       if (failed !== null) notes.push(failed)
     }
     process.stdout.write(`\nall benches: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)

@@ -11,9 +11,12 @@
  *   - attached already: a consistent copy, and a zero-copy look;
  *   - `GET /images/:id/data` over HTTP, and (Node) a WebSocket `get` with RemoteClient.
  * Then the time from a commit in this process to a process waiting for it seeing it: Node blocking in a
- * futex (waitForChangeSync), Node awaiting waitForChange (a helper thread in the futex), Python's
- * wait_for_change; and, for the platform's own floor, a bare futex wake with no Pixelport code in between.
- * Options: --quick (fewer rounds).
+ * futex (waitForChangeSync), Node awaiting waitForChange, Python's wait_for_change. Each waiting process
+ * alternates those waits with a bare futex wait on a word of the same memory, woken the same way from here
+ * with no Pixelport code in between: the floor between the same two processes, in the same run. Reported:
+ * p50 and p99 of both, and p50 against the floor's p50.
+ * Every figure: median, min and max over the rounds (at least 5), with the load average at the start.
+ * Options: --quick (fewer rounds), --only transfer|wake.
  */
 import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
@@ -21,13 +24,14 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { SLOT, slotBase } from '../protocol/layout.js'
 import { createServer } from '../server/server.js'
-import { QUICK, sig, writeResults, type ResultRow } from './results.js'
-import { fmtRate, fmtTime, median, percentile, table } from './stats.js'
+import { LOAD_AT_START, QUICK, sig, spreadRow, writeResults, type ResultRow } from './results.js'
+import { fmtRate, fmtTime, loadLine, MIN_ROUNDS, spread, table } from './stats.js'
 
 const MiB = 1024 * 1024
 const quick = QUICK
-const ROUNDS = quick ? 5 : 10
+const ROUNDS = quick ? MIN_ROUNDS : 10
 const WAKES = quick ? 50 : 200
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const NODE_CLIENT = fileURLToPath(new URL(`./fixtures/shm-node-client${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url))
 // The Python file is not compiled: from dist/bench/ it is back in the source tree.
@@ -118,66 +122,69 @@ const pythonOk = await new Promise<boolean>((resolve) => {
   probe.once('exit', (code) => resolve(code === 0))
 })
 
-process.stdout.write(`pixelport bench:shm — ${frame.byteLength} bytes (33 MiB, 4096×2816 RGB), medians of ${ROUNDS} interleaved rounds; wake-up: ${WAKES} commits\n\n`)
-
-const node = nodeClient('transfer', ROUNDS)
-const nodeT = await nextJson(node)
-await node.done
-const py = pythonOk ? pythonClient('transfer', ROUNDS) : null
-const pyT = py === null ? null : await nextJson(py)
-await py?.done
+process.stdout.write(`pixelport bench:shm — ${frame.byteLength} bytes (33 MiB, 4096×2816 RGB), median [min – max] of ${ROUNDS} interleaved rounds; wake-up: ${WAKES} commits alternated with as many bare futex wakes\n${loadLine(LOAD_AT_START)}\n\n`)
 
 const bytes = frame.byteLength
-// A zero-copy look moves no bytes: no rate for it.
-const row = (what: string, ms: number | undefined, base: number): string[] => {
-  const at = what.indexOf(': ')
-  const [client, label] = [what.slice(0, at), what.slice(at + 2)]
-  measured.push([client, label, ms])
-  return rowText(what, ms, base)
-}
-const rowText = (what: string, ms: number | undefined, base: number): string[] =>
-  ms === undefined ? [what, '—', '—', '—'] : [what, fmtTime(ms), /zero-copy/.test(what) ? '—' : fmtRate(bytes, ms), `${(base / ms).toFixed(ms > base ? 2 : 0)}x`]
-// [label, ms, HTTP ms of the same client] for bench/results/shm.json.
-const measured: Array<[client: string, label: string, ms: number | undefined]> = []
-const rows: string[][] = [
-  row('Node: attach + open + zero-copy look', nodeT.attachZeroCopy, nodeT.http),
-  row('Node: attach + open + consistent copy (own buffer)', nodeT.attachCopy, nodeT.http),
-  row('Node: first attach of the process + open + zero-copy look', nodeT.cold, nodeT.http),
-  row('Node: attached, consistent copy (own buffer)', nodeT.copy, nodeT.http),
-  row('Node: attached, zero-copy look', nodeT.zeroCopy, nodeT.http),
-  row('Node: HTTP GET /images/:id/data', nodeT.http, nodeT.http),
-  row('Node: WebSocket get (RemoteClient)', nodeT.ws, nodeT.http),
-]
-if (pyT !== null) {
-  rows.push(
-    row('Python: describe + np.memmap array (zero-copy)', pyT.attachZeroCopy, pyT.http),
-    row('Python: connect + open + consistent copy (own buffer)', pyT.attachCopy, pyT.http),
-    row('Python: first connect of the process + open + zero-copy array', pyT.cold, pyT.http),
-    row('Python: attached, consistent copy (own buffer)', pyT.copy, pyT.http),
-    row('Python: attached, zero-copy array', pyT.zeroCopy, pyT.http),
-    row('Python: HTTP GET (urllib)', pyT.http, pyT.http),
-  )
-}
-process.stdout.write(table(['getting the frame', 'time', 'rate', 'vs HTTP'], rows) + '\n\n')
+// [client, label, that client's HTTP times, the times] for bench/results/shm.json.
+const measured: Array<[client: string, label: string, times: number[] | undefined]> = []
+type Times = Record<string, number[]> & { cold: number }
 
-const wakeRows: string[][] = []
-const wakeMedians: Array<[string, number]> = []
-const wakeRow = (name: string, us: number[]): string[] => {
-  wakeMedians.push([name.trim(), median(us)])
-  return wakeRowText(name, us)
+if (only !== 'wake') {
+  const node = nodeClient('transfer', ROUNDS)
+  const nodeT = await nextJson(node) as Times
+  await node.done
+  const py = pythonOk ? pythonClient('transfer', ROUNDS) : null
+  const pyT = py === null ? null : await nextJson(py) as Times
+  await py?.done
+
+  const rows: string[][] = []
+  // A zero-copy look moves no bytes: no rate for it. Ratios: the medians against the same client's HTTP.
+  const row = (what: string, times: number[] | undefined, http: number[]): void => {
+    const at = what.indexOf(': ')
+    measured.push([what.slice(0, at), what.slice(at + 2), times])
+    if (times === undefined) { rows.push([what, '—', '—', '—', '—']); return }
+    const s = spread(times)
+    const base = spread(http).median
+    rows.push([what, fmtTime(s.median), `${fmtTime(s.min)} – ${fmtTime(s.max)}`, /zero-copy/.test(what) ? '—' : fmtRate(bytes, s.median), `${(base / s.median).toFixed(s.median > base ? 2 : 0)}x`])
+  }
+  row('Node: attach + open + zero-copy look', nodeT.attachZeroCopy, nodeT.http)
+  row('Node: attach + open + consistent copy (own buffer)', nodeT.attachCopy, nodeT.http)
+  row('Node: first attach of the process + open + zero-copy look', [nodeT.cold], nodeT.http)
+  row('Node: attached, consistent copy (own buffer)', nodeT.copy, nodeT.http)
+  row('Node: attached, zero-copy look', nodeT.zeroCopy, nodeT.http)
+  row('Node: HTTP GET /images/:id/data', nodeT.http, nodeT.http)
+  row('Node: WebSocket get (RemoteClient)', nodeT.ws, nodeT.http)
+  if (pyT !== null) {
+    row('Python: describe + np.memmap array (zero-copy)', pyT.attachZeroCopy, pyT.http)
+    row('Python: connect + open + consistent copy (own buffer)', pyT.attachCopy, pyT.http)
+    row('Python: first connect of the process + open + zero-copy array', [pyT.cold], pyT.http)
+    row('Python: attached, consistent copy (own buffer)', pyT.copy, pyT.http)
+    row('Python: attached, zero-copy array', pyT.zeroCopy, pyT.http)
+    row('Python: HTTP GET (urllib)', pyT.http, pyT.http)
+  }
+  process.stdout.write(table(['getting the frame (first attach: one sample)', 'median', 'min – max', 'rate', 'vs HTTP'], rows) + '\n\n')
 }
-const wakeRowText = (name: string, us: number[]): string[] =>
-  [name, `${median(us).toFixed(1)} µs`, `${percentile(us, 90).toFixed(1)} µs`, `${percentile(us, 99).toFixed(1)} µs`, `${Math.min(...us).toFixed(1)} µs`]
-const wake = async (name: string, child: Child): Promise<void> => {
-  const result = await wakeRounds(child)
-  await child.done
-  wakeRows.push(wakeRow(name, result.latencies))
-  if (result.floor !== undefined && result.floor.length > 0) wakeRows.push(wakeRow('  floor: bare futex wake, same processes, interleaved', result.floor))
+
+// [waiter, its latencies, the floor's latencies] (µs) for bench/results/shm.json.
+const wakes: Array<[name: string, us: number[], floor: number[]]> = []
+if (only !== 'transfer') {
+  const wakeRows: string[][] = []
+  const us = (v: number): string => `${v.toFixed(1)} µs`
+  const wake = async (name: string, child: Child): Promise<void> => {
+    const result = await wakeRounds(child)
+    await child.done
+    const floor = result.floor ?? []
+    wakes.push([name, result.latencies, floor])
+    const s = spread(result.latencies)
+    const f = spread(floor)
+    wakeRows.push([name, us(s.median), us(s.p99), `${us(s.min)} – ${us(s.max)}`, us(f.median), us(f.p99), `${(s.median / f.median).toFixed(2)}x`])
+  }
+  await wake('Node, waitForChangeSync', nodeClient('wake-sync', WAKES))
+  await wake('Node, await waitForChange', nodeClient('wake-async', WAKES))
+  if (pythonOk) await wake('Python, wait_for_change', pythonClient('wake', WAKES))
+  process.stdout.write(table(['commit here → seen by a waiting process', 'p50', 'p99', 'min – max', 'floor p50', 'floor p99', 'p50 / floor p50'], wakeRows) + '\n')
+  process.stdout.write('(floor: a bare futex wait in the same waiting process, woken from here, alternated with the measured waits)\n')
 }
-await wake('Node, waitForChangeSync (futex)', nodeClient('wake-sync', WAKES))
-await wake('Node, await waitForChange (helper thread)', nodeClient('wake-async', WAKES))
-if (pythonOk) await wake('Python, wait_for_change (futex)', pythonClient('wake', WAKES))
-process.stdout.write(table(['commit here → seen by a waiting process', 'median', 'p90', 'p99', 'min'], wakeRows) + '\n')
 if (!pythonOk) process.stdout.write(`\n(${PYTHON} with numpy not found: Python rows skipped)\n`)
 
 writeStructured()
@@ -186,28 +193,37 @@ await server.close()
 /** bench/results/shm.json: each client's ways of getting the frame against its own HTTP download, and wake-ups. */
 function writeStructured (): void {
   const rows: ResultRow[] = []
-  for (const [client, label, ms] of measured) {
-    if (ms === undefined) continue
-    rows.push({ group: `${client}: another process getting a 33 MiB frame (median)`, label, value: sig(ms), unit: 'ms', ...(/HTTP/.test(label) ? { baseline: true } : {}) })
+  for (const [client, label, times] of measured) {
+    if (times === undefined) continue
+    rows.push(spreadRow({ group: `${client}: another process getting a 33 MiB frame (median)`, label, unit: 'ms', ...(/HTTP/.test(label) ? { baseline: true } : {}) }, times))
   }
-  for (const [name, us] of wakeMedians) {
-    rows.push({ group: 'commit here → seen by a waiting process (median)', label: name.replace(/^floor: /, 'floor: '), value: sig(us / 1000), unit: 'ms' })
+  for (const [name, us, floor] of wakes) {
+    const group = `${name}: commit here → seen by the waiting process`
+    const ms = (xs: number[]): number[] => xs.map((v) => v / 1000)
+    rows.push(
+      spreadRow({ group, label: 'floor: bare futex wake, same processes (p50)', unit: 'ms', baseline: true }, ms(floor)),
+      spreadRow({ group, label: `${name} (p50)`, unit: 'ms' }, ms(us)),
+      { group, label: 'floor (p99)', value: sig(spread(floor).p99 / 1000), unit: 'ms' },
+      { group, label: `${name} (p99)`, value: sig(spread(us).p99 / 1000), unit: 'ms' },
+    )
   }
-  const bars = measured.filter((m): m is [string, string, number] => m[2] !== undefined)
-  writeResults('shm', {
+  const bars = measured.filter((m): m is [string, string, number[]] => m[2] !== undefined)
+  writeResults(only === null ? 'shm' : `shm-${only}`, {
     title: 'Shared memory across processes (npm run bench:shm)',
-    note: `A ${bytes}-byte frame (4096×2816 RGB); medians of ${ROUNDS} interleaved rounds. Ratios: how many times faster than the same client's HTTP download.`,
+    note: `A ${bytes}-byte frame (4096×2816 RGB); medians of ${ROUNDS} interleaved rounds. Ratios: how many times faster than the same client's HTTP download; for wake-ups, than the bare futex floor between the same two processes.`,
     rows,
-    charts: [{
-      file: 'shm-vs-http',
-      chart: {
-        kind: 'bar',
-        title: 'Another process getting a 33 MiB frame',
-        subtitle: 'median time, log scale: shared memory (attach, copy, zero-copy) against HTTP and WebSocket',
-        categories: bars.map(([client, label]) => `${client}: ${label}`),
-        value: { label: 'time', unit: 'ms', log: true },
-        series: [{ name: 'time', values: bars.map((m) => sig(m[2])) }],
-      },
-    }],
+    charts: bars.length === 0
+      ? []
+      : [{
+          file: 'shm-vs-http',
+          chart: {
+            kind: 'bar',
+            title: 'Another process getting a 33 MiB frame',
+            subtitle: 'median time, log scale: shared memory (attach, copy, zero-copy) against HTTP and WebSocket',
+            categories: bars.map(([client, label]) => `${client}: ${label}`),
+            value: { label: 'time', unit: 'ms', log: true },
+            series: [{ name: 'time', values: bars.map((m) => sig(spread(m[2]).median)) }],
+          },
+        }],
   })
 }

@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "pixelport_shm",
-      "sources": ["src/shm.cc"],
+      "sources": ["src/shm.cc", "src/futex_ring.cc"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type"],
       "conditions": [
         ["OS=='linux'", {

@@ -40,6 +40,13 @@ export interface ShmAddon {
   futexWait (buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutMs?: number): FutexWaitResult
   /** Wake up to `count` (default all) `futexWait`ers on the int32 at `byteOffset`; returns how many woke. */
   futexWake (buffer: SharedArrayBuffer, byteOffset: number, count?: number): number
+  /**
+   * `futexWait` without blocking: `callback(result)` runs later on this thread's event loop, woken by the
+   * kernel itself (io_uring's futex wait). Returns false, calling nothing, where that is unavailable (Linux
+   * before 6.7, io_uring disabled, too many waits pending): wait another way. Absent from older builds.
+   */
+  futexWaitAsync?: (buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutMs: number,
+    callback: (result: FutexWaitResult | 'error') => void) => boolean
 }
 
 export const SHM_ADDON_API_VERSION = 1

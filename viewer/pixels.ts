@@ -3,8 +3,11 @@
  *
  * 8-bit data is shown as it is, 16-bit unsigned (I;16, I;16B) scaled to 8 bits, booleans (mode 1) as black
  * and white, and every other dtype (I, F, signed, 64-bit) stretched from its minimum to its maximum, since
- * such images have no fixed white level. No DOM here: the page wraps the result in an ImageData.
+ * such images have no fixed white level. The formulas (and the colour modes) are protocol/colour.ts, which
+ * the server's pictures use too: the canvas shows what a PNG of the image holds. No DOM here: the page wraps
+ * the result in an ImageData.
  */
+import { level16, needsRgbConversion, stretchTo8, toRgb } from '../protocol/colour.js'
 import { dtypeOf, type DType } from '../protocol/dtypes.js'
 import { pxpError } from '../protocol/errors.js'
 
@@ -88,33 +91,10 @@ function levelsOf (dtype: DType, bytes: Uint8Array, count: number): { levels: Ui
   if (dtype.kind === 'u' && dtype.itemSize === 2) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const little = dtype.littleEndian !== false
-    for (let i = 0; i < count; i++) levels[i] = view.getUint16(i * 2, little) >>> 8
+    for (let i = 0; i < count; i++) levels[i] = level16(view.getUint16(i * 2, little))
     return { levels, range: null }
   }
-  const values = numbers(dtype, bytes, count)
-  let min = Infinity
-  let max = -Infinity
-  for (const v of values) {
-    if (v < min) min = v
-    if (v > max) max = v
-  }
-  // NaN and infinities take no part in the range; NaN shows black, infinities clamp.
-  if (!Number.isFinite(min) || !Number.isFinite(max)) {
-    min = Infinity
-    max = -Infinity
-    for (const v of values) {
-      if (!Number.isFinite(v)) continue
-      if (v < min) min = v
-      if (v > max) max = v
-    }
-    if (min > max) min = max = 0
-  }
-  const scale = max > min ? 255 / (max - min) : 0
-  for (let i = 0; i < count; i++) {
-    const v = values[i]
-    levels[i] = v > max ? 255 : v > min ? Math.round((v - min) * scale) : 0
-  }
-  return { levels, range: [min, max] }
+  return stretchTo8(numbers(dtype, bytes, count))
 }
 
 /** Convert one frame to RGBA. Throws PXP_ERR_BAD_SHAPE for shapes that are not pictures (see whyNotDrawable). */
@@ -128,7 +108,11 @@ export function toRgba (frame: FramePixels): Rgba {
     return { width, height, rgba: new Uint8ClampedArray(levels.buffer, levels.byteOffset, pixels * 4), range }
   }
   const rgba = new Uint8ClampedArray(pixels * 4)
-  const convert = CONVERTERS[mode ?? ''] ?? null
+  if (channels >= 3 && needsRgbConversion(mode)) {
+    toRgb(mode, levels, pixels, rgba, 4)
+    for (let o = 3; o < rgba.length; o += 4) rgba[o] = 255
+    return { width, height, rgba, range }
+  }
   for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels, o += 4) {
     if (channels === 1) {
       rgba[o] = rgba[o + 1] = rgba[o + 2] = levels[i]
@@ -136,8 +120,6 @@ export function toRgba (frame: FramePixels): Rgba {
     } else if (channels === 2) {
       rgba[o] = rgba[o + 1] = rgba[o + 2] = levels[i]
       rgba[o + 3] = levels[i + 1]
-    } else if (convert !== null) {
-      convert(levels, i, rgba, o)
     } else {
       // RGB, RGBX, and raw shapes with 3 or 4 channels: the first three as red, green, blue.
       rgba[o] = levels[i]
@@ -147,46 +129,4 @@ export function toRgba (frame: FramePixels): Rgba {
     }
   }
   return { width, height, rgba, range }
-}
-
-type Converter = (src: Uint8Array, i: number, out: Uint8ClampedArray, o: number) => void
-
-/** Modes whose channels are not red, green, blue: converted the way Pillow's convert('RGB') would, roughly. */
-const CONVERTERS: Readonly<Record<string, Converter>> = {
-  YCbCr: (s, i, out, o) => {
-    const y = s[i]
-    const cb = s[i + 1] - 128
-    const cr = s[i + 2] - 128
-    out[o] = y + 1.402 * cr
-    out[o + 1] = y - 0.344136 * cb - 0.714136 * cr
-    out[o + 2] = y + 1.772 * cb
-    out[o + 3] = 255
-  },
-  HSV: (s, i, out, o) => {
-    const h = (s[i] / 255) * 6
-    const sat = s[i + 1] / 255
-    const v = s[i + 2]
-    const sector = Math.floor(h) % 6
-    const f = h - Math.floor(h)
-    const p = v * (1 - sat)
-    const q = v * (1 - sat * f)
-    const t = v * (1 - sat * (1 - f))
-    const [r, g, b] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][sector]
-    out[o] = r
-    out[o + 1] = g
-    out[o + 2] = b
-    out[o + 3] = 255
-  },
-  // Lightness only: a faithful L*a*b* conversion needs a white point; grey from L is what people expect.
-  LAB: (s, i, out, o) => {
-    out[o] = out[o + 1] = out[o + 2] = s[i]
-    out[o + 3] = 255
-  },
-  CMYK: (s, i, out, o) => {
-    const k = 255 - s[i + 3]
-    out[o] = ((255 - s[i]) * k) / 255
-    out[o + 1] = ((255 - s[i + 1]) * k) / 255
-    out[o + 2] = ((255 - s[i + 2]) * k) / 255
-    out[o + 3] = 255
-  },
 }

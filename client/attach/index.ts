@@ -21,7 +21,12 @@ export { AttachedStore, type AttachedStoreEvents } from './attached-store.js'
 export { SharedImage } from '../core/shared-image.js'
 export type { Frame, Loan, WaitOptions, WriteOptions } from '../core/image-host.js'
 export type { CreateOptions, ViewRect } from '../core/store-base.js'
-export * from '../../protocol/index.js'
+// The vocabulary a program using this entry point needs (the rest is in pixelport/protocol; the
+// shared-memory layout and lock steps are internal).
+export {
+  PixelportError, isPixelportError, halfToNumber, typedArrayFor,
+  type ErrorCode, type ImageDescriptor, type ChangeType, type CreateRequest, type Layout, type TypedArray
+} from '../../protocol/index.js'
 
 /**
  * Attach to the server at `url` (its base URL; only the origin is used) and return its store, or attach to

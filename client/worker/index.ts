@@ -12,7 +12,12 @@ import { WorkerStore } from './worker-store.js'
 export { WorkerStore, type CreateOptions, type ViewRect, type WorkerStoreEvents } from './worker-store.js'
 export { SharedImage } from '../core/shared-image.js'
 export type { Frame, Loan, WaitOptions, WriteOptions } from '../core/image-host.js'
-export * from '../../protocol/index.js'
+// The vocabulary a program using this entry point needs (the rest is in pixelport/protocol; the
+// shared-memory layout and lock steps are internal).
+export {
+  PixelportError, isPixelportError, halfToNumber, typedArrayFor,
+  type ErrorCode, type ImageDescriptor, type ChangeType, type CreateRequest, type Layout, type TypedArray
+} from '../../protocol/index.js'
 
 /** Key in `workerData` where `server.spawnWorker()` puts the channel. */
 export const WORKER_DATA_KEY = 'pixelport'

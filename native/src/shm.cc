@@ -11,6 +11,7 @@
 //   unlink(name)                                          remove the name; mappings stay valid
 //   futexWait(sab, byteOffset, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out'
 //   futexWake(sab, byteOffset, count) -> number of waiters woken
+//   futexWaitAsync(sab, byteOffset, expected, timeoutMs, callback) -> boolean   see futex_ring.cc
 //   apiVersion                                            bumped when the exports change shape
 
 #ifndef __linux__
@@ -20,6 +21,8 @@
 #include <node.h>
 #include <uv.h>
 #include <v8.h>
+
+#include "futex_ring.h"
 
 #ifdef V8_ENABLE_SANDBOX
 // With the sandbox on, V8 refuses backing stores outside its cage: an mmap'd segment would crash at
@@ -320,5 +323,6 @@ NODE_MODULE_INIT() {
   Export(exports, context, "unlink", Unlink);
   Export(exports, context, "futexWait", FutexWait);
   Export(exports, context, "futexWake", FutexWake);
+  Export(exports, context, "futexWaitAsync", pixelport::FutexWaitAsync);
   exports->Set(context, Str(isolate, "apiVersion"), Integer::New(isolate, kApiVersion)).Check();
 }

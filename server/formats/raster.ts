@@ -2,7 +2,8 @@
  * Any Pixelport image (C-order bytes + shape, typestr, mode) as a raster a picture format can hold: 1-4
  * channels (grey, grey + alpha, RGB, RGBA) of 8- or 16-bit samples.
  *
- * The conversions, in one place because the docs promise them:
+ * The conversions, in one place because the docs promise them (the sample and colour formulas are
+ * protocol/colour.ts, shared with the viewer):
  * - `|u1` as is; `|b1` (mode `1`) as 0/255.
  * - `<u2`/`>u2` (I;16, I;16B, 16-bit colour) stay 16-bit where the format allows, else v / 257 rounded.
  * - Every other dtype (I, F, signed, 32/64-bit) is scaled linearly from its min..max (finite values, all
@@ -12,7 +13,7 @@
  * The source bytes are never written to: they may be a snapshot other readers share.
  */
 import { dtypeOf, type DType } from '../../protocol/dtypes.js'
-import { needsRgbConversion, toRgb } from './colour.js'
+import { level16, needsRgbConversion, stretchTo8, toRgb } from '../../protocol/colour.js'
 
 export interface PixelSource {
   readonly shape: readonly number[]
@@ -63,7 +64,7 @@ export function toRaster (source: PixelSource, bytes: Uint8Array, keep16: boolea
       sixteen = true
     } else {
       data = new Uint8Array(samples.length)
-      for (let i = 0; i < samples.length; i++) data[i] = (samples[i] * 255 + 32767) / 65535
+      for (let i = 0; i < samples.length; i++) data[i] = level16(samples[i])
     }
   } else {
     const scaled = scaleTo8(nativeView(bytes, dtype))
@@ -75,7 +76,7 @@ export function toRaster (source: PixelSource, bytes: Uint8Array, keep16: boolea
     data = dropFourth(data as Uint8Array, pixels)
     channels = 3
   } else if (needsRgbConversion(mode)) {
-    data = toRgb(mode!, data as Uint8Array, pixels)
+    data = toRgb(mode, data as Uint8Array, pixels) as Uint8Array
     channels = 3
   }
   if (channels < 1 || channels > 4) {
@@ -108,27 +109,11 @@ const NATIVE: Readonly<Record<string, NativeArray>> = {
   f4: Float32Array, f8: Float64Array, u8: BigUint64Array, i8: BigInt64Array,
 }
 
-/** Linear min..max → 0..255 over the finite values. */
+/** Linear min..max → 0..255 over the finite values (protocol/colour.ts). */
 function scaleTo8 (samples: ArrayLike<number | bigint>): { data: Uint8Array, range: [number, number] } {
-  const n = samples.length
   const values = typeof samples[0] === 'bigint' ? Float64Array.from(samples as ArrayLike<bigint>, Number) : samples as ArrayLike<number>
-  let min = Infinity
-  let max = -Infinity
-  for (let i = 0; i < n; i++) {
-    const v = values[i]
-    if (v < min && v !== -Infinity) min = v
-    if (v > max && v !== Infinity) max = v
-  }
-  const out = new Uint8Array(n)
-  if (min > max) return { data: out.fill(0), range: [0, 0] }
-  const k = max > min ? 255 / (max - min) : 0
-  for (let i = 0; i < n; i++) {
-    const v = values[i]
-    // NaN fails both comparisons and stays 0.
-    if (v >= max) out[i] = k === 0 ? 0 : 255
-    else if (v > min) out[i] = Math.round((v - min) * k)
-  }
-  return { data: out, range: [min, max] }
+  const { levels, range } = stretchTo8(values)
+  return { data: levels, range }
 }
 
 function dropFourth (src: Uint8Array, pixels: number): Uint8Array {

@@ -10,6 +10,7 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { groupTable, renderMarkdown, writeReport } from '../../bench/report.js'
 import type { BenchResults, ResultRow } from '../../bench/results.js'
+import { alternate, loadLine, spread } from '../../bench/stats.js'
 import { ROOT } from '../helpers/paths.js'
 import { logTicks, renderBarChart, renderLineChart, type BarChart, type LineChart } from '../../bench/svg-chart.js'
 
@@ -172,6 +173,39 @@ t.test('Markdown tables: ratios against the baseline, sweeps pivoted by series',
   t.equal(table[2], '| 1 MiB | 3.00 ms | 50.0 µs (60x) |')
   t.equal(table[3], '| 64 MiB | 250.00 ms | 50.0 µs (5,000x) |')
   t.equal(table.at(-1), '(Nx): how many times faster than clone (below 1: slower), at the same size.')
+  const spreadRows: ResultRow[] = [
+    { label: 'floor', value: 30, min: 25, max: 90, rounds: 5, unit: 'ms', baseline: true },
+    { label: 'ours', value: 60, min: 50, max: 120, rounds: 5, unit: 'ms' },
+  ]
+  t.same(groupTable(spreadRows).slice(2, 4), [
+    '| floor | 30.00 ms [25.00 ms – 90.00 ms, 5 rounds] | 1x |',
+    '| ours | 60.00 ms [50.00 ms – 120.00 ms, 5 rounds] | 0.50x |',
+  ], 'a median shows its spread; the ratio compares medians')
+})
+
+t.test('figures taken under load are marked in the report', async (t) => {
+  const loaded: BenchResults = {
+    name: 'shm',
+    machine: { cpus: 2, node: 'v20.0.0', date: '2026-01-01' },
+    loadAtStart: { loadavg: [7.5, 6, 5], cores: 2, overloaded: true },
+    overloaded: true,
+    rows: [{ label: 'a', value: 2, unit: 'ms' }],
+  }
+  const quiet: BenchResults = { ...loaded, name: 'worker', loadAtStart: { loadavg: [0.1, 0.2, 0.3], cores: 2, overloaded: false }, overloaded: undefined }
+  const md = renderMarkdown([quiet, loaded])
+  t.match(md, /## worker\n\n_2026-01-01, Node v20.0.0, 2 CPUs, load average 0.1 0.2 0.3 at start._\n\n\| measure/, 'a quiet run: its load, no warning')
+  t.match(md, /## shm\n\n_2026-01-01, Node v20.0.0, 2 CPUs, load average 7.5 6 5 at start._\n\n> \*\*Warning: taken with the load average above the core count.\*\*/)
+  t.equal(md.match(/Warning: taken with the load average/g)?.length, 1, 'only the loaded run is marked')
+})
+
+t.test('bench/stats: spreads, alternated rounds, the load line', async (t) => {
+  t.same(spread([3, 1, 2, 10, 4]), { n: 5, min: 1, median: 3, max: 10, p99: 10 })
+  const order: string[] = []
+  const samples = await alternate(3, { a: () => { order.push('a'); return 1 }, b: async () => { order.push('b'); return 2 } })
+  t.same(samples, { a: [1, 1, 1], b: [2, 2, 2] })
+  t.same(order, ['a', 'b', 'b', 'a', 'a', 'b'], 'the order rotates from round to round')
+  t.match(loadLine({ loadavg: [3, 2, 1], cores: 2, overloaded: true }), /^load average at start: 3 2 1 \(2 cores\)\nWARNING: the load average is above the core count/)
+  t.equal(loadLine({ loadavg: [1, 2, 3], cores: 2, overloaded: false }), 'load average at start: 1 2 3 (2 cores)')
 })
 
 t.test('writeReport: README and charts from a results directory, bad files noted', async (t) => {
