@@ -45,7 +45,8 @@ export function redirectToOwner (cluster: ClusterNode | null, store: ImageStore)
     const query = request.query as Record<string, unknown> | undefined
     const param = query?.[REDIRECT_PARAM]
     if (param !== undefined) delete query![REDIRECT_PARAM]
-    const asked = (typeof param === 'string' && YES.has(param)) || prefersRedirect(request.headers.prefer)
+    // (A repeated parameter is a list: any yes among them asks.)
+    const asked = (Array.isArray(param) ? param : [param]).some((v) => typeof v === 'string' && YES.has(v)) || prefersRedirect(request.headers.prefer)
     if (!asked || cluster === null || (request.method !== 'GET' && request.method !== 'HEAD')) return
     const id = (request.params as { id?: unknown } | undefined)?.id
     if (typeof id !== 'string' || store.has(id) || request.headers[FORWARDED_HEADER] !== undefined) return
