@@ -13,7 +13,7 @@
  * The redirect parameter is accepted on every route (and then ignored when the image is here, or on a
  * single node), so a client can ask for a redirect without knowing where the image lives.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { preValidationHookHandler } from 'fastify'
 import type { ImageStore } from '../store/image-store.js'
 import { FORWARDED_HEADER } from './keys.js'
 import type { ClusterNode } from './node.js'
@@ -40,27 +40,45 @@ export function redirectLocation (ownerUrl: string, pathAndQuery: string): strin
  * the image is another live node's, and that node takes this node's tokens. `cluster` null: a single node,
  * which only strips the parameter.
  */
-export function redirectToOwner (cluster: ClusterNode | null, store: ImageStore): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
-  return async function redirectHook (request, reply) {
+export function redirectToOwner (cluster: ClusterNode | null, store: ImageStore): preValidationHookHandler {
+  // Callback style: every request passes through here, and all but the redirected ones leave at once,
+  // without a promise or a microtask turn.
+  return function redirectHook (request, reply, done) {
     const query = request.query as Record<string, unknown> | undefined
     const param = query?.[REDIRECT_PARAM]
     if (param !== undefined) delete query![REDIRECT_PARAM]
     // (A repeated parameter is a list: any yes among them asks.)
-    const asked = (Array.isArray(param) ? param : [param]).some((v) => typeof v === 'string' && YES.has(v)) || prefersRedirect(request.headers.prefer)
-    if (!asked || cluster === null || (request.method !== 'GET' && request.method !== 'HEAD')) return
+    const asked = (param !== undefined && (Array.isArray(param) ? param : [param]).some((v) => typeof v === 'string' && YES.has(v))) ||
+      prefersRedirect(request.headers.prefer)
     const id = (request.params as { id?: unknown } | undefined)?.id
-    if (typeof id !== 'string' || store.has(id) || request.headers[FORWARDED_HEADER] !== undefined) return
-    const entry = await cluster.locate(id)
-    if (entry === null || !cluster.mayRedirectTo(entry)) return
-    // A view the token may not see (its base is outside the token's ids) is refused here, not redirected.
-    if (!request.principal.maySee(entry.descriptor)) return
-    void reply.code(307)
-      .header('location', redirectLocation(entry.url, request.raw.url ?? ''))
-      .header('x-pixelport-node', entry.node)
-      // The answer depends on this header and on where the image lives now: never cached.
-      .header('vary', 'Prefer')
-      .header('cache-control', 'no-store')
-    if (prefersRedirect(request.headers.prefer)) void reply.header('preference-applied', 'redirect')
-    return reply.send()
+    if (!asked || cluster === null || (request.method !== 'GET' && request.method !== 'HEAD') ||
+        typeof id !== 'string' || store.has(id) || request.headers[FORWARDED_HEADER] !== undefined) {
+      done()
+      return
+    }
+    cluster.locate(id).then((entry) => {
+      let location: string | null = null
+      try {
+        // A view the token may not see (its base is outside the token's ids) is refused later, not redirected.
+        if (entry !== null && cluster.mayRedirectTo(entry) && request.principal.maySee(entry.descriptor)) {
+          location = redirectLocation(entry.url, request.raw.url ?? '')
+        }
+      } catch (err) {
+        done(err as Error)
+        return
+      }
+      if (location === null || entry === null) {
+        done()
+        return
+      }
+      void reply.code(307)
+        .header('location', location)
+        .header('x-pixelport-node', entry.node)
+        // The answer depends on this header and on where the image lives now: never cached.
+        .header('vary', 'Prefer')
+        .header('cache-control', 'no-store')
+      if (prefersRedirect(request.headers.prefer)) void reply.header('preference-applied', 'redirect')
+      void reply.send()
+    }, (err: Error) => { done(err) })
   }
 }
