@@ -14,7 +14,7 @@ import { Pool } from 'undici'
 /** Connections kept per peer: enough for concurrent forwarded downloads, bounded. */
 const CONNECTIONS_PER_PEER = 64
 /** Waiting for the owner to start answering; a stalled body is the client's business after that. */
-export const HEADERS_TIMEOUT_MS = 10_000
+const HEADERS_TIMEOUT_MS = 10_000
 const CONNECT_TIMEOUT_MS = 10_000
 /** An idle connection to a peer is closed after this long (the owner's own keep-alive is 72 s in fastify). */
 const KEEP_ALIVE_MS = 30_000
