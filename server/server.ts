@@ -151,7 +151,7 @@ export async function createServer (options: ServerOptions = {}): Promise<Pixelp
   const clustering = resolved.cluster === null ? null : await Promise.all([import('./cluster/node.js'), import('./cluster/replicas.js')])
   const cluster = clustering === null || resolved.cluster === null
     ? null
-    : new clustering[0].ClusterNode(store, { ...resolved.cluster, nodeId: resolved.cluster.nodeId ?? defaultNodeId(resolved.port) })
+    : new clustering[0].ClusterNode(store, { ...resolved.cluster, nodeId: resolved.cluster.nodeId ?? defaultNodeId(resolved.port), auth: clustering[0].authDigest(options.tokens ?? [], resolved.cluster.token) })
   // Worker threads and attached processes here that open another node's image get a local read-only replica.
   const replicas = cluster === null || clustering === null ? null : clustering[1].attachReplicas({ store, workers }, cluster)
   const ctx: ServerContext = { store, snapshots, options: resolved, metrics, cluster }

@@ -21,6 +21,8 @@ export interface NodeInfo {
   startedAt: number
   /** Its last heartbeat (ms since the epoch). */
   lastSeen: number
+  /** Its token-configuration digest (registration.ts authDigest); absent: never redirect a client there. */
+  auth?: string
 }
 
 /** The part of a pino/fastify logger the cluster uses. */
@@ -44,7 +46,7 @@ export class Membership {
    */
   constructor (
     private readonly link: RedisLink,
-    readonly self: { id: string, url: string },
+    readonly self: { id: string, url: string, auth?: string },
     private readonly ttlMs: number,
     private readonly key: string | null = null,
     private readonly log: ClusterLogger = { warn: () => {} },
@@ -61,11 +63,13 @@ export class Membership {
       v = JSON.parse(text) as Stored
     } catch {}
     if (typeof v !== 'object' || v === null || v.id !== id || typeof v.url !== 'string' || !Number.isSafeInteger(v.startedAt) ||
-        (this.key !== null && !verifyRegistration(this.key, v, v.sig))) {
+        (v.auth !== undefined && typeof v.auth !== 'string') || (this.key !== null && !verifyRegistration(this.key, v, v.sig))) {
       this.forged(id, v ?? text)
       return null
     }
-    return { id: v.id, url: v.url, startedAt: v.startedAt, lastSeen: Number(v.lastSeen) || 0 }
+    const node: NodeInfo = { id: v.id, url: v.url, startedAt: v.startedAt, lastSeen: Number(v.lastSeen) || 0 }
+    if (v.auth !== undefined) node.auth = v.auth
+    return node
   }
 
   private forged (id: string, v: unknown): void {
@@ -83,7 +87,8 @@ export class Membership {
    * before (first join, Redis restarted empty, or this node lapsed): the caller republishes its catalog.
    */
   async beat (): Promise<boolean> {
-    const info: Stored = { ...this.self, startedAt: this.startedAt, lastSeen: Date.now() }
+    const info: Stored = { id: this.self.id, url: this.self.url, startedAt: this.startedAt, lastSeen: Date.now() }
+    if (this.self.auth !== undefined) info.auth = this.self.auth
     if (this.key !== null) info.sig = signRegistration(this.key, info)
     const results = await this.link.commands.multi()
       .set(nodeKey(this.self.id), JSON.stringify(info), 'PX', this.ttlMs, 'GET')

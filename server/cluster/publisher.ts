@@ -2,9 +2,10 @@
  * Writes this node's catalog changes to Redis: the node's catalog hash and the cluster's event stream, in
  * one MULTI per flush so the catalog and the events never disagree.
  *
- * Rate: the first change after a quiet period is flushed at once (low latency for sparse commits); later
- * ones wait until `windowMs` after the previous flush, folding into one op per image meanwhile (see
- * outbox.ts). One flush in flight at a time: if Redis is slow, changes coalesce instead of piling up.
+ * Rate: the first change after a quiet period is flushed in the same event-loop turn (setImmediate: low
+ * latency for sparse commits, and the changes of one turn share one MULTI); later ones wait until
+ * `windowMs` after the previous flush, folding into one op per image meanwhile (see outbox.ts). One flush
+ * in flight at a time: if Redis is slow, changes coalesce instead of piling up.
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { CATALOG_TTL_FACTOR, catalogKey, EVENTS_KEY, EVENTS_MAXLEN } from './keys.js'
@@ -15,14 +16,15 @@ import type { RedisLink } from './redis-link.js'
  * Stream entry fields: t type, n node, u node URL, i image id, g generation, d descriptor JSON. The URL
  * travels with every entry so a reader never has to look the node up (nor drop the event) first.
  */
-export function entryFields (node: string, url: string, op: CatalogOp): string[] {
+export function entryFields (node: string, url: string, op: CatalogOp, json = op.type === 'deleted' ? '' : JSON.stringify(op.descriptor)): string[] {
   if (op.type === 'deleted') return ['t', 'deleted', 'n', node, 'u', url, 'i', op.id]
-  return ['t', op.type, 'n', node, 'u', url, 'i', op.id, 'g', String(op.descriptor.generation), 'd', JSON.stringify(op.descriptor)]
+  return ['t', op.type, 'n', node, 'u', url, 'i', op.id, 'g', String(op.descriptor.generation), 'd', json]
 }
 
 export class CatalogPublisher {
   private readonly outbox: Outbox
-  private timer: NodeJS.Timeout | null = null
+  /** The pending flush: a timer inside the window, an immediate outside it. */
+  private timer: { cancel: () => void } | null = null
   private flushing: Promise<void> | null = null
   private lastFlushAt = 0
   private stopped = false
@@ -59,11 +61,21 @@ export class CatalogPublisher {
   /** Flush now if Redis is there (after a reconnect); otherwise nothing. */
   schedule (): void {
     if (this.stopped || this.timer !== null || this.flushing !== null || this.outbox.size === 0 || !this.link.ready) return
-    const delay = Math.max(0, this.lastFlushAt + this.windowMs - Date.now())
-    this.timer = setTimeout(() => {
+    const delay = this.lastFlushAt + this.windowMs - performance.now()
+    const run = (): void => {
       this.timer = null
       void this.flush()
-    }, delay)
+    }
+    // Outside the window, flush in this event-loop turn's check phase: every change offered in this turn
+    // goes in one MULTI, and nothing waits for a timer (Node's setTimeout(0) is at least 1 ms, plus the
+    // timers phase of the next turn: about half of a commit's way to another node on loopback).
+    if (delay <= 0) {
+      const immediate = setImmediate(run)
+      this.timer = { cancel: () => clearImmediate(immediate) }
+    } else {
+      const timeout = setTimeout(run, delay)
+      this.timer = { cancel: () => clearTimeout(timeout) }
+    }
   }
 
   /** Write everything waiting; resolves when done (or failed: the ops are put back for the next try). */
@@ -71,7 +83,7 @@ export class CatalogPublisher {
     if (this.flushing !== null) return await this.flushing
     const ops = this.outbox.take()
     if (ops.length === 0) return
-    this.lastFlushAt = Date.now()
+    this.lastFlushAt = performance.now()
     this.flushing = this.write(ops).then(
       () => {},
       () => { if (!this.stopped) this.outbox.putBack(ops) },
@@ -86,9 +98,11 @@ export class CatalogPublisher {
     const key = catalogKey(this.nodeId)
     const multi = this.link.commands.multi()
     for (const op of ops) {
+      // One serialisation per op, for the catalog and the stream entry alike.
+      const json = op.type === 'deleted' ? '' : JSON.stringify(op.descriptor)
       if (op.type === 'deleted') multi.hdel(key, op.id)
-      else multi.hset(key, op.id, JSON.stringify(op.descriptor))
-      multi.xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_MAXLEN, '*', ...entryFields(this.nodeId, this.url, op))
+      else multi.hset(key, op.id, json)
+      multi.xadd(EVENTS_KEY, 'MAXLEN', '~', EVENTS_MAXLEN, '*', ...entryFields(this.nodeId, this.url, op, json))
     }
     multi.pexpire(key, CATALOG_TTL_FACTOR * this.ttlMs)
     const results = await multi.exec()
@@ -113,7 +127,7 @@ export class CatalogPublisher {
 
   stop (): void {
     this.stopped = true
-    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer?.cancel()
     this.timer = null
   }
 }

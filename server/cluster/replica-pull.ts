@@ -7,7 +7,13 @@
  * answer means the owner committed meanwhile: the pull starts over (latest-only: the older generation is
  * never finished). After `maxRestarts` restarts one whole-body GET is used, which is one generation by
  * construction, so a producer committing faster than ranges travel cannot starve the pull.
+ *
+ * Bytes go from the socket straight into the destination: undici's `request` over a keep-alive connection
+ * (the peer's Pool when the caller gives one, else undici's global Agent, which keeps connections too), its
+ * body read chunk by chunk into `into`. `fetch()` was the slow part here: a WHATWG stream per body and a
+ * copy per chunk on top of the one into the destination; and a new connection per range without a pool.
  */
+import { request as undiciRequest, type Dispatcher } from 'undici'
 import { errorFromBody, pxpError } from '../../protocol/errors.js'
 
 export interface PullSource {
@@ -17,6 +23,8 @@ export interface PullSource {
   id: string
   /** Headers for node-to-node requests (the cluster token). */
   headers: Record<string, string>
+  /** Keep-alive connections to the owner (ClusterNode.pools.for(url)); default: undici's global Agent. */
+  dispatcher?: Dispatcher
 }
 
 export interface PullOptions {
@@ -60,22 +68,22 @@ export async function pullImage (source: PullSource, byteLength: number, options
       if (etag !== null) headers['if-range'] = etag
       requests++
       const res = await request(source, dataUrl, headers)
-      if (!res.ok) throw await ownerError(source, res)
-      const tag = res.headers.get('etag')
-      if (etag !== null && (res.status !== 206 || tag !== etag)) {
+      if (res.statusCode < 200 || res.statusCode > 299) throw await ownerError(source, res)
+      const tag = header(res, 'etag')
+      if (etag !== null && (res.statusCode !== 206 || tag !== etag)) {
         // A newer generation is current: drop this body unread and start over.
-        await res.body?.cancel().catch(() => {})
+        res.body.destroy()
         changed = true
         break
       }
       // A 200 to a ranged first request is the whole body (an owner that ignores Range): take it all.
-      const start = res.status === 206 ? rangeStart(res, byteLength) : 0
+      const start = res.statusCode === 206 ? rangeStart(res, byteLength) : 0
       const received = await readInto(source, res, bytes, start)
       etag = tag
       first ??= {
-        generation: Number(res.headers.get('x-pixelport-generation') ?? NaN),
-        shape: (res.headers.get('x-pixelport-shape') ?? '').split(',').map(Number),
-        typestr: res.headers.get('x-pixelport-typestr') ?? '',
+        generation: Number(header(res, 'x-pixelport-generation') ?? NaN),
+        shape: (header(res, 'x-pixelport-shape') ?? '').split(',').map(Number),
+        typestr: header(res, 'x-pixelport-typestr') ?? '',
       }
       offset = start + received
       if (etag === null) {
@@ -88,40 +96,53 @@ export async function pullImage (source: PullSource, byteLength: number, options
   }
 }
 
-async function request (source: PullSource, url: string, headers: Record<string, string>): Promise<Response> {
+async function request (source: PullSource, url: string, headers: Record<string, string>): Promise<Dispatcher.ResponseData> {
   try {
-    // A node never redirects a pull; following one would carry the cluster token to wherever it pointed.
-    return await fetch(url, { headers, redirect: 'error' })
+    // undici's `request` never follows a redirect: a 3xx is an answer like any other non-2xx (ownerError),
+    // so the cluster token cannot travel to wherever it pointed.
+    return await undiciRequest(url, { headers, ...(source.dispatcher === undefined ? {} : { dispatcher: source.dispatcher }) })
   } catch (err) {
     throw pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, String((err as Error)?.message ?? err))
   }
 }
 
 /** The owner's `{ code, message }` as our error (same code), or PXP_ERR_PEER_UNREACHABLE for anything else. */
-async function ownerError (source: PullSource, res: Response): Promise<Error> {
-  const text = await res.text().catch(() => '')
+async function ownerError (source: PullSource, res: Dispatcher.ResponseData): Promise<Error> {
+  const text = await res.body.text().catch(() => '')
   try {
     const body = JSON.parse(text) as { code?: unknown, message?: unknown }
     if (typeof body.code === 'string' && typeof body.message === 'string') return errorFromBody({ code: body.code, message: body.message })
   } catch {}
-  return pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, `HTTP ${res.status}`)
+  return pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, `HTTP ${res.statusCode}`)
+}
+
+/** One response header as a string (the first, should the owner repeat it); null when absent. */
+function header (res: Dispatcher.ResponseData, name: string): string | null {
+  const value = res.headers[name]
+  return Array.isArray(value) ? value[0] ?? null : value ?? null
 }
 
 /** Where a 206 body starts; its total must be the size we expect (else the image was re-created). */
-function rangeStart (res: Response, byteLength: number): number {
-  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '')
-  if (m === null) throw pxpError('PXP_ERR_PROTOCOL', `a 206 answer without a usable Content-Range (${res.headers.get('content-range')})`)
-  if (Number(m[3]) !== byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, Number(m[3]))
+function rangeStart (res: Dispatcher.ResponseData, byteLength: number): number {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header(res, 'content-range') ?? '')
+  if (m === null) {
+    res.body.destroy()
+    throw pxpError('PXP_ERR_PROTOCOL', `a 206 answer without a usable Content-Range (${header(res, 'content-range')})`)
+  }
+  if (Number(m[3]) !== byteLength) {
+    res.body.destroy()
+    throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, Number(m[3]))
+  }
   return Number(m[1])
 }
 
 /** Copy the body into `bytes` from `start` as it arrives (no whole-chunk buffer); returns the bytes read. */
-async function readInto (source: PullSource, res: Response, bytes: Uint8Array, start: number): Promise<number> {
+async function readInto (source: PullSource, res: Dispatcher.ResponseData, bytes: Uint8Array, start: number): Promise<number> {
   let at = start
   try {
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
       if (at + chunk.byteLength > bytes.byteLength) {
-        await res.body?.cancel().catch(() => {})
+        res.body.destroy()
         throw pxpError('PXP_ERR_BYTE_COUNT', bytes.byteLength, at + chunk.byteLength)
       }
       bytes.set(chunk, at)

@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertValidId } from '../../protocol/ids.js'
 import { remoteViewAccessHook, viewAccessHook } from '../auth/http-auth.js'
 import { forwardToOwner } from '../cluster/forward.js'
+import { redirectToOwner } from '../cluster/redirect.js'
 import { clusterRoutes } from '../cluster/routes.js'
 import type { ServerContext } from '../context.js'
 import { closeUnreadBody, lenientJson } from './body.js'
@@ -34,6 +35,8 @@ export const httpRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   // Reaching a view's pixels needs the scope on its base as well (server/auth/image-access.ts).
   app.addHook('onRequest', viewAccessHook(ctx.store))
   app.addHook('preValidation', checkIdParam)
+  // `?redirect=1` / `Prefer: redirect`: a 307 to the owner of another node's image (before the query schema, which never sees the parameter).
+  app.addHook('preValidation', redirectToOwner(ctx.cluster ?? null, ctx.store))
   app.addHook('onSend', closeUnreadBody)
   // In a cluster, a per-image request for an image another node owns is streamed from/to that node.
   if (ctx.cluster != null) {
