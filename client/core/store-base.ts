@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events'
 import type { ChangeType, ImageDescriptor } from '../../protocol/descriptor.js'
 import { pxpError } from '../../protocol/errors.js'
-import { CLAIM, claimBase, HEADER, SLOT, SLOT_FLAG, SLOT_STATE, slotBase } from '../../protocol/layout.js'
+import { CLAIM, claimBase, HEADER, SLOT, SLOT_FLAG, SLOT_STATE, slotBase, TABLE_FLAG } from '../../protocol/layout.js'
 import { descriptorFromSlot, findSlot, isLive, type SlotRef } from '../../protocol/slot-reader.js'
 import type { CreateRequest } from '../../protocol/spec.js'
 import type { WorkerNotice, WorkerRequest } from '../../protocol/worker-messages.js'
@@ -223,8 +223,22 @@ export abstract class StoreBase extends EventEmitter<StoreEvents> implements Ima
 
   // ---- what subclasses provide ---------------------------------------------------------------------
 
-  /** Where `id` is in the table; PXP_ERR_NOT_FOUND when it is not there. */
+  /**
+   * Where `id` is in the table; PXP_ERR_NOT_FOUND when it is not there. Not in the table: a server in a
+   * cluster (TABLE_FLAG.ASK_MISSING) may still make it local (a replica) when asked, for worker threads and
+   * attached processes alike.
+   */
   protected locate (id: string): SlotRef | Promise<SlotRef> {
+    return this.find(id) ?? (this.asksMissing() ? this.findAfterAsking(id) : this.lookup(id))
+  }
+
+  private asksMissing (): boolean {
+    return (Atomics.load(this.words, HEADER.FLAGS) & TABLE_FLAG.ASK_MISSING) !== 0
+  }
+
+  /** Ask the server to describe `id` (it answers PXP_ERR_NOT_FOUND or makes it local first), then look again. */
+  private async findAfterAsking (id: string): Promise<SlotRef> {
+    await this.describe(id)
     return this.lookup(id)
   }
 

@@ -54,11 +54,6 @@ export class WorkerStore extends StoreBase {
     Atomics.notify(this.words, slotBase(slot) + SLOT.GENERATION)
   }
 
-  /** Not in the table: a server in a cluster may still make it local (a replica) when asked. */
-  protected override locate (id: string): SlotRef | Promise<SlotRef> {
-    return this.find(id) ?? (this.asksMissing() ? this.findAfterAsking(id) : this.lookup(id))
-  }
-
   protected readDescriptor (ref: SlotRef, id: string): ImageDescriptor | Promise<ImageDescriptor> {
     // Row tables, and a replica's owner and staleness, are known to the server only.
     if ((this.words[slotBase(ref.slot) + SLOT.FLAGS] & (SLOT_FLAG.LINES | SLOT_FLAG.REPLICA)) !== 0) return this.describe(id)
@@ -79,15 +74,6 @@ export class WorkerStore extends StoreBase {
     }
   }
 
-  private asksMissing (): boolean {
-    return (Atomics.load(this.words, HEADER.FLAGS) & TABLE_FLAG.ASK_MISSING) !== 0
-  }
-
-  /** Ask the server to describe `id` (it answers PXP_ERR_NOT_FOUND or makes it local first), then look again. */
-  private async findAfterAsking (id: string): Promise<SlotRef> {
-    await this.describe(id)
-    return this.lookup(id)
-  }
 }
 
 /**
