@@ -5,6 +5,7 @@
  * here imports a Node.js module at the top level.
  */
 export { RemoteClient, type ConnectOptions, type GetOptions, type PutOptions } from './client.js'
+export type { ReconnectOptions } from './reconnect.js'
 export type { RemoteFrame } from './frames.js'
 export { RemoteSubscription, type RemoteEvent, type SubscribeOptions } from './subscription.js'
 export type { SocketOptions, WebSocketConstructor } from './socket.js'

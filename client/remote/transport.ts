@@ -137,5 +137,5 @@ export async function platformTransport (shared: boolean): Promise<HttpTransport
   // Not a literal: bundlers for the browser must not follow it (browsers never reach this line).
   const specifier = './undici-transport.js'
   const { undiciTransport } = await import(specifier) as typeof import('./undici-transport.js')
-  return undiciTransport(shared)
+  return await undiciTransport(shared)
 }

@@ -1,20 +1,23 @@
 /**
  * The Node.js HTTP transport: undici's `request` over a keep-alive Agent. Loaded only in Node.js
- * (transport.ts imports it on demand), so that browser bundles never see undici.
+ * (transport.ts imports it on demand), so that browser bundles never see undici; undici itself is
+ * imported on demand too, which keeps this folder free of Node-only imports at the top level.
  */
-import { Agent, getGlobalDispatcher, request, type Dispatcher } from 'undici'
 import { BodySink, contentLength, transportError, type HttpTransport } from './transport.js'
 
 /** `shared`: undici's global dispatcher, which close() and destroy() leave alone. */
-export function undiciTransport (shared: boolean): HttpTransport {
+type Dispatcher = import('undici').Dispatcher
+
+export async function undiciTransport (shared: boolean): Promise<HttpTransport> {
+  const { Agent, getGlobalDispatcher, request } = await import('undici')
   const dispatcher: Dispatcher = shared ? getGlobalDispatcher() : new Agent({ keepAliveTimeout: 10_000 })
   return {
     async send (req) {
       try {
         const res = await request(req.url, {
-          method: req.method as Dispatcher.HttpMethod,
+          method: req.method as import('undici').Dispatcher.HttpMethod,
           headers: req.headers,
-          body: req.body as Dispatcher.RequestOptions['body'],
+          body: req.body as import('undici').Dispatcher.RequestOptions['body'],
           signal: req.signal,
           dispatcher,
         })
