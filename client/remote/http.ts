@@ -221,15 +221,17 @@ export class HttpClient {
   }
 
   private async dispatch (method: string, url: string, headers: Record<string, string>, options: SendOptions): Promise<HttpResponse> {
-    this.transport ??= this.options.fetch !== undefined ? Promise.resolve(fetchTransport(this.options.fetch)) : platformTransport(this.options.shared === true)
-    const transport = await this.transport
-    // A controller of our own as well, so that destroy() stops requests the caller gave no signal for.
+    if (options.signal?.aborted ?? false) throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
+    // In flight from here on, before any await: close() waits for it, destroy() stops it. A controller of
+    // our own, so that destroy() also stops requests the caller gave no signal for.
     const controller = new AbortController()
     const onAbort = (): void => controller.abort()
-    if (options.signal?.aborted ?? false) throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
     options.signal?.addEventListener('abort', onAbort, { once: true })
     this.inFlight.add(controller)
     try {
+      this.transport ??= this.options.fetch !== undefined ? Promise.resolve(fetchTransport(this.options.fetch)) : platformTransport(this.options.shared === true)
+      const transport = await this.transport
+      if (controller.signal.aborted) throw pxpError('PXP_ERR_CLOSED', 'HTTP client')
       return await transport.send({ method, url, headers, body: options.body, signal: controller.signal, into: options.into })
     } catch (err) {
       if (options.signal?.aborted ?? false) throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
