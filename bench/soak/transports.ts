@@ -23,61 +23,55 @@ export interface SoakTransport {
   close (): Promise<void>
 }
 
-export function httpTransport (http: HttpClient): SoakTransport {
+/** What HttpClient and RemoteClient have in common, called the same way. */
+interface Common {
+  put (id: string, bytes: Uint8Array): Promise<{ generation: number }>
+  delete (id: string): Promise<void>
+  list (): Promise<unknown>
+  describe (id: string): Promise<unknown>
+  close (): Promise<void>
+}
+
+/** The report's operation names, kept from before the two loops became one. */
+const OPS: Record<SoakTransport['kind'], Record<SoakOp, string>> = {
+  http: { create: 'http create (POST raw)', delete: 'http delete', put: 'http overwrite (PUT)', get: 'http get data', list: 'http list', describe: 'http describe' },
+  ws: { create: 'ws create (chunked put)', delete: 'ws delete', put: 'ws overwrite (chunked put)', get: 'ws get', list: 'ws list', describe: 'ws describe' },
+}
+
+function over (kind: SoakTransport['kind'], client: Common, own: Pick<SoakTransport, 'create' | 'get'>): SoakTransport {
   return {
-    kind: 'http',
-    ops: { create: 'http create (POST raw)', delete: 'http delete', put: 'http overwrite (PUT)', get: 'http get data', list: 'http list', describe: 'http describe' },
+    kind,
+    ops: OPS[kind],
+    ...own,
+    put: async (id, bytes) => (await client.put(id, bytes)).generation,
+    delete: async (id) => { await client.delete(id) },
+    list: async () => { await client.list() },
+    describe: async (id) => { await client.describe(id) },
+    close: async () => { await client.close() },
+  }
+}
+
+export function httpTransport (http: HttpClient): SoakTransport {
+  return over('http', http, {
     async create (id, width, height, bytes) {
       await http.create({ width, height, mode: 'L', id }, bytes)
-    },
-    async put (id, bytes) {
-      return (await http.put(id, bytes)).generation
     },
     async get (id) {
       // One request, as a plain HTTP client would: the generation from its header.
       const res = await http.request('GET', imagePath(id, '/data'))
       return { bytes: res.bytes, generation: Number(res.headers['x-pixelport-generation']) }
     },
-    async delete (id) {
-      await http.delete(id)
-    },
-    async list () {
-      await http.list()
-    },
-    async describe (id) {
-      await http.describe(id)
-    },
-    async close () {
-      await http.close()
-    },
-  }
+  })
 }
 
 export function wsTransport (client: RemoteClient): SoakTransport {
-  return {
-    kind: 'ws',
-    ops: { create: 'ws create (chunked put)', delete: 'ws delete', put: 'ws overwrite (chunked put)', get: 'ws get', list: 'ws list', describe: 'ws describe' },
+  return over('ws', client, {
     async create (id, width, height, bytes) {
       await client.put({ width, height, mode: 'L', id }, bytes)
-    },
-    async put (id, bytes) {
-      return (await client.put(id, bytes)).generation
     },
     async get (id) {
       const frame = await client.get(id)
       return { bytes: frame.bytes, generation: frame.generation }
     },
-    async delete (id) {
-      await client.delete(id)
-    },
-    async list () {
-      await client.list()
-    },
-    async describe (id) {
-      await client.describe(id)
-    },
-    async close () {
-      await client.close()
-    },
-  }
+  })
 }
