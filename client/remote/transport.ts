@@ -3,7 +3,7 @@
  * (Node.js, loaded on demand from ./undici-transport.ts). Either way the answer's body is read into one
  * buffer of its Content-Length, allocated once (or the caller's), never assembled from a list of chunks.
  */
-import { pxpError, type PixelportError } from '../../protocol/errors.js'
+import { isPixelportError, pxpError, type PixelportError } from '../../protocol/errors.js'
 
 /** A request body: bytes, text, or a stream of chunks (sent chunked). */
 export type HttpBody = Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
@@ -82,7 +82,7 @@ export function contentLength (headers: Record<string, string>): number | null {
 
 /** A transport failure as a PixelportError: the caller's abort, else a connection that could not carry the request. */
 export function transportError (request: HttpRequest, err: unknown): PixelportError {
-  if ((err as { code?: unknown }).code !== undefined && typeof (err as { code: unknown }).code === 'string' && (err as { code: string }).code.startsWith('PXP_ERR_')) return err as PixelportError
+  if (isPixelportError(err)) return err as PixelportError
   if (request.signal?.aborted === true) return pxpError('PXP_ERR_ABORTED', `${request.method} ${request.url}`)
   return pxpError('PXP_ERR_CLOSED', `connection to ${request.url} (${(err as Error).message})`)
 }
