@@ -28,12 +28,13 @@ import vm from 'node:vm'
 import Fastify from 'fastify'
 import { Packr, Unpackr } from 'msgpackr'
 import { Pool, request } from 'undici'
-import { WebSocket, WebSocketServer } from 'ws'
+import { WebSocketServer } from 'ws'
 import { RemoteClient } from '../client/remote/index.js'
-import { PROTOCOL_VERSION, WIRE_OPTIONS } from '../protocol/messages.js'
+import { WIRE_OPTIONS } from '../protocol/messages.js'
 import { imagePath } from '../protocol/urls.js'
 import { createServer } from '../server/server.js'
 import { QUICK, sig, writeResults, type ResultRow } from './results.js'
+import { httpGet, netClient, rawProtocolClient, wsClient, type Fetcher } from './remote-clients.js'
 import { median } from './stats.js'
 
 const MiB = 1024 * 1024
@@ -145,85 +146,11 @@ async function serve (): Promise<void> {
 
 // ---- client side ----------------------------------------------------------------------------------
 
-type Fetcher = (id: string, size: number) => Promise<number>
 
 function call<T> (child: ChildProcess, command: Command): Promise<T> {
   return new Promise((resolve) => {
     child.once('message', (m) => resolve(m as T))
     child.send(command)
-  })
-}
-
-/**
- * GET into one buffer of content-length bytes, fresh or the one given (the same collector for both HTTP
- * servers).
- */
-function httpGet (agent: http.Agent, port: number, path: string, into?: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      const out = into ?? Buffer.allocUnsafe(Number(res.headers['content-length']))
-      let at = 0
-      res.on('data', (d: Buffer) => { out.set(d, at); at += d.length })
-      res.on('end', () => resolve(at))
-      res.on('error', reject)
-    }).on('error', reject)
-  })
-}
-
-async function netClient (port: number, into?: Buffer): Promise<Fetcher> {
-  const socket = net.connect(port, '127.0.0.1')
-  await new Promise((resolve) => socket.once('connect', resolve))
-  socket.setNoDelay(true)
-  return async (id, size) => await new Promise<number>((resolve) => {
-    const out = into ?? Buffer.allocUnsafe(size)
-    let at = 0
-    const onData = (d: Buffer): void => {
-      out.set(d, at)
-      at += d.length
-      if (at >= size) {
-        socket.off('data', onData)
-        resolve(at)
-      }
-    }
-    socket.on('data', onData)
-    socket.write(id)
-  })
-}
-
-async function wsClient (port: number, decode: (d: Buffer) => number): Promise<Fetcher> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
-  await new Promise((resolve) => ws.once('open', resolve))
-  return async (id) => await new Promise<number>((resolve) => {
-    ws.once('message', (d: Buffer) => resolve(decode(d)))
-    ws.send(id)
-  })
-}
-
-/**
- * A raw client of our WebSocket protocol: `ws` and msgpackr, nothing of ours but the message shapes. Each
- * `chunk` is copied into one buffer of the frame's byteLength, as any careful client would.
- */
-async function rawProtocolClient (url: string): Promise<Fetcher> {
-  const packr = new Packr({ ...WIRE_OPTIONS })
-  const unpackr = new Unpackr({ ...WIRE_OPTIONS })
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 0 })
-  await new Promise((resolve) => ws.once('open', resolve))
-  let onMessage: (m: { op: string, byteLength?: number, offset?: number, data?: Uint8Array }) => void = () => {}
-  ws.on('message', (d: Buffer) => onMessage(unpackr.unpack(d)))
-  let req = 1
-  await new Promise<void>((resolve) => {
-    onMessage = (m) => { if (m.op === 'welcome') resolve() }
-    ws.send(packr.pack({ op: 'hello', req: req++, protocol: PROTOCOL_VERSION, client: 'raw-ws-msgpackr' }))
-  })
-  return async (id) => await new Promise<number>((resolve, reject) => {
-    let out: Uint8Array | null = null
-    let received = 0
-    onMessage = (m) => {
-      if (m.op === 'frame') out = new Uint8Array(m.byteLength!)
-      else if (m.op === 'chunk') { out!.set(m.data!, m.offset!); received += m.data!.byteLength } else if (m.op === 'end') resolve(received)
-      else reject(new Error(`raw ws client: ${JSON.stringify(m)}`))
-    }
-    ws.send(packr.pack({ op: 'get', req: req++, id }))
   })
 }
 
