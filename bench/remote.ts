@@ -3,9 +3,13 @@
  *
  * One run measures, for an 8 MiB and a 33 MB (4K RGBA) image, the time to get every byte into a fresh
  * buffer in the client process:
- *   - ours:   a `get` over our WebSocket protocol (RemoteClient), and `GET /images/:id/data` over HTTP;
+ *   - ours:   RemoteClient's `get` over our WebSocket protocol and its `download` over HTTP;
+ *   - the best raw clients of the same server: undici's `request` of `GET /images/:id/data` (a keep-alive
+ *             Pool, `body.arrayBuffer()`), and a raw `ws` + msgpackr client speaking our protocol;
  *   - plain:  the same bytes over a raw loopback `net` socket, as one plain `ws` binary message, as a
  *             fastify `reply.send(buffer)`, and as a naive `msgpackr.pack({ ..., data })` of a whole frame.
+ * Rounds alternate the cases (each round runs every case once), so a burst of load elsewhere on the
+ * machine hits all of them alike; min, median and max over the rounds are printed, with the load average.
  * Then descriptor requests (`GET /images/:id`) against a fastify hello-world JSON route under autocannon,
  * and the snapshot memory the server holds while 8 clients get one 33 MB image at once.
  *
@@ -23,19 +27,29 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import Fastify from 'fastify'
 import { Packr, Unpackr } from 'msgpackr'
-import { WebSocket, WebSocketServer } from 'ws'
+import { Pool, request } from 'undici'
+import { WebSocketServer } from 'ws'
 import { RemoteClient } from '../client/remote/index.js'
 import { WIRE_OPTIONS } from '../protocol/messages.js'
+import { imagePath } from '../protocol/urls.js'
 import { createServer } from '../server/server.js'
 import { QUICK, sig, writeResults, type ResultRow } from './results.js'
+import { httpGet, netClient, rawProtocolClient, wsClient, type Fetcher } from './remote-clients.js'
+import { median } from './stats.js'
 
 const MiB = 1024 * 1024
 const SIZES = [
   { name: '8 MiB', id: 'img8', width: 1024, height: 2048 },
   { name: '33 MB (4K RGBA)', id: 'img33', width: 3840, height: 2160 },
 ] as const
-const RUNS = QUICK ? { img8: 5, img33: 3 } : { img8: 15, img33: 9 }
+/** Rounds (each runs every case once, alternated); at least 5. */
+const RUNS = QUICK ? { img8: 5, img33: 5 } : { img8: 15, img33: 9 }
 const WARMUP = QUICK ? 1 : 2
+const UNDICI = 'undici request (Pool)'
+const RAW_WS = 'raw ws + msgpackr, our protocol'
+const OURS_WS = 'ours: RemoteClient get (WS)'
+const OURS_HTTP = 'ours: RemoteClient download'
+
 const CANNON_SECONDS = QUICK ? 2 : 5
 
 interface CannonResult { requests: { average: number }, non2xx: number, errors: number }
@@ -132,7 +146,6 @@ async function serve (): Promise<void> {
 
 // ---- client side ----------------------------------------------------------------------------------
 
-type Fetcher = (id: string, size: number) => Promise<number>
 
 function call<T> (child: ChildProcess, command: Command): Promise<T> {
   return new Promise((resolve) => {
@@ -141,54 +154,9 @@ function call<T> (child: ChildProcess, command: Command): Promise<T> {
   })
 }
 
-/**
- * GET into one buffer of content-length bytes, fresh or the one given (the same collector for both HTTP
- * servers).
- */
-function httpGet (agent: http.Agent, port: number, path: string, into?: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      const out = into ?? Buffer.allocUnsafe(Number(res.headers['content-length']))
-      let at = 0
-      res.on('data', (d: Buffer) => { out.set(d, at); at += d.length })
-      res.on('end', () => resolve(at))
-      res.on('error', reject)
-    }).on('error', reject)
-  })
-}
-
-async function netClient (port: number, into?: Buffer): Promise<Fetcher> {
-  const socket = net.connect(port, '127.0.0.1')
-  await new Promise((resolve) => socket.once('connect', resolve))
-  socket.setNoDelay(true)
-  return async (id, size) => await new Promise<number>((resolve) => {
-    const out = into ?? Buffer.allocUnsafe(size)
-    let at = 0
-    const onData = (d: Buffer): void => {
-      out.set(d, at)
-      at += d.length
-      if (at >= size) {
-        socket.off('data', onData)
-        resolve(at)
-      }
-    }
-    socket.on('data', onData)
-    socket.write(id)
-  })
-}
-
-async function wsClient (port: number, decode: (d: Buffer) => number): Promise<Fetcher> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
-  await new Promise((resolve) => ws.once('open', resolve))
-  return async (id) => await new Promise<number>((resolve) => {
-    ws.once('message', (d: Buffer) => resolve(decode(d)))
-    ws.send(id)
-  })
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+/** min, median and max of `xs`, in that order. */
+function spread (xs: number[]): [number, number, number] {
+  return [Math.min(...xs), median(xs), Math.max(...xs)]
 }
 
 function pad (s: string, n: number): string {
@@ -199,26 +167,36 @@ async function main (): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const ports = await new Promise<Ports>((resolve) => child.once('message', (m) => resolve(m as Ports)))
   const base = `http://127.0.0.1:${ports.pixelport}`
-  console.log(`Pixelport remote benchmark — Node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-  console.log('Time to receive every byte of one image into a fresh buffer in another process (median); MB = 10^6 bytes.\n')
+  const load = os.loadavg()
+  const cores = os.cpus().length
+  console.log(`Pixelport remote benchmark — Node ${process.version}, ${cores} cores, load average ${load.map((l) => l.toFixed(2)).join(' ')}`)
+  if (load[0] > cores) console.log(`WARNING: load average ${load[0].toFixed(2)} is above the ${cores} cores: these figures are not fit to quote.`)
+  console.log('Time to receive every byte of one image into a fresh buffer in another process; MB = 10^6 bytes.\n')
 
   const unpackr = new Unpackr({ ...WIRE_OPTIONS })
   const remote = await RemoteClient.connect(`ws://127.0.0.1:${ports.pixelport}/ws`)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const pool = new Pool(base, { connections: 1 })
+  const undiciGet = async (id: string): Promise<number> => {
+    const res = await request(base + imagePath(id, '/data'), { dispatcher: pool })
+    return (await res.body.arrayBuffer()).byteLength
+  }
   const reused = Buffer.alloc(SIZES[1].width * SIZES[1].height * 4)
   const cases: Array<[string, Fetcher]> = [
     ['raw net socket', await netClient(ports.net)],
     ['plain ws message', await wsClient(ports.ws, (d) => d.length)],
     ['fastify reply.send(buffer)', async (id) => await httpGet(agent, ports.fastify, `/blob/${id}`)],
-    ['ours: WebSocket get', async (id) => (await remote.get(id)).bytes.byteLength],
-    ['ours: HTTP /images/:id/data', async (id) => await httpGet(agent, ports.pixelport, `/images/${id}/data`)],
+    [UNDICI, undiciGet],
+    [RAW_WS, await rawProtocolClient(`ws://127.0.0.1:${ports.pixelport}/ws`)],
+    [OURS_WS, async (id) => (await remote.get(id)).bytes.byteLength],
+    [OURS_HTTP, async (id) => (await remote.download(id)).bytes.byteLength],
     // Receiving into one buffer reused across transfers: the transport alone, without the cost of
     // allocating and faulting in fresh memory (large on this kind of VM; plain ws cannot do this).
     ['raw net socket, reused buffer', await netClient(ports.net, reused)],
     ['fastify send, reused buffer', async (id) => await httpGet(agent, ports.fastify, `/blob/${id}`, reused)],
     ['ours: WS get, reused buffer', async (id) => (await remote.get(id, { into: reused })).bytes.byteLength],
-    ['ours: HTTP data, reused buffer', async (id) => await httpGet(agent, ports.pixelport, `/images/${id}/data`, reused)],
-    // Last: it leaves large garbage on both sides that slows whatever runs next.
+    ['ours: download, reused buffer', async (id) => (await remote.download(id, { into: reused })).bytes.byteLength],
+    // Last in each round: it leaves large garbage on both sides.
     ['naive msgpackr.pack(frame)', await wsClient(ports.naive, (d) => (unpackr.unpack(d) as { data: Buffer }).data.length)],
   ]
 
@@ -227,10 +205,10 @@ async function main (): Promise<void> {
     const size = s.width * s.height * 4
     const times = new Map<string, number[]>(cases.map(([name]) => [name, []]))
     const cpus = new Map<string, number[]>(cases.map(([name]) => [name, []]))
-    // Case by case (each its warm-up, then its runs), with a full collection on both sides before each
-    // transfer, so no case pays for another's garbage.
-    for (const [name, fetcher] of cases) {
-      for (let run = 0; run < WARMUP + RUNS[s.id]; run++) {
+    // Round by round, every case once per round, with a full collection on both sides before each
+    // transfer, so no case pays for another's garbage and load that comes and goes hits every case.
+    for (let run = 0; run < WARMUP + RUNS[s.id]; run++) {
+      for (const [name, fetcher] of cases) {
         collectGarbage()
         const { cpu: serverBefore } = await call<{ cpu: number }>(child, { cmd: 'gc' })
         const clientBefore = process.cpuUsage()
@@ -252,12 +230,20 @@ async function main (): Promise<void> {
     const rawMs = medians.get('raw net socket')!
     const wsMs = medians.get('plain ws message')!
     const fastifyMs = medians.get('fastify reply.send(buffer)')!
-    console.log(`${s.name}: ${size} bytes, ${RUNS[s.id]} runs each`)
-    console.log(`  ${pad('', 31)} ${pad('ms', 9)} ${pad('MB/s', 8)} ${pad('vs raw', 8)} ${pad('vs ws', 8)} ${pad('vs fastify', 11)} CPU ms (client+server)`)
-    for (const [name, ms] of medians) {
+    console.log(`${s.name}: ${size} bytes, ${RUNS[s.id]} alternated rounds`)
+    console.log(`  ${pad('', 31)} ${pad('ms min / median / max', 24)} ${pad('MB/s', 8)} ${pad('vs raw', 8)} ${pad('vs ws', 8)} ${pad('vs fastify', 11)} CPU ms (client+server)`)
+    for (const [name, xs] of times) {
+      const [min, ms, max] = spread(xs)
       const rate = size / 1e6 / (ms / 1000)
-      console.log(`  ${pad(name, 31)} ${pad(ms.toFixed(2), 9)} ${pad(rate.toFixed(0), 8)} ${pad((rawMs / ms).toFixed(2) + 'x', 8)} ${pad((wsMs / ms).toFixed(2) + 'x', 8)} ${pad((fastifyMs / ms).toFixed(2) + 'x', 11)} ${cpuMedians.get(name)!.toFixed(1)}`)
+      console.log(`  ${pad(name, 31)} ${pad(`${min.toFixed(1)} / ${ms.toFixed(1)} / ${max.toFixed(1)}`, 24)} ${pad(rate.toFixed(0), 8)} ${pad((rawMs / ms).toFixed(2) + 'x', 8)} ${pad((wsMs / ms).toFixed(2) + 'x', 8)} ${pad((fastifyMs / ms).toFixed(2) + 'x', 11)} ${cpuMedians.get(name)!.toFixed(1)}`)
     }
+    // Ours against the best raw client, round by round (the same round ran both): min / median / max.
+    const versus = (ours: string, anchor: string): string => {
+      const ratios = times.get(ours)!.map((ms, i) => times.get(anchor)![i] / ms)
+      return spread(ratios).map((r) => r.toFixed(2) + 'x').join(' / ')
+    }
+    console.log(`  RemoteClient download vs undici request (≥ 0.9x), min / median / max per round: ${versus(OURS_HTTP, UNDICI)}`)
+    console.log(`  RemoteClient get vs raw ws + msgpackr (≥ 0.9x), min / median / max per round: ${versus(OURS_WS, RAW_WS)}`)
     console.log()
   }
 
@@ -295,10 +281,12 @@ async function main (): Promise<void> {
   const r33 = results.get('img33')!
   const ratio = (m: Map<string, number>, ours: string, other: string): string => (m.get(other)! / m.get(ours)!).toFixed(2) + 'x'
   console.log('Targets')
-  console.log(`  WebSocket get vs plain ws message  ≥ 1.0x: 8 MiB ${ratio(r8, 'ours: WebSocket get', 'plain ws message')}, 33 MB ${ratio(r33, 'ours: WebSocket get', 'plain ws message')}`)
-  console.log(`  WebSocket get vs raw socket (stretch ≥ 0.6x): 8 MiB ${ratio(r8, 'ours: WebSocket get', 'raw net socket')}, 33 MB ${ratio(r33, 'ours: WebSocket get', 'raw net socket')}` +
+  console.log(`  WebSocket get vs plain ws message  ≥ 1.0x: 8 MiB ${ratio(r8, OURS_WS, 'plain ws message')}, 33 MB ${ratio(r33, OURS_WS, 'plain ws message')}`)
+  console.log(`  WebSocket get vs raw socket (stretch ≥ 0.6x): 8 MiB ${ratio(r8, OURS_WS, 'raw net socket')}, 33 MB ${ratio(r33, OURS_WS, 'raw net socket')}` +
     ` (both into a reused buffer: 8 MiB ${ratio(r8, 'ours: WS get, reused buffer', 'raw net socket, reused buffer')}, 33 MB ${ratio(r33, 'ours: WS get, reused buffer', 'raw net socket, reused buffer')})`)
-  console.log(`  HTTP download vs fastify reply.send ≥ 0.9x: 8 MiB ${ratio(r8, 'ours: HTTP /images/:id/data', 'fastify reply.send(buffer)')}, 33 MB ${ratio(r33, 'ours: HTTP /images/:id/data', 'fastify reply.send(buffer)')}`)
+  console.log(`  HTTP download vs fastify reply.send ≥ 0.9x: 8 MiB ${ratio(r8, OURS_HTTP, 'fastify reply.send(buffer)')}, 33 MB ${ratio(r33, OURS_HTTP, 'fastify reply.send(buffer)')}`)
+  console.log(`  RemoteClient download vs undici request ≥ 0.9x: 8 MiB ${ratio(r8, OURS_HTTP, UNDICI)}, 33 MB ${ratio(r33, OURS_HTTP, UNDICI)}`)
+  console.log(`  RemoteClient get vs raw ws + msgpackr  ≥ 0.9x: 8 MiB ${ratio(r8, OURS_WS, RAW_WS)}, 33 MB ${ratio(r33, OURS_WS, RAW_WS)}`)
   console.log(`  GET /images/:id vs hello-world      ≥ 0.8x: ${(descriptor / hello).toFixed(2)}x`)
   console.log(`  8 clients of one 33 MB image        ≤ 1 snapshot of extra memory: ${(extra / bigSize).toFixed(2)}`)
 
@@ -306,6 +294,7 @@ async function main (): Promise<void> {
   writeStructured(results, { hello, descriptor, extraImages: extra / bigSize, allMs })
   for (const c of [remote, ...clients]) await c.close()
   agent.destroy()
+  await pool.close()
   child.send({ cmd: 'exit' })
   await new Promise((resolve) => child.once('exit', resolve))
   process.exit(0)

@@ -1,18 +1,21 @@
 /**
- * The soak engine: a real server on loopback, HTTP clients (fetch), WebSocket clients (RemoteClient, half
- * of them also subscribed with data) and worker-thread writers, all creating, writing, reading,
+ * The soak engine: a real server on loopback, HTTP clients (HttpClient), WebSocket clients (RemoteClient,
+ * half of them also subscribed with data) and worker-thread writers, all creating, writing, reading,
  * subscribing and deleting at once for a bounded time. Every frame delivered is checked (checks.ts); at
  * the end every acknowledged write must read back exactly, and once everything is deleted and every
- * client gone the server's memory must be back where it started.
+ * client gone the server's memory must be back where it started. Both kinds of client run the one loop
+ * of client-loop.ts over a transport (transports.ts).
  */
 import { statSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
-import { RemoteClient, type RemoteSubscription } from '../../client/remote/index.js'
+import { HttpClient, RemoteClient, type RemoteSubscription } from '../../client/remote/index.js'
+import { imagePath } from '../../protocol/urls.js'
 import { createServer, type PixelportServer } from '../../server/server.js'
 import { Ledger, type Entry } from './checks.js'
-import { makeFrame } from './frames.js'
+import { clientLoop, seeded } from './client-loop.js'
 import { hostileClient } from './hostile.js'
 import { errorCode, Meter, type SoakReport } from './report.js'
+import { httpTransport, wsTransport } from './transports.js'
 
 export interface SoakOptions {
   seconds: number
@@ -27,24 +30,10 @@ export interface SoakOptions {
   log?: (line: string) => void
 }
 
-/** Image sizes the clients pick from (mode L): all larger than the 4 KiB chunk, so WebSocket puts stream. */
-const SIZES: Array<[number, number]> = [[64, 96], [128, 64], [256, 128]]
 const WORKER_SIZE: [number, number] = [128, 96]
 const CHUNK = 4096
 /** The server's upload idle timeout in the soak: short, so stalled uploads are ended many times over. */
 const UPLOAD_IDLE_MS = 500
-
-/** mulberry32: small, seeded, good enough to pick operations. */
-function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The worker script: built JS next to this module, or (under tap, running sources) the build if fresh. */
 function workerEntry (): { url: URL, execArgv: string[] } {
@@ -56,18 +45,6 @@ function workerEntry (): { url: URL, execArgv: string[] } {
     if (statSync(built).mtimeMs >= statSync(source).mtimeMs) return { url: built, execArgv: [] }
   } catch {}
   return { url: source, execArgv: process.execArgv }
-}
-
-class HttpError extends Error {
-  constructor (readonly status: number, readonly code: string, message: string) { super(message) }
-}
-
-/** A PXP error code from a failed response (its JSON body), as an exception. */
-async function failed (res: Response): Promise<HttpError> {
-  const text = await res.text()
-  let code = `HTTP_${res.status}`
-  try { code = JSON.parse(text).code ?? code } catch {}
-  return new HttpError(res.status, code, text.slice(0, 200))
 }
 
 interface Memory extends Record<string, number> {
@@ -157,105 +134,9 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
       workers.push({ worker, done, exited })
     }
 
-    // ---- HTTP clients ------------------------------------------------------------------------------
-    const imageUrl = (id: string): string => `${base}/images/${encodeURIComponent(id)}`
-
-    async function httpClient (k: number): Promise<void> {
-      const random = seeded((options.seed ?? 1) * 1000 + k)
-      const owner = `http${k}`
-      const tag = k
-      const owned: Entry[] = []
-      let serial = 0
-      while (running()) {
-        const r = random()
-        try {
-          if (owned.length < 2 || (r < 0.08 && owned.length < 4)) {
-            const [width, height] = SIZES[Math.floor(random() * SIZES.length)]
-            const id = `${owner}/${serial++}`
-            const body = makeFrame(width, height, 0, tag)
-            await meter.time('http create (POST raw)', async () => {
-              const res = await fetch(`${base}/images?width=${width}&height=${height}&mode=L&id=${encodeURIComponent(id)}`, {
-                method: 'POST', body, headers: { 'content-type': 'application/octet-stream' },
-              })
-              if (res.status !== 201) throw await failed(res)
-              await res.arrayBuffer()
-            })
-            const e: Entry = { id, owner, width, height, acked: 0, sent: 0, deleted: false }
-            ledger.add(e)
-            owned.push(e)
-          } else if (r < 0.14) {
-            const e = owned.shift()!
-            e.deleted = true
-            await meter.time('http delete', async () => {
-              const res = await fetch(imageUrl(e.id), { method: 'DELETE' })
-              if (res.status !== 204) throw await failed(res)
-              await res.arrayBuffer()
-            })
-            ledger.remove(e.id)
-          } else if (r < 0.45) {
-            const e = owned[Math.floor(random() * owned.length)]
-            const version = e.acked + 1
-            e.sent = version
-            try {
-              const generation = await meter.time('http overwrite (PUT)', async () => {
-                const res = await fetch(`${imageUrl(e.id)}/data`, {
-                  method: 'PUT', body: makeFrame(e.width, e.height, version, tag), headers: { 'content-type': 'application/octet-stream' },
-                })
-                if (res.status !== 200) throw await failed(res)
-                return ((await res.json()) as { generation: number }).generation
-              })
-              if (generation !== version) ledger.violation(`http put ${e.id}: version ${version} committed as generation ${generation}`)
-              e.acked = version
-            } catch (err) {
-              // Unknown whether it committed: stop writing it (reads still check it) and report the failure.
-              owned.splice(owned.indexOf(e), 1)
-              e.sent = null
-              ledger.violation(`http put ${e.id}: ${errorCode(err)}`)
-            }
-          } else if (r < 0.9) {
-            const e = ledger.pick(random)
-            if (e === undefined) continue
-            const floor = e.acked
-            try {
-              const { bytes, generation } = await meter.time('http get data', async () => {
-                const res = await fetch(`${imageUrl(e.id)}/data`)
-                if (res.status !== 200) throw await failed(res)
-                return { generation: Number(res.headers.get('x-pixelport-generation')), bytes: new Uint8Array(await res.arrayBuffer()) }
-              })
-              ledger.checkRead('http get', e, bytes, generation, floor, e.sent)
-            } catch (err) {
-              readFailed('http get', e, err)
-            }
-          } else if (r < 0.95) {
-            await meter.time('http list', async () => {
-              // Every page, as a client that wants the whole list does.
-              for (let cursor: string | null = null; ;) {
-                const res = await fetch(`${base}/images${cursor === null ? '' : `?cursor=${encodeURIComponent(cursor)}`}`)
-                if (res.status !== 200) throw await failed(res)
-                cursor = (await res.json() as { next: string | null }).next
-                if (cursor === null) break
-              }
-            })
-          } else {
-            const e = ledger.pick(random)
-            if (e === undefined) continue
-            try {
-              await meter.time('http describe', async () => {
-                const res = await fetch(imageUrl(e.id))
-                if (res.status !== 200) throw await failed(res)
-                await res.json()
-              })
-            } catch (err) {
-              readFailed('http describe', e, err)
-            }
-          }
-        } catch (err) {
-          ledger.violation(`${owner}: ${errorCode(err)} ${(err as Error).message ?? ''}`.slice(0, 300))
-        }
-      }
-      // Its images stay for the final check; the cleanup deletes them.
-    }
-
+    // ---- clients: one loop over either transport -------------------------------------------------
+    const http = new HttpClient(base)
+    const loop = { ledger, meter, running, readFailed }
     // ---- WebSocket clients -------------------------------------------------------------------------
     const remotes: RemoteClient[] = []
     const subscribers: Array<Promise<void>> = []
@@ -278,66 +159,18 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     }
 
     async function wsClient (k: number): Promise<void> {
-      const random = seeded((options.seed ?? 1) * 1000 + 500 + k)
       const owner = `ws${k}`
-      const tag = 500 + k
       const client = await RemoteClient.connect(wsUrl, { clientName: owner })
       remotes.push(client)
       if (k % 2 === 0) subscribers.push(consume(await client.subscribe({ data: true, policy: 'latest' }), owner))
-      const owned: Entry[] = []
-      let serial = 0
-      while (running()) {
-        const r = random()
-        try {
-          if (owned.length < 2 || (r < 0.08 && owned.length < 4)) {
-            const [width, height] = SIZES[Math.floor(random() * SIZES.length)]
-            const id = `${owner}/${serial++}`
-            await meter.time('ws create (chunked put)', async () => await client.put({ width, height, mode: 'L', id }, makeFrame(width, height, 0, tag)))
-            const e: Entry = { id, owner, width, height, acked: 0, sent: 0, deleted: false }
-            ledger.add(e)
-            owned.push(e)
-          } else if (r < 0.14) {
-            const e = owned.shift()!
-            e.deleted = true
-            await meter.time('ws delete', async () => { await client.delete(e.id) })
-            ledger.remove(e.id)
-          } else if (r < 0.45) {
-            const e = owned[Math.floor(random() * owned.length)]
-            const version = e.acked + 1
-            e.sent = version
-            try {
-              const d = await meter.time('ws overwrite (chunked put)', async () => await client.put(e.id, makeFrame(e.width, e.height, version, tag)))
-              if (d.generation !== version) ledger.violation(`ws put ${e.id}: version ${version} committed as generation ${d.generation}`)
-              e.acked = version
-            } catch (err) {
-              owned.splice(owned.indexOf(e), 1)
-              e.sent = null
-              ledger.violation(`ws put ${e.id}: ${errorCode(err)}`)
-            }
-          } else if (r < 0.92) {
-            const e = ledger.pick(random)
-            if (e === undefined) continue
-            const floor = e.acked
-            try {
-              const frame = await meter.time('ws get', async () => await client.get(e.id))
-              ledger.checkRead('ws get', e, frame.bytes, frame.generation, floor, e.sent)
-            } catch (err) {
-              readFailed('ws get', e, err)
-            }
-          } else {
-            await meter.time('ws list', async () => await client.list())
-          }
-        } catch (err) {
-          ledger.violation(`${owner}: ${errorCode(err)} ${(err as Error).message ?? ''}`.slice(0, 300))
-        }
-      }
+      await clientLoop(owner, 500 + k, seeded((options.seed ?? 1) * 1000 + 500 + k), wsTransport(client), loop)
     }
 
     log(`soak: ${options.seconds} s against ${base} (${options.http} HTTP, ${options.ws} WebSocket, ${options.workers} workers, ${options.hostile ?? 0} hostile)`)
     const progress = setInterval(() => log(`  ${meter.requests} requests, ${counters.workerCommits} worker commits, ${counters.events} events, ${ledger.violations.length} violations`), 5000)
     try {
       await Promise.all([
-        ...Array.from({ length: options.http }, async (_, k) => await httpClient(k)),
+        ...Array.from({ length: options.http }, async (_, k) => await clientLoop(`http${k}`, k, seeded((options.seed ?? 1) * 1000 + k), httpTransport(http), loop)),
         ...Array.from({ length: options.ws }, async (_, k) => await wsClient(k)),
         ...Array.from({ length: options.hostile ?? 0 }, async (_, k) => await hostileClient(k, Number(new URL(base).port), UPLOAD_IDLE_MS, {
           violation: (what) => ledger.violation(what),
@@ -361,13 +194,15 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     let finalChecked = 0
     for (const e of ledger.entries.values()) {
       if (e.deleted) continue
-      const res = await fetch(`${imageUrl(e.id)}/data`)
-      if (res.status !== 200) {
-        ledger.violation(`final http get ${e.id}: ${(await failed(res)).code} (acknowledged version ${e.acked} lost)`)
+      let got: { bytes: Uint8Array, generation: number }
+      try {
+        got = await httpTransport(http).get(e.id)
+      } catch (err) {
+        ledger.violation(`final http get ${e.id}: ${errorCode(err)} (acknowledged version ${e.acked} lost)`)
         continue
       }
-      const generation = Number(res.headers.get('x-pixelport-generation'))
-      ledger.checkRead('final http get', e, new Uint8Array(await res.arrayBuffer()), generation, e.acked, e.sent ?? e.acked)
+      const { generation } = got
+      ledger.checkRead('final http get', e, got.bytes, generation, e.acked, e.sent ?? e.acked)
       const frame = await checker.get(e.id)
       ledger.checkRead('final ws get', e, frame.bytes, frame.generation, e.acked, e.sent ?? e.acked)
       if (e.sent === null && e.owner.startsWith('worker') && generation !== e.acked) ledger.violation(`final ${e.id}: generation ${generation}, last acknowledged ${e.acked}`)
@@ -378,11 +213,11 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     log('cleanup')
     // ---- cleanup: delete everything, close every client; memory must come back ----------------------
     for (const e of [...ledger.entries.values()]) {
-      const res = await fetch(imageUrl(e.id), { method: 'DELETE' })
+      const res = await http.send('DELETE', imagePath(e.id))
       if (res.status !== 204 && !e.deleted) ledger.violation(`cleanup delete ${e.id}: ${res.status}`)
-      await res.arrayBuffer()
     }
     await checker.close()
+    await http.close()
     await Promise.all(remotes.map(async (c) => await c.close()))
     await Promise.all(subscribers)
     let end = memoryOf(server)

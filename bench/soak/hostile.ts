@@ -12,6 +12,7 @@
  * Any other answer is a violation. The attacks speak raw HTTP over `net` sockets, as an attacker would.
  */
 import net from 'node:net'
+import { imagePath } from '../../protocol/urls.js'
 
 /** How the soak records what happened. */
 export interface HostileSink {
@@ -81,9 +82,9 @@ export async function hostileClient (k: number, port: number, idleTimeoutMs: num
       case 0: {
         // The image exists (so a PUT reaches the staging path); its upload then stalls.
         await raw(port, `POST /images HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${JSON.stringify({ id, width: 256, height: 256, mode: 'L' }).length}\r\nConnection: close\r\n\r\n${JSON.stringify({ id, width: 256, height: 256, mode: 'L' })}`)
-        const answer = await stalledUpload(port, `PUT /images/${encodeURIComponent(id)}/data HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/octet-stream\r\n`, 256 * 256, idleTimeoutMs * 4 + 10_000)
+        const answer = await stalledUpload(port, `PUT ${imagePath(id, '/data')} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/octet-stream\r\n`, 256 * 256, idleTimeoutMs * 4 + 10_000)
         expect('stalled PUT', answer, [408], ['PXP_ERR_UPLOAD_TIMEOUT'])
-        await raw(port, `DELETE /images/${encodeURIComponent(id)} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+        await raw(port, `DELETE ${imagePath(id)} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
         break
       }
       case 1: {

@@ -1,18 +1,49 @@
 /**
- * HTTP helpers for remote clients: descriptors and downloads with nothing but `fetch` (Node.js 18+ and
- * browsers). Errors are PixelportErrors with the server's code.
+ * The HTTP client: descriptors, listings, downloads and uploads over the HTTP API, in Node.js (undici)
+ * and browsers (fetch). The one HTTP client of the project: RemoteClient, the CLI, the soak and the tests
+ * use it. Errors are PixelportErrors with the server's code.
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
 import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
+import { imagePath, joinUrl } from '../../protocol/urls.js'
 import { typedView } from './frames.js'
+import { fetchTransport, platformTransport, type HttpBody, type HttpResponse, type HttpTransport } from './transport.js'
 
 export interface HttpOptions {
   signal?: AbortSignal
   /** Extra request headers (e.g. authorization). */
   headers?: Record<string, string>
-  /** A fetch implementation to use instead of the global one. */
+  /** A fetch implementation to use instead of the platform's transport (undici in Node.js, fetch elsewhere). */
   fetch?: typeof fetch
+}
+
+export interface HttpClientOptions {
+  /** Bearer token, sent as `Authorization: Bearer …` to the server (and to trusted redirect targets). */
+  token?: string
+  /** Extra headers on every request. */
+  headers?: Record<string, string>
+  /** A fetch implementation to use instead of the platform's transport. */
+  fetch?: typeof fetch
+  /**
+   * Downloads ask for a redirect to the node that owns the image (`Prefer: redirect`) and follow one 307
+   * to an http(s) URL. Credentials (the token, and any authorization or cookie header) go along only
+   * when the target's origin is the server's own or one of `trustedOrigins`: a server cannot send them
+   * to a host of its choosing.
+   */
+  redirect?: boolean
+  /** Origins (`https://node-b:8080`) trusted with the credentials after a redirect. Scheme, host and port must match. */
+  trustedOrigins?: string[]
+  /** @internal Use the platform's shared connection pool (the one-off helper functions). */
+  shared?: boolean
+}
+
+export interface SendOptions {
+  body?: HttpBody
+  headers?: Record<string, string>
+  signal?: AbortSignal
+  /** Receive the body here when it fits. */
+  into?: Uint8Array
 }
 
 export interface Download {
@@ -24,76 +55,218 @@ export interface Download {
   data: TypedArray
 }
 
-/** The URL of an image (or of its `/data`, `.png`, … with `suffix`): ids hold '/', which travels percent-encoded. */
-export function imageUrl (baseUrl: string, id: string, suffix = ''): string {
-  return `${baseUrl.replace(/\/+$/, '')}/images/${encodeURIComponent(id)}${suffix}`
+export interface DownloadOptions {
+  signal?: AbortSignal
+  /** Receive into this buffer (at least the image's byteLength) instead of a new one. */
+  into?: Uint8Array
 }
 
-async function call (url: string, options: HttpOptions): Promise<Response> {
-  const doFetch = options.fetch ?? fetch
-  let res: Response
-  try {
-    res = await doFetch(url, { signal: options.signal, headers: options.headers })
-  } catch (err) {
-    if ((err as Error).name === 'AbortError') throw pxpError('PXP_ERR_ABORTED', `GET ${url}`)
-    throw pxpError('PXP_ERR_CLOSED', `connection to ${url} (${(err as Error).message})`)
-  }
-  if (!res.ok) throw await errorOf(res)
-  return res
-}
+/** Headers that carry credentials: never sent to an origin not trusted with them. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'])
 
-async function errorOf (res: Response): Promise<PixelportError> {
+/**
+ * The PixelportError of a failed response: its `{code, message}` body, or, for a body that is not one
+ * (a proxy's page, an empty 502), an error naming the status.
+ */
+export function errorFromResponse (res: Pick<HttpResponse, 'status' | 'url' | 'bytes'>): PixelportError {
   try {
-    const body = await res.json() as { code?: unknown, message?: unknown }
-    if (typeof body.code === 'string' && typeof body.message === 'string') return errorFromBody({ code: body.code, message: body.message })
+    const body = JSON.parse(new TextDecoder().decode(res.bytes)) as { code?: unknown, message?: unknown, details?: unknown }
+    if (typeof body.code === 'string' && typeof body.message === 'string') return errorFromBody({ code: body.code, message: body.message, details: body.details })
   } catch {
     // Not a Pixelport error body: describe the status instead.
   }
   return pxpError(res.status === 404 ? 'PXP_ERR_ROUTE_NOT_FOUND' : 'PXP_ERR_INTERNAL', `HTTP ${res.status} from ${res.url}`)
 }
 
+/** The body of a response as JSON (null when empty). */
+export function jsonOf<T = unknown> (res: HttpResponse): T {
+  return (res.bytes.byteLength === 0 ? null : JSON.parse(new TextDecoder().decode(res.bytes))) as T
+}
+
+export class HttpClient {
+  readonly baseUrl: string
+  private transport: Promise<HttpTransport> | null = null
+  /** Requests in flight, each with the controller destroy() aborts. */
+  private readonly inFlight = new Set<AbortController>()
+  private idle: (() => void) | null = null
+  private closing: Promise<void> | null = null
+  private state: 'open' | 'closing' | 'closed' = 'open'
+  private readonly headers: Record<string, string>
+  private readonly trusted: Set<string>
+
+  constructor (baseUrl: string | URL, private readonly options: HttpClientOptions = {}) {
+    this.baseUrl = String(baseUrl).replace(/\/+$/, '')
+    this.headers = { ...options.headers }
+    if (options.token !== undefined) this.headers.authorization = `Bearer ${options.token}`
+    this.trusted = new Set([new URL(this.baseUrl).origin, ...(options.trustedOrigins ?? []).map((o) => new URL(o).origin)])
+  }
+
+  /** `method path` (a path under the base URL, or an absolute URL), whatever the status. */
+  async send (method: string, path: string, options: SendOptions = {}): Promise<HttpResponse> {
+    if (this.state !== 'open') throw pxpError('PXP_ERR_CLOSED', 'HTTP client')
+    return await this.dispatch(method, /^https?:\/\//.test(path) ? path : joinUrl(this.baseUrl, path), { ...this.headers, ...options.headers }, options)
+  }
+
+  /** Like send(), but a status other than 2xx throws the server's error. */
+  async request (method: string, path: string, options: SendOptions = {}): Promise<HttpResponse> {
+    const res = await this.send(method, path, options)
+    if (res.status < 200 || res.status > 299) throw errorFromResponse(res)
+    return res
+  }
+
+  /** `GET /images/:id`: the descriptor of one image. */
+  async describe (id: string, options: { signal?: AbortSignal } = {}): Promise<ImageDescriptor> {
+    return jsonOf<ImageDescriptor>(await this.request('GET', imagePath(id), options))
+  }
+
+  /** `GET /images`: every descriptor, following the pages' `next` cursors to the end. */
+  async list (options: { signal?: AbortSignal } = {}): Promise<ImageDescriptor[]> {
+    const all: ImageDescriptor[] = []
+    for (let cursor: string | null = null; ;) {
+      const query: string = cursor === null ? '' : `?cursor=${encodeURIComponent(cursor)}`
+      const body = jsonOf<ImageDescriptor[] | { images: ImageDescriptor[], next?: string | null }>(await this.request('GET', `/images${query}`, options))
+      if (Array.isArray(body)) return body
+      all.push(...body.images)
+      // A server from before paging sends no `next`: its one reply is everything.
+      if (body.next == null) return all
+      cursor = body.next
+    }
+  }
+
+  /**
+   * `GET /images/:id/data` (one consistent generation) with its descriptor. The descriptor is fetched
+   * alongside and stamped with the generation the bytes are; if the image was replaced by another of the
+   * same id in between (a different shape), both are fetched again.
+   */
+  async download (id: string, options: DownloadOptions = {}): Promise<Download> {
+    for (let attempt = 0; ; attempt++) {
+      const [descriptor, res] = await Promise.all([this.describe(id, options), this.data(id, options)])
+      const { bytes } = res
+      const shape = res.headers['x-pixelport-shape']
+      const typestr = res.headers['x-pixelport-typestr']
+      const sameImage = (shape === undefined || shape === descriptor.shape.join(',')) && (typestr === undefined || typestr === descriptor.typestr) &&
+        bytes.byteLength === descriptor.byteLength
+      if (!sameImage) {
+        if (attempt < 2) continue
+        throw pxpError('PXP_ERR_BYTE_COUNT', descriptor.byteLength, bytes.byteLength)
+      }
+      const header = res.headers['x-pixelport-generation']
+      const generation = header !== undefined && /^\d+$/.test(header) ? Number(header) : descriptor.generation
+      return { descriptor: { ...descriptor, generation }, generation, bytes, data: typedView(descriptor.typestr, bytes) }
+    }
+  }
+
+  /** `PUT /images/:id/data`: overwrite an image's pixels; resolves with its new descriptor. */
+  async put (id: string, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<ImageDescriptor> {
+    return jsonOf<ImageDescriptor>(await this.request('PUT', imagePath(id, '/data'), { ...options, body: bytes, headers: { 'content-type': 'application/octet-stream' } }))
+  }
+
+  /** `POST /images?…` with raw bytes: create an image (`fields`: width, height, mode, id, … as the query). */
+  async create (fields: Record<string, string | number | boolean>, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<ImageDescriptor> {
+    const query = new URLSearchParams(Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)])).toString()
+    return jsonOf<ImageDescriptor>(await this.request('POST', `/images?${query}`, { ...options, body: bytes, headers: { 'content-type': 'application/octet-stream' } }))
+  }
+
+  /** `DELETE /images/:id`. */
+  async delete (id: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.request('DELETE', imagePath(id), options)
+  }
+
+  /** Graceful: requests in flight finish, then the connections close; later calls fail with PXP_ERR_CLOSED. Idempotent. */
+  async close (): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.state === 'open') this.state = 'closing'
+      if (this.inFlight.size > 0) await new Promise<void>((resolve) => { this.idle = resolve })
+      this.state = 'closed'
+      if (this.transport !== null) await (await this.transport).close()
+    })()
+    await this.closing
+  }
+
+  /** Immediate: requests in flight fail with PXP_ERR_CLOSED, the connections close. Idempotent. */
+  async destroy (): Promise<void> {
+    this.state = 'closed'
+    for (const c of this.inFlight) c.abort()
+    if (this.transport !== null) await (await this.transport).destroy()
+  }
+
+  /** The pixels, following one redirect when asked to. */
+  private async data (id: string, options: DownloadOptions): Promise<HttpResponse> {
+    const headers: Record<string, string> = this.options.redirect === true ? { prefer: 'redirect' } : {}
+    const res = await this.send('GET', imagePath(id, '/data'), { ...options, headers })
+    if (res.status === 307 && this.options.redirect === true) return await this.follow(res, options)
+    if (res.status < 200 || res.status > 299) throw errorFromResponse(res)
+    return res
+  }
+
+  /** One redirect: to http(s) only, credentials only to a trusted origin, and no second redirect. */
+  private async follow (res: HttpResponse, options: DownloadOptions): Promise<HttpResponse> {
+    let target: URL
+    try {
+      target = new URL(res.headers.location ?? '', res.url)
+    } catch {
+      throw pxpError('PXP_ERR_PROTOCOL', `${res.url} redirected to ${JSON.stringify(res.headers.location)}, which is not a URL`)
+    }
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw pxpError('PXP_ERR_PROTOCOL', `${res.url} redirected to a ${target.protocol} URL; only http(s) is followed`)
+    const headers: Record<string, string> = {}
+    const trusted = this.trusted.has(target.origin)
+    for (const [name, value] of Object.entries(this.headers)) {
+      if (trusted || !CREDENTIAL_HEADERS.has(name.toLowerCase())) headers[name] = value
+    }
+    if (this.state !== 'open') throw pxpError('PXP_ERR_CLOSED', 'HTTP client')
+    const next = await this.dispatch('GET', target.href, headers, options)
+    if (next.status >= 300 && next.status <= 399) throw pxpError('PXP_ERR_PROTOCOL', `${target.href} redirected again (HTTP ${next.status}); one redirect is followed`)
+    if (next.status < 200 || next.status > 299) throw errorFromResponse(next)
+    return next
+  }
+
+  private async dispatch (method: string, url: string, headers: Record<string, string>, options: SendOptions): Promise<HttpResponse> {
+    if (options.signal?.aborted ?? false) throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
+    // In flight from here on, before any await: close() waits for it, destroy() stops it. A controller of
+    // our own, so that destroy() also stops requests the caller gave no signal for.
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort()
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    this.inFlight.add(controller)
+    try {
+      this.transport ??= this.options.fetch !== undefined ? Promise.resolve(fetchTransport(this.options.fetch)) : platformTransport(this.options.shared === true)
+      const transport = await this.transport
+      if (controller.signal.aborted) throw pxpError('PXP_ERR_CLOSED', 'HTTP client')
+      return await transport.send({ method, url, headers, body: options.body, signal: controller.signal, into: options.into })
+    } catch (err) {
+      if (options.signal?.aborted ?? false) throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
+      if (controller.signal.aborted) throw pxpError('PXP_ERR_CLOSED', `HTTP client (destroyed while ${method} ${url} was in flight)`)
+      throw err
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+      this.inFlight.delete(controller)
+      if (this.inFlight.size === 0) this.idle?.()
+    }
+  }
+}
+
+function oneOff (baseUrl: string, options: HttpOptions): HttpClient {
+  return new HttpClient(baseUrl, { headers: options.headers, fetch: options.fetch, shared: true })
+}
+
 /** `GET /images/:id`: the descriptor of one image. */
 export async function fetchDescriptor (baseUrl: string, id: string, options: HttpOptions = {}): Promise<ImageDescriptor> {
-  return await (await call(imageUrl(baseUrl, id), options)).json() as ImageDescriptor
+  return await oneOff(baseUrl, options).describe(id, options)
 }
 
 /** `GET /images`: every descriptor, following the pages' `next` cursors to the end. */
 export async function fetchList (baseUrl: string, options: HttpOptions = {}): Promise<ImageDescriptor[]> {
-  const all: ImageDescriptor[] = []
-  let cursor: string | null = null
-  for (;;) {
-    const query = cursor === null ? '' : `?cursor=${encodeURIComponent(cursor)}`
-    const res = await call(`${baseUrl.replace(/\/+$/, '')}/images${query}`, options)
-    const body = await res.json() as ImageDescriptor[] | { images: ImageDescriptor[], next?: string | null }
-    if (Array.isArray(body)) return body
-    all.push(...body.images)
-    // A server from before paging sends no `next`: its one reply is everything.
-    if (body.next == null) return all
-    cursor = body.next
-  }
+  return await oneOff(baseUrl, options).list(options)
 }
 
-/**
- * `GET /images/:id/data` (one consistent generation) with its descriptor: `{ descriptor, data, bytes }`.
- * The descriptor is fetched alongside and stamped with the generation the bytes are; if the image was
- * replaced by another of the same id in between (a different shape), both are fetched again.
- */
+/** `GET /images/:id/data` with its descriptor: `{ descriptor, data, bytes }` (see HttpClient.download). */
 export async function download (baseUrl: string, id: string, options: HttpOptions = {}): Promise<Download> {
-  for (let attempt = 0; ; attempt++) {
-    const [descriptor, res] = await Promise.all([fetchDescriptor(baseUrl, id, options), call(imageUrl(baseUrl, id, '/data'), options)])
-    const bytes = new Uint8Array(await res.arrayBuffer())
-    const shape = res.headers.get('x-pixelport-shape')
-    const typestr = res.headers.get('x-pixelport-typestr')
-    const sameImage = (shape === null || shape === descriptor.shape.join(',')) && (typestr === null || typestr === descriptor.typestr) &&
-      bytes.byteLength === descriptor.byteLength
-    if (!sameImage) {
-      if (attempt < 2) continue
-      throw pxpError('PXP_ERR_BYTE_COUNT', descriptor.byteLength, bytes.byteLength)
-    }
-    const header = res.headers.get('x-pixelport-generation')
-    const generation = header !== null && /^\d+$/.test(header) ? Number(header) : descriptor.generation
-    return { descriptor: { ...descriptor, generation }, generation, bytes, data: typedView(descriptor.typestr, bytes) }
-  }
+  return await oneOff(baseUrl, options).download(id, options)
+}
+
+/** The URL of an image (or of its `/data`, `.png`, … with `suffix`): ids hold '/', which travels percent-encoded. */
+export function imageUrl (baseUrl: string, id: string, suffix = ''): string {
+  return joinUrl(baseUrl, imagePath(id, suffix))
 }
 
 export interface RequestOptions extends HttpOptions {
@@ -130,6 +303,6 @@ export async function request (baseUrl: string, path: string, options: RequestOp
     const cause = (err as { cause?: { code?: string, message?: string } }).cause
     throw Object.assign(pxpError('PXP_ERR_CLOSED', `connection to ${url} (${cause?.code ?? cause?.message ?? (err as Error).message})`), { cause: err })
   }
-  if (!res.ok) throw await errorOf(res)
+  if (!res.ok) throw errorFromResponse({ status: res.status, url: res.url, bytes: new Uint8Array(await res.arrayBuffer()) })
   return res
 }

@@ -47,11 +47,13 @@ export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {
   private waiting: { resolve: (r: IteratorResult<RemoteEvent>) => void, reject: (err: unknown) => void } | null = null
   private failure: PixelportError | null = null
   private done = false
+  /** The last generation delivered of each image (deleted ones removed): what a reconnect catches up from. */
+  private readonly seen = new Map<string, number>()
 
   /** @internal Created by RemoteClient.subscribe. */
   constructor (
-    /** The server's subscription number. */
-    readonly sub: number,
+    /** The server's subscription number (a new one after the client reconnected). */
+    public sub: number,
     readonly policy: Policy,
     private readonly queue: number,
     private readonly unsubscribe: () => Promise<void>,
@@ -60,6 +62,8 @@ export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {
   /** @internal An event (with its frame, when the subscription has data) arrived. */
   push (message: EventMessage, frame?: RemoteFrame): void {
     if (this.done) return
+    if (message.type === 'deleted') this.seen.delete(message.id)
+    else this.seen.set(message.id, Math.max(message.generation, this.seen.get(message.id) ?? -1))
     const event: RemoteEvent = {
       type: message.type,
       id: message.id,
@@ -92,6 +96,21 @@ export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {
       return
     }
     this.buffered.push(event)
+  }
+
+  /** @internal Images this subscription has delivered and not seen deleted, with their last generation. */
+  get delivered (): ReadonlyMap<string, number> {
+    return this.seen
+  }
+
+  /**
+   * @internal After a reconnect: the current state of an image, delivered unless an event as new arrived
+   * already. `skipped` counts the generations missed while the connection was down.
+   */
+  catchUp (message: EventMessage, frame?: RemoteFrame): void {
+    const last = this.seen.get(message.id)
+    if (message.type === 'deleted' ? last === undefined : (last ?? -1) >= message.generation) return
+    this.push({ ...message, skipped: message.type === 'deleted' || last === undefined ? 0 : Math.max(0, message.generation - last - 1) }, frame)
   }
 
   /** @internal The subscription ended with an error (connection closed, server queue overflow). */

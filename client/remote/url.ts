@@ -27,3 +27,13 @@ export function socketUrlOf (url: string | URL): string {
   parsed.hash = ''
   return parsed.toString()
 }
+
+/** The server's HTTP base URL for its WebSocket endpoint: `ws://h:8080/ws` → `http://h:8080`, `wss://h/base/ws` → `https://h/base`. */
+export function httpUrlOf (socketUrl: string): string {
+  const parsed = new URL(socketUrl)
+  parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:'
+  parsed.pathname = parsed.pathname.replace(/\/+$/, '').replace(/\/ws$/, '')
+  parsed.search = ''
+  parsed.hash = ''
+  return parsed.toString().replace(/\/+$/, '')
+}

@@ -3,6 +3,7 @@
  */
 import t from 'tap'
 import { startServer } from '../helpers/server.js'
+import { call as callWith, type Answer } from '../helpers/tokens.js'
 
 const ADMIN = 'a'.repeat(32)
 const READER = 'r'.repeat(32)
@@ -19,13 +20,8 @@ function auth (token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
 }
 
-async function call (url: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number, body: any, headers: Headers }> {
-  const headers = { ...(init.headers as Record<string, string> ?? {}), ...(init.token === undefined ? {} : auth(init.token)) }
-  const res = await fetch(url, { ...init, headers })
-  const text = await res.text()
-  let body: any = text
-  try { body = JSON.parse(text) } catch {}
-  return { status: res.status, body, headers: res.headers }
+async function call (url: string, init: Parameters<typeof callWith>[2] & { token?: string } = {}): Promise<Answer> {
+  return await callWith(url, init.token, init)
 }
 
 const json = { 'content-type': 'application/json' }

@@ -1,9 +1,13 @@
 /**
- * Small HTTP helpers for the API tests: real requests against a real server, nothing mocked.
+ * Small HTTP helpers for the API tests: real requests against a real server, nothing mocked. A thin
+ * layer over the project's one HTTP client (client/remote/http.ts) that keeps every status for the test
+ * to look at, with the headers as a `Headers` object.
  */
 import http from 'node:http'
 import { randomFillSync } from 'node:crypto'
+import { errorFromResponse, HttpClient, type HttpBody, type HttpResponse } from '../../client/remote/index.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
+import { imagePath } from '../../protocol/urls.js'
 import type { PixelportServer } from '../../server/server.js'
 import type { StoreStats } from '../../server/store/image-store.js'
 
@@ -13,33 +17,34 @@ export interface JsonResponse<T = any> {
   body: T
 }
 
+/** One request to the server at `url`, whatever its status (undici's shared keep-alive pool). */
+export async function send (url: string, method: string, path: string, options: { body?: HttpBody, headers?: Record<string, string> } = {}): Promise<HttpResponse> {
+  return await new HttpClient(url, { shared: true }).send(method, path, options)
+}
+
+function parsed<T> (res: HttpResponse): JsonResponse<T> {
+  const text = new TextDecoder().decode(res.bytes)
+  return { status: res.status, headers: new Headers(res.headers), body: text === '' ? null : JSON.parse(text) }
+}
+
+function query (fields: Record<string, string | number | boolean>): string {
+  return new URLSearchParams(Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)])).toString()
+}
+
 /** Send JSON (or nothing) and parse the JSON answer (null for an empty body). */
 export async function call<T = any> (url: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
-  const init: RequestInit = { method, headers: { ...headers } }
-  if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const res = await fetch(url + path, init)
-  const text = await res.text()
-  return { status: res.status, headers: res.headers, body: text === '' ? null : JSON.parse(text) }
+  const json = body === undefined ? {} : { body: JSON.stringify(body), headers: { ...headers, 'content-type': 'application/json' } }
+  return parsed<T>(await send(url, method, path, { headers, ...json }))
 }
 
 /** Create an image from raw bytes: the create fields as query parameters, the bytes as the body. */
-export async function upload<T = any> (url: string, query: Record<string, string | number | boolean>, bytes: Uint8Array | ReadableStream<Uint8Array>): Promise<JsonResponse<T>> {
-  const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString()
-  const init: RequestInit & { duplex?: 'half' } = { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes }
-  if (bytes instanceof ReadableStream) init.duplex = 'half'
-  const res = await fetch(`${url}/images?${qs}`, init)
-  return { status: res.status, headers: res.headers, body: await res.json() as T }
+export async function upload<T = any> (url: string, fields: Record<string, string | number | boolean>, bytes: Uint8Array | ReadableStream<Uint8Array>): Promise<JsonResponse<T>> {
+  return parsed<T>(await send(url, 'POST', `/images?${query(fields)}`, { body: bytes, headers: { 'content-type': 'application/octet-stream' } }))
 }
 
 /** Overwrite an image's pixels. */
 export async function put<T = any> (url: string, id: string, bytes: Uint8Array): Promise<JsonResponse<T>> {
-  const res = await fetch(`${url}/images/${encodeURIComponent(id)}/data`, {
-    method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes,
-  })
-  return { status: res.status, headers: res.headers, body: await res.json() as T }
+  return parsed<T>(await send(url, 'PUT', imagePath(id, '/data'), { body: bytes, headers: { 'content-type': 'application/octet-stream' } }))
 }
 
 export interface BytesResponse {
@@ -50,7 +55,7 @@ export interface BytesResponse {
 
 /** Download an image's bytes. */
 export async function download (url: string, id: string, headers: Record<string, string> = {}): Promise<BytesResponse> {
-  const res = await fetchBytes(url, `/images/${encodeURIComponent(id)}/data`, headers)
+  const res = await fetchBytes(url, imagePath(id, '/data'), headers)
   return { ...res, bytes: new Uint8Array(res.bytes.buffer, res.bytes.byteOffset, res.bytes.byteLength) }
 }
 
@@ -120,12 +125,9 @@ export function stridedCopy (base: Uint8Array, shape: readonly number[], strides
 // ---- pictures (the format tests) ----
 
 /** POST /images with a picture body of `type` (and the create fields the query may carry). */
-export async function postPicture<T = any> (url: string, body: Uint8Array | ReadableStream<Uint8Array>, type: string, query: Record<string, string | number | boolean> = {}): Promise<JsonResponse<T>> {
-  const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString()
-  const init: RequestInit & { duplex?: 'half' } = { method: 'POST', headers: { 'content-type': type }, body }
-  if (body instanceof ReadableStream) init.duplex = 'half'
-  const res = await fetch(`${url}/images${qs === '' ? '' : '?' + qs}`, init)
-  return { status: res.status, headers: res.headers, body: await res.json() as T }
+export async function postPicture<T = any> (url: string, body: Uint8Array | ReadableStream<Uint8Array>, type: string, fields: Record<string, string | number | boolean> = {}): Promise<JsonResponse<T>> {
+  const qs = query(fields)
+  return parsed<T>(await send(url, 'POST', `/images${qs === '' ? '' : '?' + qs}`, { body, headers: { 'content-type': type } }))
 }
 
 export interface PictureResponse {
@@ -136,16 +138,17 @@ export interface PictureResponse {
 
 /** GET a path (e.g. `/images/cam1%2Fframe.png`) as bytes. */
 export async function fetchBytes (url: string, path: string, headers: Record<string, string> = {}): Promise<PictureResponse> {
-  const res = await fetch(url + path, { headers })
-  return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) }
+  const res = await send(url, 'GET', path, { headers })
+  return { status: res.status, headers: new Headers(res.headers), bytes: Buffer.from(res.bytes.buffer, res.bytes.byteOffset, res.bytes.byteLength) }
 }
 
 /** The picture path of an image id: `/images/<encoded id>.<extension>`. */
 export function picturePath (id: string, extension: string, query = ''): string {
-  return `/images/${encodeURIComponent(id)}.${extension}${query}`
+  return imagePath(id, `.${extension}${query}`)
 }
 
 /** Parse a JSON error body out of a bytes response. */
 export function errorOf (res: PictureResponse): { code: string, message: string } {
-  return JSON.parse(res.bytes.toString('utf8')) as { code: string, message: string }
+  const { code, message } = errorFromResponse({ status: res.status, url: '', bytes: res.bytes })
+  return { code, message }
 }

@@ -4,9 +4,12 @@
  * (no connection, snapshot, staging buffer or byte of image memory outlives the images and clients).
  */
 import type { Test } from 'tap'
+import { jsonOf } from '../../client/remote/index.js'
 import { ERRORS } from '../../protocol/errors.js'
+import { imagePath } from '../../protocol/urls.js'
 import type { PixelportServer } from '../../server/server.js'
 import type { ServerOptions } from '../../server/options.js'
+import { send } from './http.js'
 import { until } from './until.js'
 
 const KiB = 1024
@@ -34,16 +37,16 @@ export function isRegistryStatus (code: unknown, status: number): boolean {
 
 /** The server answers over HTTP and every listed image can be described and read, with its byte count. */
 export async function checkConsistent (t: Test, server: PixelportServer, url: string): Promise<void> {
-  const health = await fetch(url + '/healthz')
+  const health = await send(url, 'GET', '/healthz')
   t.equal(health.status, 200, '/healthz answers 200 after the run')
-  const listed = await (await fetch(url + '/images')).json() as { images: Array<{ id: string, byteLength: number }> }
+  const listed = jsonOf<{ images: Array<{ id: string, byteLength: number }> }>(await send(url, 'GET', '/images'))
   t.same(listed.images.map((d) => d.id).sort(), server.store.ids().sort(), 'HTTP lists what the store holds')
   let bad = 0
   for (const d of listed.images) {
     const described = server.store.describe(d.id)
     const copy = await server.store.read(d.id)
-    const res = await fetch(`${url}/images/${encodeURIComponent(d.id)}/data`)
-    const body = new Uint8Array(await res.arrayBuffer())
+    const res = await send(url, 'GET', imagePath(d.id, '/data'))
+    const body = res.bytes
     const expected = described.shape.reduce((n, x) => n * x, 1) * Number(described.typestr.slice(2))
     if (described.byteLength !== expected || copy.bytes.byteLength !== expected || res.status !== 200 || body.byteLength !== expected) {
       bad++

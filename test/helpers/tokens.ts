@@ -1,7 +1,9 @@
 /**
  * What the security tests share: tokens with scopes and id limits, and an HTTP call with one.
  */
+import type { HttpBody } from '../../client/remote/index.js'
 import type { TokenSpec } from '../../server/auth/tokens.js'
+import { send } from './http.js'
 
 export const ADMIN = 'A'.repeat(32)
 /** read and write, limited to `a/*`. */
@@ -23,14 +25,14 @@ export const TOKENS: TokenSpec[] = [
 
 export interface Answer { status: number, body: any, headers: Headers }
 
-/** fetch with `Authorization: Bearer token`; the body parsed as JSON when it is. */
-export async function call (url: string, token: string | undefined, init: RequestInit = {}): Promise<Answer> {
-  const headers = { ...(init.headers as Record<string, string> ?? {}), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
-  const res = await fetch(url, { ...init, headers })
-  const text = await res.text()
+/** A request (test/helpers/http.ts) with `Authorization: Bearer token`; the body parsed as JSON when it is. */
+export async function call (url: string, token: string | undefined, init: { method?: string, headers?: Record<string, string>, body?: HttpBody | ArrayBuffer } = {}): Promise<Answer> {
+  const headers = { ...init.headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
+  const res = await send(url, init.method ?? 'GET', url, { headers, body: init.body instanceof ArrayBuffer ? new Uint8Array(init.body) : init.body })
+  const text = new TextDecoder().decode(res.bytes)
   let body: any = text
   try { body = JSON.parse(text) } catch {}
-  return { status: res.status, body, headers: res.headers }
+  return { status: res.status, body, headers: new Headers(res.headers) }
 }
 
 export const JSON_BODY = { 'content-type': 'application/json' }

@@ -9,11 +9,12 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { fetchList } from '../../client/remote/http.js'
-import { RemoteClient } from '../../client/remote/index.js'
+import { jsonOf, RemoteClient } from '../../client/remote/index.js'
 import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../../protocol/messages.js'
 import { decodeCursor, encodeCursor, KEY_SEPARATOR } from '../../server/listing/cursor.js'
 import type { ImageStore } from '../../server/store/image-store.js'
 import { CLI, ROOT } from '../helpers/cli.js'
+import { send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
 import { WireClient, wsUrl } from '../helpers/wire-client.js'
@@ -33,8 +34,8 @@ function fill (store: ImageStore, count: number): string[] {
 }
 
 async function getJson (url: string): Promise<{ status: number, body: any }> {
-  const res = await fetch(url)
-  return { status: res.status, body: await res.json() }
+  const res = await send(url, 'GET', url)
+  return { status: res.status, body: jsonOf(res) }
 }
 
 interface PageLike { images: Array<{ id: string }>, next: string | null }
