@@ -11,31 +11,12 @@ import t from 'tap'
 import { LAYERED, layerViolations } from '../helpers/layers.js'
 import { repoPath } from '../helpers/paths.js'
 
-/**
- * Violations in files that other work of this round is moving out of server/ (the CLI to a top-level cli/,
- * the demo producer to examples/, where any import is allowed). Listed by name so the todo below can be
- * dropped, with this list, once those moves are merged.
- */
-const BEING_MOVED = [
-  'server/cli/',  // → cli/ (uses client/remote)
-  'server/demo/'  // → examples/ (uses client/worker)
-]
-
-const movedElsewhere = (line: string): boolean => BEING_MOVED.some((prefix) => line.includes(`: ${prefix}`))
-
 const folders = LAYERED.filter((folder) => existsSync(repoPath(folder)))
 const violations = await layerViolations(repoPath(), folders)
 
 t.test('the sources keep to their layers', async (t) => {
-  const found = violations.filter((line) => !movedElsewhere(line))
+  const found = violations
   t.same(found, [], found.length === 0 ? 'no layer violations' : `layer violations:\n  ${found.join('\n  ')}`)
-})
-
-t.test('the CLI and the demo producer, still under server/, keep to their layers', async (t) => {
-  const found = violations.filter(movedElsewhere)
-  t.same(found, [], `layer violations in files being moved:\n  ${found.join('\n  ')}`, {
-    todo: 'server/cli → cli/ and server/demo → examples/ are moved by other work of this round'
-  })
 })
 
 /** One forbidden import per rule, plus one allowed import per layer (which must stay silent). */
