@@ -9,13 +9,13 @@
  * images are deleted nothing is left: memory, snapshots, staging.
  */
 import http from 'node:http'
-import net from 'node:net'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { fuzzSettings } from '../helpers/fuzz.js'
 import { startServer } from '../helpers/server.js'
 import { checkConsistent, checkNoLeaks, FUZZ_SERVER_OPTIONS, isRegistryStatus, seedImages } from '../helpers/invariants.js'
+import { rawExchange } from '../helpers/http.js'
 
 interface Route { path: string, methods: string[] }
 
@@ -220,23 +220,11 @@ t.test('HTTP fuzz: every route answers with success or a registry error, then no
   await checkNoLeaks(t, server)
 })
 
-/** Raw bytes to the server's port; resolves with whatever it answered before closing (or 2 s). */
-async function rawExchange (url: string, bytes: string): Promise<string> {
-  const { port } = new URL(url)
-  return await new Promise((resolve) => {
-    let answer = ''
-    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(bytes))
-    socket.on('data', (d: Buffer) => { answer += d.toString() })
-    socket.on('close', () => resolve(answer))
-    socket.on('error', () => resolve(answer))
-    setTimeout(() => socket.destroy(), 2000).unref()
-  })
-}
 
 t.test('requests the HTTP parser refuses are answered with a registry error', async (t) => {
   const { server, url } = await startServer(t, FUZZ_SERVER_OPTIONS)
   for (const raw of ['GARBAGE\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 'GET / HTTP/1.1\r\n' + 'X: y\r\n'.repeat(20_000) + '\r\n']) {
-    const answer = await rawExchange(url, raw)
+    const answer = await rawExchange(url, raw, 2000)
     const status = Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1])
     const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
     let code: unknown

@@ -3,6 +3,7 @@
  * layer over the project's one HTTP client (client/remote/http.ts) that keeps every status for the test
  * to look at, with the headers as a `Headers` object.
  */
+import net from 'node:net'
 import http from 'node:http'
 import { randomFillSync } from 'node:crypto'
 import { errorFromResponse, HttpClient, type HttpBody, type HttpResponse } from '../../client/remote/index.js'
@@ -151,4 +152,19 @@ export function picturePath (id: string, extension: string, query = ''): string 
 export function errorOf (res: PictureResponse): { code: string, message: string } {
   const { code, message } = errorFromResponse({ status: res.status, url: '', bytes: res.bytes })
   return { code, message }
+}
+
+/**
+ * Raw bytes to the port of the server at `url` (no HTTP client in between: malformed and hostile requests);
+ * resolves with everything it answered (latin1) once it closes, or after `timeoutMs`.
+ */
+export async function rawExchange (url: string, bytes: string, timeoutMs = 5000): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    let answer = ''
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write(bytes))
+    const timer = setTimeout(() => { socket.destroy(); resolve(answer) }, timeoutMs)
+    socket.on('data', (d: Buffer) => { answer += d.toString('latin1') })
+    socket.on('close', () => { clearTimeout(timer); resolve(answer) })
+    socket.on('error', (err) => { clearTimeout(timer); if (answer === '') reject(err); else resolve(answer) })
+  })
 }

@@ -20,6 +20,7 @@ import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { startServer, type Started } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
+import { rawExchange } from '../helpers/http.js'
 
 const CLUSTER_TOKEN = 'cluster-secret-0123456789abcdef'
 const READER = 'reader-token-0123456789abcdef'
@@ -52,17 +53,6 @@ async function node (t: Test, redis: TestRedis, nodeId: string, extra: ServerOpt
   return await startServer(t, { ...extra, tokens: TOKENS, cluster: { redis: redis.url, nodeId, token: CLUSTER_TOKEN, heartbeatMs: 100, ttlMs: 1500 } })
 }
 
-/** Raw bytes to `url`'s port; resolves with the whole answer once the server closes (or after 5 s). */
-async function raw (url: string, bytes: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    let answer = ''
-    const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write(bytes))
-    const timer = setTimeout(() => { socket.destroy(); resolve(answer) }, 5000)
-    socket.on('data', (d: Buffer) => { answer += d.toString('latin1') })
-    socket.on('close', () => { clearTimeout(timer); resolve(answer) })
-    socket.on('error', reject)
-  })
-}
 
 function parse (answer: string): { status: number, body: { code?: string, message?: string } | null } {
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1])
@@ -96,13 +86,13 @@ t.test('an absolute-form request target never moves a forwarded request, or the 
     `http://127.0.0.1:${evil.port}/images/a%2Fimg`,
     `//127.0.0.1:${evil.port}/images/a%2Fimg/data`,
   ]) {
-    const answer = await raw(b.url, `GET ${target} HTTP/1.1\r\nHost: ${new URL(b.url).host}\r\nAuthorization: Bearer ${READER}\r\nConnection: close\r\n\r\n`)
+    const answer = await rawExchange(b.url, `GET ${target} HTTP/1.1\r\nHost: ${new URL(b.url).host}\r\nAuthorization: Bearer ${READER}\r\nConnection: close\r\n\r\n`)
     const { status, body } = parse(answer)
     t.equal(status, 400, `${target}: 400`)
     t.equal(body?.code, 'PXP_ERR_BAD_TARGET', `${target}: PXP_ERR_BAD_TARGET`)
   }
   // The same refusal on a route that has nothing to do with the cluster.
-  t.equal(parse(await raw(b.url, `GET http://127.0.0.1:${evil.port}/healthz HTTP/1.1\r\nHost: ${new URL(b.url).host}\r\nConnection: close\r\n\r\n`)).body?.code, 'PXP_ERR_BAD_TARGET', 'every route refuses absolute form')
+  t.equal(parse(await rawExchange(b.url, `GET http://127.0.0.1:${evil.port}/healthz HTTP/1.1\r\nHost: ${new URL(b.url).host}\r\nConnection: close\r\n\r\n`)).body?.code, 'PXP_ERR_BAD_TARGET', 'every route refuses absolute form')
 
   // A legitimate forwarded read after those still works (the evil server is checked after it: a request
   // that had gone there would have arrived long before this one came back).

@@ -3,7 +3,6 @@
  * to the owner's advertised origin, only when the owner takes the same client tokens; never to a host the
  * client names; a node whose peer has other tokens forwards instead.
  */
-import net from 'node:net'
 import t, { type Test } from 'tap'
 import { authDigest, signRegistration, verifyRegistration } from '../../server/cluster/registration.js'
 import { prefersRedirect } from '../../server/cluster/redirect.js'
@@ -12,6 +11,7 @@ import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { startServer, type Started } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
+import { rawExchange } from '../helpers/http.js'
 
 const CLUSTER_TOKEN = 'cluster-secret-0123456789abcdef'
 const READER = 'reader-token-0123456789abcdef'
@@ -33,16 +33,6 @@ async function knows (b: Started, id: string, owner: string): Promise<void> {
   }, { what: `${b.url} knows ${owner} owns ${id}`, interval: 25 })
 }
 
-async function raw (url: string, bytes: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    let answer = ''
-    const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write(bytes))
-    const timer = setTimeout(() => { socket.destroy(); resolve(answer) }, 5000)
-    socket.on('data', (d: Buffer) => { answer += d.toString('latin1') })
-    socket.on('close', () => { clearTimeout(timer); resolve(answer) })
-    socket.on('error', reject)
-  })
-}
 
 t.test('a read asking for a redirect gets 307 to the owner, and the token opens it there', async (t) => {
   const redis = await startRedis(t)
@@ -91,14 +81,14 @@ t.test('a hostile client cannot make the node redirect anywhere but the owner\'s
 
   // Absolute-form and scheme-relative targets: refused before any redirect is considered.
   for (const target of ['http://evil.example/images/a%2Fimg/data?redirect=1', '//evil.example/images/a%2Fimg/data?redirect=1']) {
-    const answer = await raw(b.url, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`)
+    const answer = await rawExchange(b.url, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`)
     t.match(answer, /^HTTP\/1\.1 400/, `${target}: 400`)
     t.notMatch(answer, /location:/i, 'and no Location')
   }
   // Another Host is refused at the edge (DNS rebinding); forwarding headers and a second redirect
   // parameter naming another host change nothing.
-  t.match(await raw(b.url, `GET /images/a%2Fimg/data?redirect=1 HTTP/1.1\r\nHost: evil.example\r\n${auth}\r\n`), /^HTTP\/1\.1 421/, 'another Host: 421')
-  const answer = await raw(b.url, `GET /images/a%2Fimg/data?redirect=1&redirect=http://evil.example/x&x-forwarded-host=evil.example HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\n${auth}\r\n`)
+  t.match(await rawExchange(b.url, `GET /images/a%2Fimg/data?redirect=1 HTTP/1.1\r\nHost: evil.example\r\n${auth}\r\n`), /^HTTP\/1\.1 421/, 'another Host: 421')
+  const answer = await rawExchange(b.url, `GET /images/a%2Fimg/data?redirect=1&redirect=http://evil.example/x&x-forwarded-host=evil.example HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\n${auth}\r\n`)
   const location = /\r\nlocation: ([^\r]*)/i.exec(answer)?.[1]
   t.match(answer, /^HTTP\/1\.1 307/)
   t.equal(new URL(location!).origin, new URL(a.url).origin, 'the Location is the owner\'s advertised origin')
