@@ -10,7 +10,7 @@ import { isPixelportError, pxpError } from '../../protocol/errors.js'
 import type { Arena } from '../memory/arena.js'
 import { EVICTION_POLICIES, planEviction, type EvictionCandidate, type EvictionPolicy, type EvictionReason } from './eviction.js'
 import type { ImageTable } from './image-table.js'
-import { freesOf } from './placement.js'
+import { freesOf } from './records.js'
 import type { ImageRecord } from './records.js'
 
 /**

@@ -25,11 +25,6 @@ export interface Placement {
   runs: RowRun[] | null
 }
 
-/** The allocations a placement (or a record) gives back to the arena when it goes. */
-export function freesOf (placement: { readonly allocation: Allocation | null, readonly runs: readonly RowRun[] | null }): Allocation[] {
-  return placement.allocation !== null ? [placement.allocation] : [...(placement.runs ?? [])]
-}
-
 /** The layout and frame buffers `request` asks for, checked against the limits. */
 export function shapeOf (request: CreateRequest, spec: ImageSpec, limits: SpecLimits): Shape {
   const layout = request.layout ?? 'block'

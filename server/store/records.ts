@@ -14,7 +14,7 @@ import type { StoreMeta } from '../memory/shm-table-check.js'
 import { describeRecord } from './descriptors.js'
 import type { ImageTable } from './image-table.js'
 import type { Pieces } from './pixels.js'
-import { freesOf, type Placement, type Shape } from './placement.js'
+import type { Placement, Shape } from './placement.js'
 
 /**
  * Pixels that belong to someone else, e.g. a cluster replica of another node's image (server/cluster/
@@ -78,6 +78,11 @@ export interface RestoredRecord {
 }
 
 /** The root image whose seqlock, generation, write lock and pins a record (a view) uses. */
+/** The allocations a placement (or a record) gives back to the arena when it goes. */
+export function freesOf (placement: { readonly allocation: Allocation | null, readonly runs: readonly RowRun[] | null }): Allocation[] {
+  return placement.allocation !== null ? [placement.allocation] : [...(placement.runs ?? [])]
+}
+
 export function rootOf (record: ImageRecord): ImageRecord {
   return record.parent ?? record
 }
