@@ -14,8 +14,8 @@ export const GET_HELP = `Usage: pixelport get ID -o FILE [options]
        pixelport get ID -o - --format FORMAT > FILE
 
 Download an image. The format comes from --format, else from the extension of FILE: .png .jpg .jpeg .webp
-.tif .tiff are encoded by the server (a spinner shows on a terminal while a large one takes more than a
-second); .raw and .bin receive the raw C-order bytes (GET /images/ID/data). Any other extension is refused.
+.tif .tiff are encoded by the server; .raw and .bin receive the raw C-order bytes (GET /images/ID/data). Any
+other extension is refused. A spinner shows on a terminal while the answer takes more than a second.
 Without a token, a cluster node that does not hold the image redirects the download to the node that does.
 
 Options:

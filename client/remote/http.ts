@@ -26,7 +26,7 @@ export interface HttpClientOptions {
   /** A fetch implementation to use instead of the platform's transport. */
   fetch?: typeof fetch
   /**
-   * Downloads ask for a redirect to the node that owns the image (`Prefer: redirect`) and follow one 307
+   * Downloads and read() ask for a redirect to the node that owns the image (`Prefer: redirect`) and follow one 307
    * to an http(s) URL. Credentials (the token, and any authorization or cookie header) go along only
    * when the target's origin is the server's own or one of `trustedOrigins`: a server cannot send them
    * to a host of its choosing.
