@@ -1,23 +1,22 @@
 /**
  * `pixelport get ID -o FILE`: download a picture (format from the extension or --format) or the raw bytes.
  */
-import { createWriteStream } from 'node:fs'
-import { rm, stat } from 'node:fs/promises'
+import { rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { usage } from '../failure.js'
 import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
-import { progressStream } from '../progress.js'
-import { bodyStream, call, imagePath } from '../remote.js'
+import { failureOf, imagePath, withRemote } from '../remote.js'
+import { startSpinner } from '../spinner.js'
 
 export const GET_HELP = `Usage: pixelport get ID -o FILE [options]
        pixelport get ID -o - --format FORMAT > FILE
 
 Download an image. The format comes from --format, else from the extension of FILE: .png .jpg .jpeg .webp
-.tif .tiff are encoded by the server (a spinner shows on a terminal while a large one takes more than a
-second); .raw and .bin receive the raw C-order bytes (GET /images/ID/data). Any other extension is refused.
+.tif .tiff are encoded by the server; .raw and .bin receive the raw C-order bytes (GET /images/ID/data). Any
+other extension is refused. A spinner shows on a terminal while the answer takes more than a second.
+Without a token, a cluster node that does not hold the image redirects the download to the node that does.
 
 Options:
   -o, --output FILE  where to write (required); - for stdout (needs --format)
@@ -71,16 +70,34 @@ export async function get (argv: string[], io: Io): Promise<number> {
     if (info === null || !info.isDirectory()) throw usage(`no such folder ${JSON.stringify(path.dirname(file))} for ${file}`, 'get')
   }
   const picture = suffix !== '/data'
-  // Ask before creating the file, so a refused download leaves nothing behind.
-  const response = await call(connection, 'GET', imagePath(id, suffix), picture ? { spinner: `encoding ${id} as ${suffix.slice(1)}`, stderr: io.stderr } : {})
-  const length = Number(response.headers.get('content-length') ?? NaN)
-  const sink: Writable = toStdout ? io.stdout : createWriteStream(file)
-  try {
+  // The whole answer first, read by the HTTP client into one buffer of its Content-Length (its fast path),
+  // then written: a refused or broken download leaves no file behind.
+  const label = picture ? `encoding ${id} as ${suffix.slice(1)}` : `downloading ${id}`
+  const stopSpinner = startSpinner(label, { stream: io.stderr })
+  const bytes = await withRemote(connection, async ({ client }) => {
+    try {
+      return (await client.read(imagePath(id, suffix))).bytes
+    } catch (err) {
+      throw failureOf(err, connection)
+    } finally {
+      stopSpinner()
+    }
+  }, { redirect: true })
+  if (toStdout) {
     // stdout is left open: it belongs to the process, not to this download.
-    await pipeline(bodyStream(response), progressStream(`downloading ${id}`, Number.isFinite(length) ? length : undefined, { stream: io.stderr }), sink, { end: !toStdout })
+    await written(io.stdout, bytes)
+    return 0
+  }
+  try {
+    await writeFile(file, bytes)
   } catch (err) {
-    if (!toStdout) await rm(file, { force: true })
+    await rm(file, { force: true })
     throw err
   }
   return 0
+}
+
+/** Write `bytes` to `stream` and wait until it has taken them (a pipe may be slower than the download). */
+async function written (stream: Writable, bytes: Uint8Array): Promise<void> {
+  await new Promise<void>((resolve, reject) => stream.write(bytes, (err) => { if (err == null) resolve(); else reject(err) }))
 }

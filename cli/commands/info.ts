@@ -5,7 +5,7 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
 import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
-import { describe } from '../remote.js'
+import { describe, withRemote } from '../remote.js'
 import { numpyShape } from './ls.js'
 
 export const INFO_HELP = `Usage: pixelport info ID [options]
@@ -46,7 +46,7 @@ export async function info (argv: string[], io: Io): Promise<number> {
     return 0
   }
   if (positionals.length !== 1) throw usage('expected exactly one image ID', 'info')
-  const descriptor = await describe(connection, positionals[0])
+  const descriptor = await withRemote(connection, async (remote) => await describe(remote, positionals[0]))
   io.stdout.write(values.json === true ? JSON.stringify(descriptor, null, 2) + '\n' : describeLines(descriptor))
   return 0
 }

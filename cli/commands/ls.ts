@@ -5,7 +5,7 @@ import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { usage } from '../failure.js'
 import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
-import { callJson } from '../remote.js'
+import { callJson, withRemote } from '../remote.js'
 
 export const LS_HELP = `Usage: pixelport ls [options]
 
@@ -55,19 +55,21 @@ export async function ls (argv: string[], io: Io): Promise<number> {
   const cluster = values.cluster === true
   // The server lists a page at a time: follow `next` to the end.
   const list: { images: Listed[], partial?: boolean } = { images: [] }
-  for (let cursor: string | null = null; ;) {
-    const query = new URLSearchParams()
-    if (cluster) query.set('scope', 'cluster')
-    if (cursor !== null) query.set('cursor', cursor)
-    const page: ListPage = await callJson<ListPage>(connection, 'GET', query.size > 0 ? `/images?${query.toString()}` : '/images')
-    list.images.push(...page.images)
-    if (page.partial === true) {
-      list.partial = true
-      io.stderr.write(`pixelport ls: warning: the cluster catalog is unreachable, only this node's images are listed${page.error !== undefined ? ` (${page.error.code})` : ''}\n`)
+  await withRemote(connection, async (remote) => {
+    for (let cursor: string | null = null; ;) {
+      const query = new URLSearchParams()
+      if (cluster) query.set('scope', 'cluster')
+      if (cursor !== null) query.set('cursor', cursor)
+      const page: ListPage = await callJson<ListPage>(remote, 'GET', query.size > 0 ? `/images?${query.toString()}` : '/images')
+      list.images.push(...page.images)
+      if (page.partial === true) {
+        list.partial = true
+        io.stderr.write(`pixelport ls: warning: the cluster catalog is unreachable, only this node's images are listed${page.error !== undefined ? ` (${page.error.code})` : ''}\n`)
+      }
+      if (page.next == null) break
+      cursor = page.next
     }
-    if (page.next == null) break
-    cursor = page.next
-  }
+  })
   if (values.json === true) {
     io.stdout.write(JSON.stringify(list, null, 2) + '\n')
     return 0

@@ -8,11 +8,10 @@ import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { CliFailure, usage } from '../failure.js'
-import type { Connection } from '../options.js'
 import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
 import { progressStream } from '../progress.js'
-import { callJson, describe, imagePath } from '../remote.js'
+import { callJson, describe, imagePath, withRemote, type Remote } from '../remote.js'
 
 export const PUT_HELP = `Usage: pixelport put FILE [options]
        pixelport put - --id ID --shape H,W[,C] --typestr T < FILE
@@ -101,9 +100,9 @@ function chain (first: Readable, ...rest: Transform[]): Readable {
 }
 
 /** The descriptor of `id`, or null when there is no such image. */
-async function existing (connection: Connection, id: string): Promise<ImageDescriptor | null> {
+async function existing (remote: Remote, id: string): Promise<ImageDescriptor | null> {
   try {
-    return await describe(connection, id)
+    return await describe(remote, id)
   } catch (err) {
     if (err instanceof CliFailure && err.code === 'PXP_ERR_NOT_FOUND') return null
     throw err
@@ -167,48 +166,50 @@ export async function put (argv: string[], io: Io): Promise<number> {
   if (pictureType !== undefined && raw.length > 0) throw usage(`a ${format!} picture carries its own size and mode: drop --${raw.join(', --')}`, 'put')
   const size = stdin ? undefined : await sizeOf(file)
 
-  // --replace of an image that exists: PUT its bytes (the layout flags, if any, must agree with it).
-  const target = values.replace === true ? await existing(connection, values.id as string) : null
-  if (target !== null) {
-    if (values.shape !== undefined && values.shape !== target.shape.join(',')) {
-      throw usage(`${target.id} has shape ${target.shape.join(',')}, not ${values.shape as string}: --replace keeps an image's shape`, 'put')
+  return await withRemote(connection, async (remote) => {
+    // --replace of an image that exists: PUT its bytes (the layout flags, if any, must agree with it).
+    const target = values.replace === true ? await existing(remote, values.id as string) : null
+    if (target !== null) {
+      if (values.shape !== undefined && values.shape !== target.shape.join(',')) {
+        throw usage(`${target.id} has shape ${target.shape.join(',')}, not ${values.shape as string}: --replace keeps an image's shape`, 'put')
+      }
+      let body: Readable
+      let length: number | undefined
+      if (pictureType !== undefined) {
+        const pixels = await decodeFor(target, stdin ? Buffer.concat(await io.stdin.toArray() as Buffer[]) : await readFile(file), name)
+        body = Readable.from([pixels])
+        length = pixels.byteLength
+      } else {
+        length = size ?? target.byteLength
+        const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
+        body = stdin ? chain(io.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
+      }
+      const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' }
+      if (length !== undefined) headers['content-length'] = length
+      const descriptor = await callJson<ImageDescriptor>(remote, 'PUT', imagePath(target.id, '/data'), { headers, body })
+      io.stdout.write(`${descriptor.id}\n`)
+      return 0
     }
-    let body: Readable
-    let length: number | undefined
-    if (pictureType !== undefined) {
-      const pixels = await decodeFor(target, stdin ? Buffer.concat(await io.stdin.toArray() as Buffer[]) : await readFile(file), name)
-      body = Readable.from([pixels])
-      length = pixels.byteLength
-    } else {
-      length = size ?? target.byteLength
-      const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
-      body = stdin ? chain(io.stdin, exactly(length), progress) : chain(createReadStream(file), progress)
+
+    const query = new URLSearchParams()
+    if (typeof values.id === 'string') query.set('id', values.id)
+    if (pictureType === undefined) {
+      const byShape = values.shape !== undefined && values.typestr !== undefined
+      const byMode = values.mode !== undefined && values.width !== undefined && values.height !== undefined
+      if (byShape === byMode) {
+        throw usage(`${name} is not a PNG, JPEG, WebP or TIFF file: give raw pixels either --shape and --typestr, or --mode, --width and --height`, 'put')
+      }
+      for (const k of raw) query.set(k, values[k] as string)
     }
-    const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' }
+    // Streamed from disk (or stdin) through the progress counter: the file is never held in memory whole.
+    const length = size ?? (pictureType === undefined ? await rawByteLength(values) : undefined)
+    const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
+    const body = stdin && length !== undefined ? chain(io.stdin, exactly(length), progress) : chain(stdin ? io.stdin : createReadStream(file), progress)
+    const headers: Record<string, string | number> = { 'content-type': pictureType ?? 'application/octet-stream' }
     if (length !== undefined) headers['content-length'] = length
-    const descriptor = await callJson<ImageDescriptor>(connection, 'PUT', imagePath(target.id, '/data'), { headers, body })
+    const search = query.size > 0 ? `?${query.toString()}` : ''
+    const descriptor = await callJson<ImageDescriptor>(remote, 'POST', `/images${search}`, { headers, body })
     io.stdout.write(`${descriptor.id}\n`)
     return 0
-  }
-
-  const query = new URLSearchParams()
-  if (typeof values.id === 'string') query.set('id', values.id)
-  if (pictureType === undefined) {
-    const byShape = values.shape !== undefined && values.typestr !== undefined
-    const byMode = values.mode !== undefined && values.width !== undefined && values.height !== undefined
-    if (byShape === byMode) {
-      throw usage(`${name} is not a PNG, JPEG, WebP or TIFF file: give raw pixels either --shape and --typestr, or --mode, --width and --height`, 'put')
-    }
-    for (const k of raw) query.set(k, values[k] as string)
-  }
-  // Streamed from disk (or stdin) through the progress counter: the file is never held in memory whole.
-  const length = size ?? (pictureType === undefined ? await rawByteLength(values) : undefined)
-  const progress = progressStream(`uploading ${path.basename(name)}`, length, { stream: io.stderr })
-  const body = stdin && length !== undefined ? chain(io.stdin, exactly(length), progress) : chain(stdin ? io.stdin : createReadStream(file), progress)
-  const headers: Record<string, string | number> = { 'content-type': pictureType ?? 'application/octet-stream' }
-  if (length !== undefined) headers['content-length'] = length
-  const search = query.size > 0 ? `?${query.toString()}` : ''
-  const descriptor = await callJson<ImageDescriptor>(connection, 'POST', `/images${search}`, { headers, body })
-  io.stdout.write(`${descriptor.id}\n`)
-  return 0
+  })
 }

@@ -4,7 +4,7 @@
 import { usage } from '../failure.js'
 import type { Io } from '../io.js'
 import { COMMON_HELP, parseCommand } from '../options.js'
-import { call, imagePath } from '../remote.js'
+import { call, imagePath, withRemote } from '../remote.js'
 
 export const RM_HELP = `Usage: pixelport rm ID... [options]
 
@@ -20,9 +20,8 @@ export async function rm (argv: string[], io: Io): Promise<number> {
     return 0
   }
   if (positionals.length === 0) throw usage('expected an image ID', 'rm')
-  for (const id of positionals) {
-    const response = await call(connection, 'DELETE', imagePath(id))
-    await response.body?.cancel()
-  }
+  await withRemote(connection, async (remote) => {
+    for (const id of positionals) await call(remote, 'DELETE', imagePath(id))
+  })
   return 0
 }

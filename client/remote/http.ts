@@ -26,7 +26,7 @@ export interface HttpClientOptions {
   /** A fetch implementation to use instead of the platform's transport. */
   fetch?: typeof fetch
   /**
-   * Downloads ask for a redirect to the node that owns the image (`Prefer: redirect`) and follow one 307
+   * Downloads and read() ask for a redirect to the node that owns the image (`Prefer: redirect`) and follow one 307
    * to an http(s) URL. Credentials (the token, and any authorization or cookie header) go along only
    * when the target's origin is the server's own or one of `trustedOrigins`: a server cannot send them
    * to a host of its choosing.
@@ -190,13 +190,21 @@ export class HttpClient {
     if (this.transport !== null) await (await this.transport).destroy()
   }
 
-  /** The pixels, following one redirect when asked to. */
-  private async data (id: string, options: DownloadOptions): Promise<HttpResponse> {
-    const headers: Record<string, string> = this.options.redirect === true ? { prefer: 'redirect' } : {}
-    const res = await this.send('GET', imagePath(id, '/data'), { ...options, headers })
+  /**
+   * `GET path` for a read (`/images/:id/data`, `/images/:id.png?…`) whose answer must be 2xx. With the
+   * `redirect` option a cluster node is asked for a redirect to the image's owner, and one is followed.
+   */
+  async read (path: string, options: SendOptions = {}): Promise<HttpResponse> {
+    const headers: Record<string, string> = this.options.redirect === true ? { ...options.headers, prefer: 'redirect' } : { ...options.headers }
+    const res = await this.send('GET', path, { ...options, headers })
     if (res.status === 307 && this.options.redirect === true) return await this.follow(res, options)
     if (res.status < 200 || res.status > 299) throw errorFromResponse(res)
     return res
+  }
+
+  /** The pixels, following one redirect when asked to. */
+  private async data (id: string, options: DownloadOptions): Promise<HttpResponse> {
+    return await this.read(imagePath(id, '/data'), options)
   }
 
   /** One redirect: to http(s) only, credentials only to a trusted origin, and no second redirect. */
@@ -262,47 +270,4 @@ export async function fetchList (baseUrl: string, options: HttpOptions = {}): Pr
 /** `GET /images/:id/data` with its descriptor: `{ descriptor, data, bytes }` (see HttpClient.download). */
 export async function download (baseUrl: string, id: string, options: HttpOptions = {}): Promise<Download> {
   return await oneOff(baseUrl, options).download(id, options)
-}
-
-/** The URL of an image (or of its `/data`, `.png`, … with `suffix`): ids hold '/', which travels percent-encoded. */
-export function imageUrl (baseUrl: string, id: string, suffix = ''): string {
-  return joinUrl(baseUrl, imagePath(id, suffix))
-}
-
-export interface RequestOptions extends HttpOptions {
-  /** Default GET. */
-  method?: string
-  /**
-   * The request body: bytes, a string, or a stream (a web ReadableStream, or an async iterable of bytes such
-   * as a Node.js Readable), sent as it is read. Give a `content-length` header with a stream whose size is
-   * known: the server can then refuse before the body (507, 413).
-   */
-  body?: RequestInit['body'] | AsyncIterable<Uint8Array>
-}
-
-/**
- * Any request to the server (`path` after the base URL, e.g. `/images?scope=cluster`). Resolves with the
- * response once its status is below 400, its body unread; rejects with a PixelportError carrying the
- * server's code, or PXP_ERR_CLOSED (with the network error as `cause`) when no answer came.
- */
-export async function request (baseUrl: string, path: string, options: RequestOptions = {}): Promise<Response> {
-  const url = baseUrl.replace(/\/+$/, '') + path
-  const doFetch = options.fetch ?? fetch
-  const method = options.method ?? 'GET'
-  let res: Response
-  try {
-    const init: RequestInit & { duplex?: 'half' } = { method, signal: options.signal, headers: options.headers }
-    if (options.body !== undefined) {
-      init.body = options.body as RequestInit['body']
-      // A streamed body needs half duplex (fetch's rule): the response may start before it ends.
-      if (typeof (options.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function' || options.body instanceof ReadableStream) init.duplex = 'half'
-    }
-    res = await doFetch(url, init)
-  } catch (err) {
-    if ((err as Error).name === 'AbortError') throw pxpError('PXP_ERR_ABORTED', `${method} ${url}`)
-    const cause = (err as { cause?: { code?: string, message?: string } }).cause
-    throw Object.assign(pxpError('PXP_ERR_CLOSED', `connection to ${url} (${cause?.code ?? cause?.message ?? (err as Error).message})`), { cause: err })
-  }
-  if (!res.ok) throw errorFromResponse({ status: res.status, url: res.url, bytes: new Uint8Array(await res.arrayBuffer()) })
-  return res
 }

@@ -84,7 +84,8 @@ export function contentLength (headers: Record<string, string>): number | null {
 export function transportError (request: HttpRequest, err: unknown): PixelportError {
   if (isPixelportError(err)) return err as PixelportError
   if (request.signal?.aborted === true) return pxpError('PXP_ERR_ABORTED', `${request.method} ${request.url}`)
-  return pxpError('PXP_ERR_CLOSED', `connection to ${request.url} (${(err as Error).message})`)
+  // The network error stays under it as `cause` (its code: ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET, …) for callers that sort failures.
+  return Object.assign(pxpError('PXP_ERR_CLOSED', `connection to ${request.url} (${(err as Error).message})`), { cause: err })
 }
 
 /**
