@@ -21,7 +21,8 @@ const WIDTH = QUICK ? 64 : 1024
 const HEIGHT = QUICK ? 48 : 1049
 const IMAGE_BYTES = WIDTH * HEIGHT * 4
 const RUNS = QUICK ? 1 : MIN_ROUNDS
-const CAPACITY = Math.ceil((IMAGES * IMAGE_BYTES * 1.05) / (1 << 20)) << 20
+// Multiplied, not shifted: `<<` works on 32 bits, and 4 GiB does not fit.
+const CAPACITY = Math.ceil((IMAGES * IMAGE_BYTES * 1.05) / 2 ** 20) * 2 ** 20
 const BLOCK_SIZE = 64 << 20
 const here = fileURLToPath(import.meta.url)
 const CLI = path.resolve(path.dirname(here), here.endsWith('.ts') ? '../dist/cli/main.js' : '../cli/main.js')
