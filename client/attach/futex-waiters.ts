@@ -71,8 +71,12 @@ export class FutexWaiters {
   private readonly onExit = (): void => this.stopAll()
   /** The addon can wait in the kernel (io_uring); false once it said it cannot. */
   private kernelWaits: boolean
-  /** Words with a kernel wait pending, woken on close. */
-  private readonly kernelPending = new Set<number>()
+  /**
+   * Kernel waits pending, by word: how to end each one. An interrupt or close ends them here, at once: the
+   * kernel's completion reaches this thread through the event loop, which may already be allowed to exit
+   * (a closing store drops what kept it alive), and a wait left pending then would never settle.
+   */
+  private readonly kernelPending = new Map<number, Set<() => void>>()
 
   constructor (private readonly addon: ShmAddon, private readonly addonPath: string, private readonly buffer: SharedArrayBuffer) {
     this.kernelWaits = typeof addon.futexWaitAsync === 'function' && process.env.PIXELPORT_FUTEX_HELPERS !== '1'
@@ -118,20 +122,26 @@ export class FutexWaiters {
     let resolve!: () => void
     const promise = new Promise<void>((res) => { resolve = res })
     const done = (): void => {
-      this.kernelPending.delete(byteOffset)
+      const waiting = this.kernelPending.get(byteOffset)
+      waiting?.delete(done)
+      if (waiting?.size === 0) this.kernelPending.delete(byteOffset)
       resolve()
     }
     if (this.addon.futexWaitAsync?.(this.buffer, byteOffset, expected | 0, Math.ceil(slice), done) !== true) {
       this.kernelWaits = false
       return null
     }
-    this.kernelPending.add(byteOffset)
+    let waiting = this.kernelPending.get(byteOffset)
+    if (waiting === undefined) this.kernelPending.set(byteOffset, waiting = new Set())
+    waiting.add(done)
     return promise
   }
 
   /** Wake every helper waiting on `byteOffset` (and any other process's waiter there: they re-check). */
   interrupt (byteOffset: number): void {
     this.addon.futexWake(this.buffer, byteOffset)
+    // This thread's kernel waits there end now (a spurious return for their callers, who look again).
+    for (const done of [...(this.kernelPending.get(byteOffset) ?? [])]) done()
   }
 
   /** Stop every helper thread; pending waits return. Idempotent. */
@@ -183,7 +193,7 @@ export class FutexWaiters {
 
   private stopAll (): void {
     // Kernel waits answer when woken; their callers see a spurious return.
-    for (const byteOffset of this.kernelPending) this.interrupt(byteOffset)
+    for (const byteOffset of [...this.kernelPending.keys()]) this.interrupt(byteOffset)
     for (const helper of this.idle.splice(0)) this.stop(helper)
     // Busy helpers sleep in a futex: wake them (their callers see a spurious return); they stop on return.
     for (const helper of this.busy) {
