@@ -36,6 +36,21 @@ export interface HttpTransport {
   destroy (): Promise<void>
 }
 
+/** Node's Buffer where there is one (not in browsers). */
+const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow (size: number): Uint8Array } }).Buffer
+
+/**
+ * `length` bytes for a body to be written over, every one of them (finish() checks the count): not zeroed
+ * first where Node.js allows it. Zeroing a fresh 33 MB buffer cost a third of a download's time (measured
+ * against undici's own `body.arrayBuffer()`, which does not zero either). A plain Uint8Array over that memory,
+ * not a Buffer, so `slice()` still copies.
+ */
+function allocateBody (length: number): Uint8Array {
+  if (NodeBuffer === undefined) return new Uint8Array(length)
+  const memory = NodeBuffer.allocUnsafeSlow(length)
+  return new Uint8Array(memory.buffer, memory.byteOffset, length)
+}
+
 /**
  * Collects a body into one buffer: `length` bytes (from Content-Length) straight into their final place,
  * or, when the length is unknown, the chunks joined once at the end.
@@ -46,7 +61,7 @@ export class BodySink {
   private at = 0
 
   constructor (private readonly length: number | null, private readonly url: string, into?: Uint8Array) {
-    this.out = length === null ? null : into !== undefined && into.byteLength >= length ? into.subarray(0, length) : new Uint8Array(length)
+    this.out = length === null ? null : into !== undefined && into.byteLength >= length ? into.subarray(0, length) : allocateBody(length)
   }
 
   add (chunk: Uint8Array): void {
@@ -64,7 +79,7 @@ export class BodySink {
       if (this.at !== this.out.byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', this.out.byteLength, this.at)
       return this.out
     }
-    const out = new Uint8Array(this.at)
+    const out = allocateBody(this.at)
     let at = 0
     for (const p of this.parts) {
       out.set(p, at)
