@@ -62,6 +62,10 @@ export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {
   /** @internal An event (with its frame, when the subscription has data) arrived. */
   push (message: EventMessage, frame?: RemoteFrame): void {
     if (this.done) return
+    // The server counts what its own queue dropped; across a reconnect only this side knows the gap (an
+    // event of the new connection can arrive before the catch-up), and generations go up by one a commit.
+    const last = this.seen.get(message.id)
+    const gap = message.type === 'updated' && last !== undefined ? message.generation - last - 1 : 0
     if (message.type === 'deleted') this.seen.delete(message.id)
     else this.seen.set(message.id, Math.max(message.generation, this.seen.get(message.id) ?? -1))
     const event: RemoteEvent = {
@@ -69,7 +73,7 @@ export class RemoteSubscription implements AsyncIterableIterator<RemoteEvent> {
       id: message.id,
       generation: message.generation,
       descriptor: message.descriptor,
-      skipped: message.skipped,
+      skipped: Math.max(message.skipped, gap),
     }
     if (frame !== undefined) {
       event.frame = frame
