@@ -58,6 +58,7 @@ async function runNode (nodeId: string, redis: string): Promise<void> {
   const tick = new Uint8Array(256)
   const staging = new Uint8Array(FRAME_BYTES)
   process.on('message', (m: Command) => {
+    // A failure is sent back as the answer: the parent must not wait for ever on a child that failed.
     void (async () => {
       if (m.op === 'commit') {
         tick.fill(m.g & 0xff)
@@ -70,7 +71,7 @@ async function runNode (nodeId: string, redis: string): Promise<void> {
         const pulled = await pullImage({ ...peer, id: 'frame4k', headers: server.cluster!.peerHeaders(peer) }, FRAME_BYTES, PULL, staging)
         process.send!({ op: 'pulled', ms: performance.now() - t0, bytes: pulled.bytes.byteLength })
       }
-    })()
+    })().catch((err: Error) => process.send!({ op: m.op === 'commit' ? 'committed' : 'pulled', error: `${m.op} on ${nodeId}: ${err.stack ?? err.message}` }))
   })
   process.send!({ url })
   process.on('disconnect', () => { void server.close().then(() => process.exit(0)) })
@@ -130,8 +131,13 @@ async function startChild (args: string[]): Promise<{ child: ChildProcess, url: 
 
 /** Ask a child for something and wait for the answer with `op`. */
 async function ask<T> (child: ChildProcess, command: Command, op: string): Promise<T> {
-  return await new Promise((resolve) => {
-    const on = (m: { op?: string }): void => { if (m.op === op) { child.off('message', on); resolve(m as T) } }
+  return await new Promise((resolve, reject) => {
+    const on = (m: { op?: string, error?: string }): void => {
+      if (m.op !== op) return
+      child.off('message', on)
+      if (m.error !== undefined) reject(new Error(m.error))
+      else resolve(m as T)
+    }
     child.on('message', on)
     child.send(command)
   })
@@ -182,13 +188,15 @@ const ratios = (a: number[], b: number[]): number[] => a.map((x, i) => x / b[i])
 
 /** Raw Redis: XADD on one ioredis client → XREAD BLOCK on another, in ms. */
 async function rawRedisSample (writer: Redis, reader: Redis, lastId: { id: string }): Promise<number> {
-  const read = reader.xread('BLOCK', 0, 'STREAMS', 'bench:raw', lastId.id) as Promise<Array<[string, Array<[string, string[]]>]> | null>
+  // A bounded block: a sample that never arrives fails the run instead of hanging it.
+  const read = reader.xread('BLOCK', 5000, 'STREAMS', 'bench:raw', lastId.id) as Promise<Array<[string, Array<[string, string[]]>]> | null>
   await new Promise((resolve) => setImmediate(resolve))
   const t0 = now()
   await writer.xadd('bench:raw', '*', 'f', 'v')
   const reply = await read
   const t1 = now()
-  lastId.id = reply![0][1].at(-1)![0]
+  if (reply === null) throw new Error('raw Redis sample: XREAD saw nothing within 5 s')
+  lastId.id = reply[0][1].at(-1)![0]
   return t1 - t0
 }
 
@@ -237,6 +245,9 @@ async function main (): Promise<void> {
     const writer = new Redis(redis.url)
     const reader = new Redis(redis.url)
     clients.push(writer, reader)
+    // Both connected before the first sample: a reader still connecting would send its XREAD '$' after the
+    // writer's XADD and then wait for an entry that never comes.
+    await Promise.all([writer.ping(), reader.ping()])
     const lastId = { id: '$' }
     await rawRedisSample(writer, reader, lastId)
     const events: number[] = []
