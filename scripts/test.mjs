@@ -61,8 +61,9 @@ function testFiles (dir) {
  * would run alone while the other slot idles. A scheduling hint only; every test file runs either way.
  */
 const LONGEST_FIRST = [
-  'python/pytest', 'viewer/viewer', 'restart/cluster', 'soak/short-soak',
-  'security/token-on-command-line', 'worker/worker', 'viewer/typecheck', 'attach/server', 'viewer/viewer-auth',
+  'python/pytest', 'security/token-on-command-line', 'restart/ride-through', 'structure/public-api', 'viewer/typecheck',
+  'restart/cluster', 'viewer/viewer', 'restart/sigterm-keep', 'attach/server', 'soak/short-soak', 'remote/reconnect',
+  'security/worker-error', 'viewer/colour', 'worker/worker', 'viewer/viewer-auth',
 ]
 
 /** Every built test file, the longest first, then the rest in path order. */
