@@ -193,6 +193,9 @@ t.test('the URL fragment chooses; without the demo, the first image that changes
   await page.waitForFunction(() => (globalThis as any).document.getElementById('canvas').width === 256)
   t.equal(await page.textContent('#live-title'), 'demo/depth16', 'the image the URL names')
 
+  // The page gives a live image a moment (PICK_LIVE_MS) to show itself before it opens the first listed one:
+  // the producer thread must be producing by then (it may start slowly on a loaded machine).
+  await until(() => server.store.has('cam/live') && server.store.describe('cam/live').generation >= 2, { what: 'the producer to commit cam/live', timeout: 20_000 })
   const fresh = await context.newPage()
   errors.push(...watchErrors(fresh))
   await fresh.goto(`${url}/`)
