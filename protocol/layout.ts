@@ -214,3 +214,19 @@ export const CLAIM = {
 export function claimBase (slot: number): number {
   return slot * CLAIM_WORDS
 }
+
+/** What a slot's words describe, as the store writes it and adoption reads it back. */
+export interface SlotFields {
+  id: string
+  flags: number
+  dtype: number
+  mode: number
+  shape: readonly number[]
+  strides: readonly number[]
+  block: number
+  byteOffset: number
+  byteLength: number
+  parent: number
+  frames: number
+  frameStride: number
+}

@@ -11,6 +11,7 @@ import { dtypeByCode } from '../../protocol/dtypes.js'
 import { modeByCode } from '../../protocol/modes.js'
 import {
   fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_FRAMES, MAX_ID_BYTES, MAX_NDIM, shapeWord, SLOT, SLOT_FLAG, SLOT_STATE, SLOT_WORDS, slotBase, strideWord, tableBytes,
+  type SlotFields,
 } from '../../protocol/layout.js'
 import { ALIGNMENT, alignUp } from './run-allocator.js'
 import { cStrides } from '../../protocol/spec.js'
@@ -26,21 +27,11 @@ export interface StoreMeta {
 }
 
 /** One record of the table that passed every check. */
-export interface CheckedSlot {
+export interface CheckedSlot extends SlotFields {
   slot: number
   state: number
-  id: string
-  flags: number
-  dtype: number
-  mode: number
   shape: number[]
   strides: number[]
-  block: number
-  byteOffset: number
-  byteLength: number
-  parent: number
-  frames: number
-  frameStride: number
   /** Line-based images only. */
   runs: SavedRun[] | null
 }

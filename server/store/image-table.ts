@@ -13,24 +13,11 @@ import { type FutexWake, wakeOtherProcesses } from '../../protocol/cross-process
 import { pxpError } from '../../protocol/errors.js'
 import {
   fnv1a, HEADER, HEADER_WORDS, LAYOUT_VERSION, MAX_ID_BYTES, MAX_NDIM, SLOT, SLOT_STATE, SLOT_WORDS, shapeWord, slotBase, strideWord, TABLE_FLAG, tableBytes,
+  type SlotFields,
 } from '../../protocol/layout.js'
+export type { SlotFields }
 import { notifyCommit } from '../../protocol/sync.js'
 import type { BlockMemory } from '../memory/block-provider.js'
-
-export interface SlotFields {
-  id: string
-  flags: number
-  dtype: number
-  mode: number
-  shape: readonly number[]
-  strides: readonly number[]
-  block: number
-  byteOffset: number
-  byteLength: number
-  parent: number
-  frames: number
-  frameStride: number
-}
 
 const INITIAL_SLOTS = 64
 const encoder = new TextEncoder()
