@@ -19,6 +19,7 @@
  * printed: on a shared machine it is the steadier figure.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -46,6 +47,7 @@ const SIZES = [
 const RUNS = QUICK ? { img8: 5, img33: 5 } : { img8: 15, img33: 9 }
 const WARMUP = QUICK ? 1 : 2
 const UNDICI = 'undici request (Pool)'
+const UNDICI_COPY = 'undici, chunks copied on arrival'
 const RAW_WS = 'raw ws + msgpackr, our protocol'
 const OURS_WS = 'ours: RemoteClient get (WS)'
 const OURS_HTTP = 'ours: RemoteClient download'
@@ -181,12 +183,24 @@ async function main (): Promise<void> {
     const res = await request(base + imagePath(id, '/data'), { dispatcher: pool })
     return (await res.body.arrayBuffer()).byteLength
   }
+  // The other way to collect a body, which BodySink measured itself against: each chunk copied into one
+  // fresh buffer of Content-Length bytes as it arrives (bench/results/README.md, "HTTP body collection").
+  const undiciCopyOnArrival = async (id: string): Promise<number> => {
+    const res = await request(base + imagePath(id, '/data'), { dispatcher: pool })
+    const length = Number(res.headers['content-length'])
+    const memory = Buffer.allocUnsafeSlow(length)
+    let at = 0
+    res.body.on('data', (chunk: Buffer) => { memory.set(chunk, at); at += chunk.byteLength })
+    await once(res.body, 'end')
+    return at
+  }
   const reused = Buffer.alloc(SIZES[1].width * SIZES[1].height * 4)
   const cases: Array<[string, Fetcher]> = [
     ['raw net socket', await netClient(ports.net)],
     ['plain ws message', await wsClient(ports.ws, (d) => d.length)],
     ['fastify reply.send(buffer)', async (id) => await httpGet(agent, ports.fastify, `/blob/${id}`)],
     [UNDICI, undiciGet],
+    [UNDICI_COPY, undiciCopyOnArrival],
     [RAW_WS, await rawProtocolClient(`ws://127.0.0.1:${ports.pixelport}/ws`)],
     [OURS_WS, async (id) => (await remote.get(id)).bytes.byteLength],
     [OURS_HTTP, async (id) => (await remote.download(id)).bytes.byteLength],
@@ -244,6 +258,7 @@ async function main (): Promise<void> {
     }
     console.log(`  RemoteClient download vs undici request (≥ 0.9x), min / median / max per round: ${versus(OURS_HTTP, UNDICI)}`)
     console.log(`  RemoteClient get vs raw ws + msgpackr (≥ 0.9x), min / median / max per round: ${versus(OURS_WS, RAW_WS)}`)
+    console.log(`  undici: joined at the end vs copied on arrival, min / median / max per round: ${versus(UNDICI, UNDICI_COPY)}`)
     console.log()
   }
 

@@ -25,8 +25,8 @@ export async function undiciTransport (shared: boolean): Promise<HttpTransport> 
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value
         }
-        // The body's chunks go straight into one buffer of Content-Length bytes: no list of chunks to
-        // join afterwards (what `fetch().arrayBuffer()` and `body.arrayBuffer()` do).
+        // Plain 'data' events rather than `body.arrayBuffer()`: the sink can fill the caller's buffer and
+        // stops a body longer than its Content-Length at the first excess chunk.
         const sink = new BodySink(contentLength(headers), req.url, req.into)
         await new Promise<void>((resolve, reject) => {
           res.body.on('data', (chunk: Uint8Array) => {
