@@ -98,7 +98,7 @@ function bareTick (): void {
 }
 
 /** Drive a waiting client: each round, once it says it is about to wait (and is asleep), commit. */
-async function wakeRounds (child: Child): Promise<{ latencies: number[], floor?: number[] }> {
+async function wakeRounds (child: Child): Promise<{ latencies: number[], floor?: number[], asyncFloor?: number[] }> {
   for (;;) {
     const msg = await nextJson(child)
     if (msg.latencies !== undefined) return msg
@@ -165,8 +165,8 @@ if (only !== 'wake') {
   process.stdout.write(table(['getting the frame (first attach: one sample)', 'median', 'min – max', 'rate', 'vs HTTP'], rows) + '\n\n')
 }
 
-// [waiter, its latencies, the floor's latencies] (µs) for bench/results/shm.json.
-const wakes: Array<[name: string, us: number[], floor: number[]]> = []
+// [waiter, its latencies, the floor's latencies, the kernel's async floor's] (µs) for bench/results/shm.json.
+const wakes: Array<[name: string, us: number[], floor: number[], asyncFloor: number[] | undefined]> = []
 if (only !== 'transfer') {
   const wakeRows: string[][] = []
   const us = (v: number): string => `${v.toFixed(1)} µs`
@@ -174,16 +174,19 @@ if (only !== 'transfer') {
     const result = await wakeRounds(child)
     await child.done
     const floor = result.floor ?? []
-    wakes.push([name, result.latencies, floor])
+    wakes.push([name, result.latencies, floor, result.asyncFloor])
     const s = spread(result.latencies)
     const f = spread(floor)
-    wakeRows.push([name, us(s.median), us(s.p99), `${us(s.min)} – ${us(s.max)}`, us(f.median), us(f.p99), `${(s.median / f.median).toFixed(2)}x`])
+    const a = result.asyncFloor === undefined ? null : spread(result.asyncFloor)
+    wakeRows.push([name, us(s.median), us(s.p99), `${us(s.min)} – ${us(s.max)}`, us(f.median), us(f.p99), `${(s.median / f.median).toFixed(2)}x`,
+      a === null ? '—' : `${us(a.median)} / ${us(a.p99)}`, a === null ? '—' : `${(s.median / a.median).toFixed(2)}x`])
   }
   await wake('Node, waitForChangeSync', nodeClient('wake-sync', WAKES))
   await wake('Node, await waitForChange', nodeClient('wake-async', WAKES))
   if (pythonOk) await wake('Python, wait_for_change', pythonClient('wake', WAKES))
-  process.stdout.write(table(['commit here → seen by a waiting process', 'p50', 'p99', 'min – max', 'floor p50', 'floor p99', 'p50 / floor p50'], wakeRows) + '\n')
-  process.stdout.write('(floor: a bare futex wait in the same waiting process, woken from here, alternated with the measured waits)\n')
+  process.stdout.write(table(['commit here → seen by a waiting process', 'p50', 'p99', 'min – max', 'floor p50', 'floor p99', 'p50 / floor p50', 'async floor p50 / p99', 'p50 / async floor'], wakeRows) + '\n')
+  process.stdout.write('(floor: a bare blocking futex wait in the same waiting process, woken from here, alternated with the measured waits;\n' +
+    ' async floor: a bare io_uring futex wait on that process\'s event loop, nothing of ours around it, alternated the same way)\n')
 }
 if (!pythonOk) process.stdout.write(`\n(${PYTHON} with numpy not found: Python rows skipped)\n`)
 
@@ -197,7 +200,7 @@ function writeStructured (): void {
     if (times === undefined) continue
     rows.push(spreadRow({ group: `${client}: another process getting a 33 MiB frame (median)`, label, unit: 'ms', ...(/HTTP/.test(label) ? { baseline: true } : {}) }, times))
   }
-  for (const [name, us, floor] of wakes) {
+  for (const [name, us, floor, asyncFloor] of wakes) {
     const group = `${name}: commit here → seen by the waiting process`
     const ms = (xs: number[]): number[] => xs.map((v) => v / 1000)
     rows.push(
@@ -206,6 +209,12 @@ function writeStructured (): void {
       { group, label: 'floor (p99)', value: sig(spread(floor).p99 / 1000), unit: 'ms' },
       { group, label: `${name} (p99)`, value: sig(spread(us).p99 / 1000), unit: 'ms' },
     )
+    if (asyncFloor !== undefined) {
+      rows.push(
+        spreadRow({ group, label: 'async floor: bare io_uring futex wait on the event loop (p50)', unit: 'ms' }, ms(asyncFloor)),
+        { group, label: 'async floor (p99)', value: sig(spread(asyncFloor).p99 / 1000), unit: 'ms' },
+      )
+    }
   }
   const bars = measured.filter((m): m is [string, string, number[]] => m[2] !== undefined)
   writeResults(only === null ? 'shm' : `shm-${only}`, {

@@ -188,17 +188,10 @@ export class AttachedStore extends StoreBase {
     ringServer(this.words, this.futexWake)
   }
 
-  /** @internal */
-  async waitGeneration (slot: number, generation: number, timeoutMs: number): Promise<void> {
+  /** @internal Registered in FUTEX_WAITERS before the futex compares GENERATION: a writer then either sees us or we see its commit. */
+  waitGeneration (slot: number, generation: number, timeoutMs: number): Promise<void> {
     this.assertOpen()
-    const waiters = slotBase(slot) + SLOT.FUTEX_WAITERS
-    // Registered before the futex compares GENERATION: a writer then either sees us or we see its commit.
-    Atomics.add(this.words, waiters, 1)
-    try {
-      await this.waiters.wait(wordOffset(slot, SLOT.GENERATION), generation, timeoutMs)
-    } finally {
-      Atomics.sub(this.words, waiters, 1)
-    }
+    return this.waiters.wait(wordOffset(slot, SLOT.GENERATION), generation, timeoutMs, slotBase(slot) + SLOT.FUTEX_WAITERS)
   }
 
   /** @internal Blocks the calling thread in the kernel: the lowest latency, for a thread that only waits. */

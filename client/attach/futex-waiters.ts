@@ -78,20 +78,33 @@ export class FutexWaiters {
    */
   private readonly kernelPending = new Map<number, Set<() => void>>()
 
+  private readonly words: Int32Array
+
   constructor (private readonly addon: ShmAddon, private readonly addonPath: string, private readonly buffer: SharedArrayBuffer) {
+    this.words = new Int32Array(buffer)
     this.kernelWaits = typeof addon.futexWaitAsync === 'function' && process.env.PIXELPORT_FUTEX_HELPERS !== '1'
   }
 
   /**
    * Resolve once the int32 at `byteOffset` of the buffer may differ from `expected` (spurious returns are
-   * allowed: callers re-check), or after `timeoutMs` (at most SLICE_MS per call).
+   * allowed: callers re-check), or after `timeoutMs` (at most SLICE_MS per call). `counter`: the index of
+   * an int32 of the buffer that counts this waiter from before the futex compares until it is woken (so a
+   * writer knows to wake it; see protocol/cross-process.ts).
+   *
+   * Not an async function: a kernel wait's promise is handed back as it is, and its completion settles the
+   * count and resolves it in the same callback, so the awaiting code runs in the first microtask after
+   * the wake-up, with no async layers of ours in between.
    */
-  async wait (byteOffset: number, expected: number, timeoutMs: number): Promise<void> {
+  wait (byteOffset: number, expected: number, timeoutMs: number, counter: number): Promise<void> {
     const slice = Math.max(0, Math.min(timeoutMs, SLICE_MS))
-    if (!this.closed && this.kernelWaits) {
-      const woken = this.waitInKernel(byteOffset, expected, slice)
-      if (woken !== null) return await woken
-    }
+    const words = this.words
+    Atomics.add(words, counter, 1)
+    const woken = !this.closed && this.kernelWaits ? this.waitInKernel(byteOffset, expected, slice, () => Atomics.sub(words, counter, 1)) : null
+    if (woken !== null) return woken
+    return this.waitInHelper(byteOffset, expected, slice).finally(() => Atomics.sub(words, counter, 1))
+  }
+
+  private async waitInHelper (byteOffset: number, expected: number, slice: number): Promise<void> {
     const helper = this.closed ? null : this.take()
     if (helper === null) {
       await sleep(Math.min(slice, POLL_MS))
@@ -118,10 +131,14 @@ export class FutexWaiters {
    * The wait as an io_uring futex wait, or null when the kernel cannot do it (then never tried again: the
    * helper threads take over).
    */
-  private waitInKernel (byteOffset: number, expected: number, slice: number): Promise<void> | null {
+  private waitInKernel (byteOffset: number, expected: number, slice: number, settle: () => void): Promise<void> | null {
     let resolve!: () => void
     const promise = new Promise<void>((res) => { resolve = res })
+    let settled = false
     const done = (): void => {
+      if (settled) return
+      settled = true
+      settle()
       const waiting = this.kernelPending.get(byteOffset)
       waiting?.delete(done)
       if (waiting?.size === 0) this.kernelPending.delete(byteOffset)

@@ -2,10 +2,11 @@
 //
 // A futex wait blocks its thread, so an asynchronous wait used to sleep in a helper thread that then woke
 // the main thread: two wake-ups per change, twice the latency of a blocking wait. io_uring can wait on a
-// futex itself (IORING_OP_FUTEX_WAIT, Linux 6.7+) and signal an eventfd on completion; libuv polls that
-// eventfd, so a futexWake in any process wakes this thread's loop once. One ring per thread (each worker
-// thread has its own loop), created on first use; where io_uring or its futex op is unavailable the first
-// call reports it (false) and callers keep their helper threads.
+// futex itself (IORING_OP_FUTEX_WAIT, Linux 6.7+); the ring's own fd is readable while completions are
+// queued, and libuv polls it, so a futexWake in any process wakes this thread's loop once, with no eventfd
+// to signal and read on the way (two system calls fewer per wake). One ring per thread (each worker thread
+// has its own loop), created on first use; where io_uring or its futex op is unavailable the first call
+// reports it (false) and callers keep their helper threads.
 
 #include "futex_ring.h"
 
@@ -14,7 +15,6 @@
 
 #include <linux/futex.h>
 #include <linux/io_uring.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,7 +57,6 @@ struct Ring {
   // The context callbacks run in (a uv callback has none entered).
   v8::Global<v8::Context> context;
   int fd = -1;
-  int eventfd = -1;
   uv_poll_t poll;
   io_uring_params params;
   char* sq = nullptr;
@@ -78,7 +77,6 @@ thread_local bool unavailable = false;
 
 int Setup (unsigned entries, io_uring_params* p) { return (int)syscall(__NR_io_uring_setup, entries, p); }
 int Enter (int fd, unsigned submit) { return (int)syscall(__NR_io_uring_enter, fd, submit, 0, 0, nullptr, 0); }
-int Register (int fd, unsigned op, void* arg, unsigned n) { return (int)syscall(__NR_io_uring_register, fd, op, arg, n); }
 
 const char* ResultOf (int res) {
   if (res == 0) return "ok";
@@ -92,8 +90,6 @@ void Drain (Ring* r) {
   HandleScope scope(isolate);
   Local<v8::Context> context = r->context.Get(isolate);
   v8::Context::Scope contextScope(context);
-  uint64_t counter;
-  while (read(r->eventfd, &counter, sizeof counter) > 0) {}
   unsigned* head = r->U(r->cq, r->params.cq_off.head);
   unsigned* tail = r->U(r->cq, r->params.cq_off.tail);
   unsigned mask = *r->U(r->cq, r->params.cq_off.ring_mask);
@@ -131,7 +127,6 @@ void Teardown (void* arg) {
     if (r->cq != nullptr && r->cq != r->sq) munmap(r->cq, r->cqSize);
     if (r->sq != nullptr) munmap(r->sq, r->sqSize);
     if (r->fd >= 0) close(r->fd);
-    if (r->eventfd >= 0) close(r->eventfd);
     delete r;
   });
 }
@@ -153,20 +148,17 @@ Ring* RingOf (Isolate* isolate) {
   void* sq = mmap(nullptr, r->sqSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
   void* cq = single ? sq : mmap(nullptr, r->cqSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
   void* sqes = mmap(nullptr, p.sq_entries * sizeof(io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
-  r->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  bool ok = sq != MAP_FAILED && cq != MAP_FAILED && sqes != MAP_FAILED && r->eventfd >= 0;
+  bool ok = sq != MAP_FAILED && cq != MAP_FAILED && sqes != MAP_FAILED;
   r->sq = sq == MAP_FAILED ? nullptr : static_cast<char*>(sq);
   r->cq = cq == MAP_FAILED ? nullptr : static_cast<char*>(cq);
   r->sqes = sqes == MAP_FAILED ? nullptr : static_cast<io_uring_sqe*>(sqes);
-  if (ok) ok = Register(r->fd, IORING_REGISTER_EVENTFD, &r->eventfd, 1) == 0;
   uv_loop_t* loop = node::GetCurrentEventLoop(isolate);
-  if (ok) ok = loop != nullptr && uv_poll_init(loop, &r->poll, r->eventfd) == 0;
+  if (ok) ok = loop != nullptr && uv_poll_init(loop, &r->poll, r->fd) == 0;
   if (!ok) {
     if (r->sqes != nullptr) munmap(r->sqes, p.sq_entries * sizeof(io_uring_sqe));
     if (r->cq != nullptr && r->cq != r->sq) munmap(r->cq, r->cqSize);
     if (r->sq != nullptr) munmap(r->sq, r->sqSize);
     close(r->fd);
-    if (r->eventfd >= 0) close(r->eventfd);
     unavailable = true;
     return nullptr;
   }

@@ -72,33 +72,41 @@ if (loaded !== null) {
     t.test(`FutexWaiters ${helpers ? 'in helper threads' : 'in the kernel where it can'}: wake, timeout, change, close`, async (t) => {
       const before = process.env.PIXELPORT_FUTEX_HELPERS
       if (helpers) process.env.PIXELPORT_FUTEX_HELPERS = '1'
-      const waiters = new FutexWaiters(addon, path, new SharedArrayBuffer(16))
+      const waiters = new FutexWaiters(addon, path, new SharedArrayBuffer(20))
       if (before === undefined) delete process.env.PIXELPORT_FUTEX_HELPERS
       else process.env.PIXELPORT_FUTEX_HELPERS = before
       t.teardown(() => waiters.close())
       const buffer = (waiters as unknown as { buffer: SharedArrayBuffer }).buffer
       const words = new Int32Array(buffer)
+      // Word 4 counts the waiters, as FUTEX_WAITERS does for a slot: up while one waits, down once it is back.
+      const COUNTER = 4
 
       const started = performance.now()
-      await waiters.wait(0, 0, 40)
+      const timing = waiters.wait(0, 0, 40, COUNTER)
+      t.equal(Atomics.load(words, COUNTER), 1, 'the waiter is counted before it sleeps')
+      await timing
       t.ok(performance.now() - started >= 30, 'nobody wakes: back after the timeout')
+      t.equal(Atomics.load(words, COUNTER), 0, 'and no longer counted')
       Atomics.store(words, 0, 5)
-      await waiters.wait(0, 0, 20_000)
+      await waiters.wait(0, 0, 20_000, COUNTER)
       t.pass('a changed word: back at once')
 
       // The word stays 0: only a wake (not a change) can end this wait before its 20 s. A helper thread may
       // not be asleep yet when first woken, hence the repeats.
-      const woken = waiters.wait(4, 0, 20_000)
+      const woken = waiters.wait(4, 0, 20_000, COUNTER)
       let settled = false
       void woken.then(() => { settled = true })
+      t.equal(Atomics.load(words, COUNTER), 1)
       await until(() => { waiters.interrupt(4); return settled }, { what: 'the wait to be woken', timeout: 10_000, interval: 5 })
       t.pass('woken by a futex wake')
+      t.equal(Atomics.load(words, COUNTER), 0, 'counted down exactly once, though woken more than once')
 
-      const pending = waiters.wait(8, 0, 20_000)
+      const pending = waiters.wait(8, 0, 20_000, COUNTER)
       waiters.close()
       await pending
       t.pass('close answers a pending wait')
-      await waiters.wait(8, 0, 10)
+      t.equal(Atomics.load(words, COUNTER), 0)
+      await waiters.wait(8, 0, 10, COUNTER)
       t.pass('after close a wait returns (callers re-check and give up)')
     })
   }
