@@ -23,6 +23,7 @@ import { Redis } from 'ioredis'
 import { Packr, Unpackr } from 'msgpackr'
 import { WebSocket } from 'ws'
 import { WIRE_OPTIONS } from '../protocol/messages.js'
+import { EVENTS_KEY } from '../server/cluster/keys.js'
 import { pullImage } from '../server/cluster/replica-pull.js'
 import { createServer } from '../server/server.js'
 import { QUICK, sig, writeResults, type ResultRow } from './results.js'
@@ -34,6 +35,7 @@ const FRAME_BYTES = WIDTH * HEIGHT * 4
 const ROUNDS = QUICK ? 5 : 9
 const WARMUP = QUICK ? 1 : 2
 const COMMITS = QUICK ? 40 : 400
+const SPLIT_COMMITS = QUICK ? 20 : 200
 /** Commits spaced wider than the coalescing window (20 ms), so each one is flushed on its own. */
 const SPACING_MS = 25
 /** What replicas.ts uses by default. */
@@ -259,6 +261,40 @@ async function main (): Promise<void> {
       events.push(arrived.get(generation)! - at)
       await new Promise((resolve) => setTimeout(resolve, SPACING_MS))
     }
+
+    // Where the time goes, in a second series (the reader below is one more process to wake per commit,
+    // so it stays out of the first): a third ioredis client reads the cluster's event stream as B does, and
+    // each event's way splits at the moment its entry can be read from Redis. A's side: the commit, the
+    // publisher's setImmediate, the MULTI. B's side: the XREAD wake-up, the relay, the WebSocket.
+    const tap = new Redis(redis.url)
+    clients.push(tap)
+    await tap.ping()
+    const inStream = new Map<number, number>()
+    let tapping = true
+    const tapped = (async () => {
+      let id = '$'
+      while (tapping) {
+        const reply = await tap.xread('BLOCK', 200, 'STREAMS', EVENTS_KEY, id) as Array<[string, Array<[string, string[]]>]> | null
+        const at = now()
+        for (const [entryId, fields] of reply?.[0][1] ?? []) {
+          id = entryId
+          const field = (name: string): string | undefined => fields[fields.indexOf(name) + 1]
+          if (field('i') === 'tick' && field('t') === 'updated') inStream.set(Number(field('g')), at)
+        }
+      }
+    })()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const aSide: number[] = []
+    const bSide: number[] = []
+    for (let i = 0; i < SPLIT_COMMITS; i++) {
+      const { at, generation } = await ask<{ at: number, generation: number }>(a.child, { op: 'commit', g: i }, 'committed')
+      while (!arrived.has(generation) || !inStream.has(generation)) await new Promise((resolve) => setTimeout(resolve, 1))
+      aSide.push(inStream.get(generation)! - at)
+      bSide.push(arrived.get(generation)! - inStream.get(generation)!)
+      await new Promise((resolve) => setTimeout(resolve, SPACING_MS))
+    }
+    tapping = false
+    await tapped
     ws.close()
 
     const reading = 'read a 4K RGBA frame (33.2 MB) of node A'
@@ -286,8 +322,10 @@ async function main (): Promise<void> {
       ratio('replica pull / direct', ratios(rates.pull, rates.direct)),
       ...quantiles('raw Redis XADD -> XREAD BLOCK (two ioredis clients)', raw, true),
       ...quantiles('store commit on A -> WebSocket event on B', events),
+      ...quantiles('split series: A, commit -> entry read from Redis by a third client', aSide),
+      ...quantiles('split series: B, entry read by that client -> WebSocket event on B', bSide),
     ]
-    const note = `redis-server, 3 nodes and a reply-from proxy, each its own process, loopback; reads: ${ROUNDS} rounds, the ways alternated; latency: ${COMMITS} commits ${SPACING_MS} ms apart, each beside a raw Redis sample; load average at start ${load[0].toFixed(2)}`
+    const note = `redis-server, 3 nodes and a reply-from proxy, each its own process, loopback; reads: ${ROUNDS} rounds, the ways alternated; latency: ${COMMITS} commits ${SPACING_MS} ms apart, each beside a raw Redis sample, then ${SPLIT_COMMITS} more with a third client reading the stream (the split); load average at start ${load[0].toFixed(2)}`
     console.log(`\n${note}\n`)
     const width = Math.max(...rows.map((r) => r.label.length))
     console.log(`| ${'measure'.padEnd(width)} | value |`)
