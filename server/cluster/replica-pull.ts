@@ -5,7 +5,8 @@
  * `ETag: "<generation>"`. The first range fixes the generation; every further range is sent with
  * `If-Range` set to that tag, so the owner answers 206 only while the same generation is current. Any other
  * answer means the owner committed meanwhile: the pull starts over (latest-only: the older generation is
- * never finished). After `maxRestarts` restarts one whole-body GET is used, which is one generation by
+ * never finished). The further ranges go two at a time, so no round trip sits between two ranges: in
+ * sequence, 4 MiB ranges of a 33 MB image were 0.72x one whole download on loopback (bench:cluster). After `maxRestarts` restarts one whole-body GET is used, which is one generation by
  * construction, so a producer committing faster than ranges travel cannot starve the pull.
  *
  * Bytes go from the socket straight into the destination: undici's `request` over a keep-alive connection
@@ -15,6 +16,9 @@
  */
 import { request as undiciRequest, type Dispatcher } from 'undici'
 import { errorFromBody, pxpError } from '../../protocol/errors.js'
+
+/** Ranges of one pull in flight at once. */
+const PARALLEL_RANGES = 2
 
 export interface PullSource {
   /** The owner's node id and base URL, and the image id there. */
@@ -54,53 +58,91 @@ export async function pullImage (source: PullSource, byteLength: number, options
   const bytes = into ?? new Uint8Array(byteLength)
   if (bytes.byteLength !== byteLength) throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, bytes.byteLength)
   const dataUrl = `${source.url.replace(/\/+$/, '')}/images/${encodeURIComponent(source.id)}/data`
-  let requests = 0
+  const counts = { requests: 0 }
   for (let restarts = 0; ; restarts++) {
     const whole = restarts >= options.maxRestarts
-    let etag: string | null = null
-    let first: { generation: number, shape: number[], typestr: string } | null = null
-    let offset = 0
-    let changed = false
-    while (offset < byteLength) {
-      const end = whole ? byteLength - 1 : Math.min(byteLength, offset + options.chunkBytes) - 1
-      const headers: Record<string, string> = { ...source.headers }
-      if (!whole) headers.range = `bytes=${offset}-${end}`
-      if (etag !== null) headers['if-range'] = etag
-      requests++
-      const res = await request(source, dataUrl, headers)
-      if (res.statusCode < 200 || res.statusCode > 299) throw await ownerError(source, res)
-      const tag = header(res, 'etag')
-      if (etag !== null && (res.statusCode !== 206 || tag !== etag)) {
-        // A newer generation is current: drop this body unread and start over.
-        res.body.destroy()
-        changed = true
-        break
-      }
-      // A 200 to a ranged first request is the whole body (an owner that ignores Range): take it all.
-      const start = res.statusCode === 206 ? rangeStart(res, byteLength) : 0
-      const received = await readInto(source, res, bytes, start)
-      etag = tag
-      first ??= {
-        generation: Number(header(res, 'x-pixelport-generation') ?? NaN),
-        shape: (header(res, 'x-pixelport-shape') ?? '').split(',').map(Number),
-        typestr: header(res, 'x-pixelport-typestr') ?? '',
-      }
-      offset = start + received
-      if (etag === null) {
-        // Without a tag we cannot tell generations apart: only a whole body is consistent.
-        if (offset !== byteLength || start !== 0) { changed = true; break }
-      }
+    // The first range alone: its answer fixes the generation (ETag) every further range is tied to.
+    const headers: Record<string, string> = { ...source.headers }
+    if (!whole && byteLength > 0) headers.range = `bytes=0-${Math.min(byteLength, options.chunkBytes) - 1}`
+    counts.requests++
+    const res = await request(source, dataUrl, headers)
+    if (res.statusCode < 200 || res.statusCode > 299) throw await ownerError(source, res)
+    const etag = header(res, 'etag')
+    // A 200 to a ranged first request is the whole body (an owner that ignores Range): take it all.
+    const start = res.statusCode === 206 ? rangeStart(res, byteLength) : 0
+    if (start !== 0) {
+      res.body.destroy()
+      throw pxpError('PXP_ERR_PROTOCOL', `asked for bytes from 0, the owner answered from ${start}`)
     }
-    if (!changed && first !== null) return { ...first, bytes, requests, restarts }
-    if (!changed) throw pxpError('PXP_ERR_BYTE_COUNT', byteLength, 0)
+    const first = {
+      generation: Number(header(res, 'x-pixelport-generation') ?? NaN),
+      shape: (header(res, 'x-pixelport-shape') ?? '').split(',').map(Number),
+      typestr: header(res, 'x-pixelport-typestr') ?? '',
+    }
+    const received = await readInto(source, res, bytes, 0)
+    if (received === byteLength) return { ...first, bytes, requests: counts.requests, restarts }
+    // Without a tag we cannot tell generations apart: only a whole body is consistent.
+    if (etag === null) continue
+    if (await pullRest(source, dataUrl, etag, bytes, received, options, counts)) return { ...first, bytes, requests: counts.requests, restarts }
   }
 }
 
-async function request (source: PullSource, url: string, headers: Record<string, string>): Promise<Dispatcher.ResponseData> {
+/**
+ * The ranges after the first, `bytes` from `from` on, all of generation `etag`, up to PARALLEL_RANGES in
+ * flight (each over its own keep-alive connection of the pool): one range's request and first bytes travel
+ * while another's body is read, instead of a round trip between ranges. True when every byte arrived;
+ * false when the owner answered a range with another generation (the caller starts over). Every request
+ * has ended, one way or the other, before this returns: nothing writes into `bytes` afterwards.
+ */
+async function pullRest (source: PullSource, url: string, etag: string, bytes: Uint8Array, from: number, options: PullOptions, counts: { requests: number }): Promise<boolean> {
+  const byteLength = bytes.byteLength
+  const queue: Array<[start: number, end: number]> = []
+  for (let at = from; at < byteLength; at += options.chunkBytes) queue.push([at, Math.min(byteLength, at + options.chunkBytes) - 1])
+  const stop = new AbortController()
+  let changed = false
+  const fetchRanges = async (): Promise<void> => {
+    while (!changed && !stop.signal.aborted && queue.length > 0) {
+      const [start, end] = queue.shift()!
+      counts.requests++
+      const res = await request(source, url, { ...source.headers, range: `bytes=${start}-${end}`, 'if-range': etag }, stop.signal)
+      if (res.statusCode < 200 || res.statusCode > 299) throw await ownerError(source, res)
+      if (res.statusCode !== 206 || header(res, 'etag') !== etag) {
+        // A newer generation is current: drop this body unread, and stop the other ranges.
+        res.body.destroy()
+        changed = true
+        stop.abort()
+        return
+      }
+      const at = rangeStart(res, byteLength)
+      if (at !== start) {
+        res.body.destroy()
+        throw pxpError('PXP_ERR_PROTOCOL', `asked for bytes from ${start}, the owner answered from ${at}`)
+      }
+      const received = await readInto(source, res, bytes, start)
+      // A body that ended early: the rest of its range goes back in the queue.
+      if (start + received <= end) queue.unshift([start + received, end])
+    }
+  }
+  const runs = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL_RANGES, queue.length) }, async () => {
+    try {
+      await fetchRanges()
+    } catch (err) {
+      // The first failure stops the others; the ones it stopped are not failures of their own.
+      if (stop.signal.aborted) return
+      stop.abort()
+      throw err
+    }
+  }))
+  const failed = runs.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+  return !changed
+}
+
+async function request (source: PullSource, url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
   try {
     // undici's `request` never follows a redirect: a 3xx is an answer like any other non-2xx (ownerError),
     // so the cluster token cannot travel to wherever it pointed.
-    return await undiciRequest(url, { headers, ...(source.dispatcher === undefined ? {} : { dispatcher: source.dispatcher }) })
+    return await undiciRequest(url, { headers, signal, ...(source.dispatcher === undefined ? {} : { dispatcher: source.dispatcher }) })
   } catch (err) {
     throw pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, String((err as Error)?.message ?? err))
   }
@@ -136,18 +178,27 @@ function rangeStart (res: Dispatcher.ResponseData, byteLength: number): number {
   return Number(m[1])
 }
 
-/** Copy the body into `bytes` from `start` as it arrives (no whole-chunk buffer); returns the bytes read. */
+/**
+ * Copy the body into `bytes` from `start` as it arrives (no whole-body buffer); returns the bytes read.
+ * 'data' events, not `for await`: the async iterator's promise per chunk made a 33 MB pull a fifth slower.
+ */
 async function readInto (source: PullSource, res: Dispatcher.ResponseData, bytes: Uint8Array, start: number): Promise<number> {
   let at = start
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      if (at + chunk.byteLength > bytes.byteLength) {
-        res.body.destroy()
-        throw pxpError('PXP_ERR_BYTE_COUNT', bytes.byteLength, at + chunk.byteLength)
-      }
-      bytes.set(chunk, at)
-      at += chunk.byteLength
-    }
+    await new Promise<void>((resolve, reject) => {
+      res.body.on('data', (chunk: Buffer) => {
+        if (at + chunk.byteLength > bytes.byteLength) {
+          res.body.destroy()
+          reject(pxpError('PXP_ERR_BYTE_COUNT', bytes.byteLength, at + chunk.byteLength))
+          return
+        }
+        bytes.set(chunk, at)
+        at += chunk.byteLength
+      })
+      res.body.once('end', resolve)
+      res.body.once('error', reject)
+      res.body.once('close', () => reject(new Error('the body ended early')))
+    })
   } catch (err) {
     if ((err as { code?: string }).code === 'PXP_ERR_BYTE_COUNT') throw err
     throw pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, String((err as Error)?.message ?? err))

@@ -12,6 +12,7 @@ import { pullImage } from '../../server/cluster/replica-pull.js'
 import type { PixelportServer } from '../../server/server.js'
 import { startAgent } from '../helpers/agent.js'
 import { startServer, type Started } from '../helpers/server.js'
+import { until } from '../helpers/until.js'
 
 const MiB = 1024 * 1024
 
@@ -50,10 +51,13 @@ class TestDirectory extends EventEmitter<ClusterDirectoryEvents> implements Clus
 interface Seen { url: string, range?: string, ifRange?: string }
 
 /** A forwarding proxy in front of A that logs every request and may act before forwarding one. */
-async function startProxy (t: Test, target: string): Promise<{ url: string, seen: Seen[], before: ((n: number) => Promise<void>) | null }> {
-  const state = { url: '', seen: [] as Seen[], before: null as ((n: number) => Promise<void>) | null }
+async function startProxy (t: Test, target: string): Promise<{ url: string, seen: Seen[], before: ((n: number) => Promise<void>) | null, mostInFlight: number, closeConnections: () => void }> {
+  const state = { url: '', seen: [] as Seen[], before: null as ((n: number) => Promise<void>) | null, mostInFlight: 0, closeConnections: () => {} }
+  let inFlight = 0
   const server = http.createServer((req, res) => {
     state.seen.push({ url: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined })
+    state.mostInFlight = Math.max(state.mostInFlight, ++inFlight)
+    res.once('close', () => inFlight--)
     const n = state.seen.length
     void (state.before?.(n) ?? Promise.resolve()).then(() => {
       const up = http.request(target + req.url, { method: req.method, headers: req.headers }, (answer) => {
@@ -67,6 +71,7 @@ async function startProxy (t: Test, target: string): Promise<{ url: string, seen
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  Object.assign(state, { closeConnections: () => server.closeAllConnections() })
   t.teardown(async () => {
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
@@ -200,14 +205,57 @@ t.test('a 20 MiB image is pulled in 4 MiB ranges of one generation; a commit mid
 
   const d = await w.call('open', 'big')
   t.match(d, { owner: 'A', copied: true, sourceGeneration: 1, byteLength: length })
-  const ranges = proxy.seen.map((s) => s.range)
-  t.same(ranges, [
-    'bytes=0-4194303', 'bytes=4194304-8388607',
-    'bytes=0-4194303', 'bytes=4194304-8388607', 'bytes=8388608-12582911', 'bytes=12582912-16777215', 'bytes=16777216-20971519',
-  ], 'two ranges of generation 0, then five of generation 1')
-  t.same(proxy.seen.map((s) => s.ifRange), [undefined, '"0"', undefined, '"1"', '"1"', '"1"', '"1"'], 'every further range is tied to the first one\'s generation')
+  // Attempts start with a request without If-Range (the first range, which fixes the generation).
+  const attempts: Seen[][] = []
+  for (const seen of proxy.seen) {
+    if (seen.ifRange === undefined) attempts.push([])
+    attempts.at(-1)!.push(seen)
+  }
+  t.equal(attempts.length, 2, 'the commit mid-pull made it start over once')
+  t.equal(attempts[0][0].range, 'bytes=0-4194303')
+  t.ok(attempts[0].slice(1).every((s) => s.ifRange === '"0"'), 'every further range of the first attempt is tied to generation 0')
+  t.ok(attempts[0].length <= 3, 'it stopped at the changed range (and at most one other in flight)')
+  const last = attempts[1]
+  t.equal(last[0].range, 'bytes=0-4194303')
+  t.ok(last.slice(1).every((s) => s.ifRange === '"1"'), 'every further range is tied to generation 1')
+  t.same(last.map((s) => s.range).sort(), [
+    'bytes=0-4194303', 'bytes=12582912-16777215', 'bytes=16777216-20971519', 'bytes=4194304-8388607', 'bytes=8388608-12582911',
+  ], 'five ranges of generation 1, each once')
   const copy = await b.server.store.read('big')
   t.ok(Buffer.from(copy.bytes).equals(Buffer.from(pattern(length, 6))), 'all 20 MiB are generation 1')
+})
+
+t.test('the ranges after the first go two at a time, never more', async (t) => {
+  const a = await startServer(t)
+  const proxy = await startProxy(t, a.url)
+  const length = 6 * MiB
+  a.server.store.create({ id: 'wide', shape: [1536, 1024, 4], typestr: '|u1' }, pattern(length, 3))
+  // Each range is held back a little at the proxy, so that ranges sent together are seen together.
+  proxy.before = async () => { await new Promise((resolve) => setTimeout(resolve, 20)) }
+  const pulled = await pullImage({ node: 'A', url: proxy.url, id: 'wide', headers: {} }, length, { chunkBytes: 512 * 1024, maxRestarts: 2 })
+  t.equal(pulled.requests, 12)
+  t.equal(proxy.mostInFlight, 2)
+  t.ok(Buffer.from(pulled.bytes).equals(Buffer.from(pattern(length, 3))), 'every byte in its place')
+})
+
+t.test('a range that fails fails the pull, and stops the other range in flight', async (t) => {
+  const a = await startServer(t)
+  const proxy = await startProxy(t, a.url)
+  const length = 6 * MiB
+  a.server.store.create({ id: 'cut', shape: [1536, 1024, 4], typestr: '|u1' }, pattern(length, 1))
+  // The third request never reaches A: the proxy waits, then the test cuts it (as a dead owner would).
+  let cut: (() => void) | null = null
+  proxy.before = async (n) => { if (n === 3) await new Promise<void>((resolve) => { cut = resolve }) }
+  const into = new Uint8Array(length)
+  const pulling = pullImage({ node: 'A', url: proxy.url, id: 'cut', headers: {} }, length, { chunkBytes: 1 * MiB, maxRestarts: 2 }, into)
+  await until(() => cut !== null, { what: 'the third request at the proxy' })
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  t.ok(proxy.mostInFlight <= 2, 'while one range hangs, the other slot goes on, one range at a time')
+  proxy.closeConnections()
+  await t.rejects(pulling, { code: 'PXP_ERR_PEER_UNREACHABLE' })
+  const snapshot = Buffer.from(into)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(Buffer.from(into).equals(snapshot), 'nothing writes into the buffer after the pull failed')
 })
 
 t.test('the pull falls back to one whole GET when the owner keeps committing', async (t) => {
