@@ -6,6 +6,7 @@
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
 import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
+import { decodeDescriptorHeader, DESCRIPTOR_HEADER, PREFER_DESCRIPTOR, PREFER_REDIRECT } from '../../protocol/http-headers.js'
 import { imagePath, joinUrl } from '../../protocol/urls.js'
 import { typedView } from './frames.js'
 import { fetchTransport, platformTransport, type HttpBody, type HttpResponse, type HttpTransport } from './transport.js'
@@ -134,13 +135,16 @@ export class HttpClient {
   }
 
   /**
-   * `GET /images/:id/data` (one consistent generation) with its descriptor. The descriptor is fetched
-   * alongside and stamped with the generation the bytes are; if the image was replaced by another of the
-   * same id in between (a different shape), both are fetched again.
+   * `GET /images/:id/data` (one consistent generation) with its descriptor: one request, the descriptor of
+   * exactly these bytes in its X-Pixelport-Descriptor header (`Prefer: descriptor`). From a server that
+   * does not send one, the descriptor is asked for separately and stamped with the generation the bytes
+   * are; if the image was replaced by another of the same id in between (a different shape), both are
+   * fetched again.
    */
   async download (id: string, options: DownloadOptions = {}): Promise<Download> {
     for (let attempt = 0; ; attempt++) {
-      const [descriptor, res] = await Promise.all([this.describe(id, options), this.data(id, options)])
+      const res = await this.read(imagePath(id, '/data'), { ...options, headers: { prefer: PREFER_DESCRIPTOR } })
+      const descriptor = decodeDescriptorHeader(res.headers[DESCRIPTOR_HEADER]) ?? await this.describe(id, options)
       const { bytes } = res
       const shape = res.headers['x-pixelport-shape']
       const typestr = res.headers['x-pixelport-typestr']
@@ -195,20 +199,19 @@ export class HttpClient {
    * `redirect` option a cluster node is asked for a redirect to the image's owner, and one is followed.
    */
   async read (path: string, options: SendOptions = {}): Promise<HttpResponse> {
-    const headers: Record<string, string> = this.options.redirect === true ? { ...options.headers, prefer: 'redirect' } : { ...options.headers }
+    const headers: Record<string, string> = { ...options.headers }
+    if (this.options.redirect === true) headers.prefer = headers.prefer === undefined ? PREFER_REDIRECT : `${PREFER_REDIRECT}, ${headers.prefer}`
     const res = await this.send('GET', path, { ...options, headers })
     if (res.status === 307 && this.options.redirect === true) return await this.follow(res, options)
     if (res.status < 200 || res.status > 299) throw errorFromResponse(res)
     return res
   }
 
-  /** The pixels, following one redirect when asked to. */
-  private async data (id: string, options: DownloadOptions): Promise<HttpResponse> {
-    return await this.read(imagePath(id, '/data'), options)
-  }
-
-  /** One redirect: to http(s) only, credentials only to a trusted origin, and no second redirect. */
-  private async follow (res: HttpResponse, options: DownloadOptions): Promise<HttpResponse> {
+  /**
+   * One redirect: to http(s) only, credentials only to a trusted origin, and no second redirect. The
+   * request's own headers go along under the same rule (a `Prefer: descriptor`, say).
+   */
+  private async follow (res: HttpResponse, options: SendOptions): Promise<HttpResponse> {
     let target: URL
     try {
       target = new URL(res.headers.location ?? '', res.url)
@@ -218,9 +221,12 @@ export class HttpClient {
     if (target.protocol !== 'http:' && target.protocol !== 'https:') throw pxpError('PXP_ERR_PROTOCOL', `${res.url} redirected to a ${target.protocol} URL; only http(s) is followed`)
     const headers: Record<string, string> = {}
     const trusted = this.trusted.has(target.origin)
-    for (const [name, value] of Object.entries(this.headers)) {
+    for (const [name, value] of Object.entries({ ...this.headers, ...options.headers })) {
       if (trusted || !CREDENTIAL_HEADERS.has(name.toLowerCase())) headers[name] = value
     }
+    // The owner serves its own image: no redirect to ask it for.
+    if (headers.prefer !== undefined) headers.prefer = headers.prefer.split(',').filter((p) => p.trim().toLowerCase() !== PREFER_REDIRECT).join(',').trim()
+    if (headers.prefer === '') delete headers.prefer
     if (this.state !== 'open') throw pxpError('PXP_ERR_CLOSED', 'HTTP client')
     const next = await this.dispatch('GET', target.href, headers, options)
     if (next.status >= 300 && next.status <= 399) throw pxpError('PXP_ERR_PROTOCOL', `${target.href} redirected again (HTTP ${next.status}); one redirect is followed`)

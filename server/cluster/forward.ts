@@ -24,6 +24,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { pxpError } from '../../protocol/errors.js'
+import { decodeDescriptorHeader, DESCRIPTOR_HEADER, encodeDescriptorHeader } from '../../protocol/http-headers.js'
 import type { ImageStore } from '../store/image-store.js'
 import type { RemoteEntry } from './directory.js'
 import { FORWARDED_HEADER } from './keys.js'
@@ -105,6 +106,14 @@ export async function forward (request: FastifyRequest, reply: FastifyReply, ent
     if (value !== undefined && !DROPPED_RESPONSE_HEADERS.has(name)) void reply.header(name, value)
   }
   void reply.header('x-pixelport-node', entry.node)
+  // The descriptor a download asked for (`Prefer: descriptor`) names the owner too, as a described one does.
+  const carried = response.headers[DESCRIPTOR_HEADER]
+  if (typeof carried === 'string') {
+    const descriptor = decodeDescriptorHeader(carried)
+    const named = descriptor === null ? null : encodeDescriptorHeader(Object.assign({}, descriptor, { node: entry.node, url: entry.url }))
+    if (named === null) reply.removeHeader(DESCRIPTOR_HEADER).removeHeader('preference-applied')
+    else void reply.header(DESCRIPTOR_HEADER, named)
+  }
   // A descriptor (GET /images/:id as JSON) gets the owner's name and URL, as in cluster listings.
   const type = String(response.headers['content-type'] ?? '')
   if (request.method === 'GET' && response.statusCode === 200 && type.startsWith('application/json') && !request.url.split('?')[0].endsWith('/data')) {

@@ -14,6 +14,7 @@
  * single node), so a client can ask for a redirect without knowing where the image lives.
  */
 import type { preValidationHookHandler } from 'fastify'
+import { PREFER_REDIRECT, prefers } from '../../protocol/http-headers.js'
 import type { ImageStore } from '../store/image-store.js'
 import { FORWARDED_HEADER } from './keys.js'
 import type { ClusterNode } from './node.js'
@@ -21,13 +22,6 @@ import { ownerTarget, REDIRECT_PARAM, withoutRedirectParam } from './target.js'
 
 /** The `?redirect=` values that ask for one (anything else, e.g. `0`, does not). */
 const YES = new Set(['1', 'true'])
-
-/** True when `Prefer` (RFC 7240: comma-separated preferences, each `name[=value][; params]`) names `redirect`. */
-export function prefersRedirect (prefer: string | string[] | undefined): boolean {
-  if (prefer === undefined) return false
-  const text = Array.isArray(prefer) ? prefer.join(',') : prefer
-  return text.split(',').some((p) => p.split(';')[0].split('=')[0].trim().toLowerCase() === 'redirect')
-}
 
 /** The owner's URL for a redirected request: its advertised origin, the client's path and query (minus the redirect parameter). */
 export function redirectLocation (ownerUrl: string, pathAndQuery: string): string {
@@ -49,7 +43,7 @@ export function redirectToOwner (cluster: ClusterNode | null, store: ImageStore)
     if (param !== undefined) delete query![REDIRECT_PARAM]
     // (A repeated parameter is a list: any yes among them asks.)
     const asked = (param !== undefined && (Array.isArray(param) ? param : [param]).some((v) => typeof v === 'string' && YES.has(v))) ||
-      prefersRedirect(request.headers.prefer)
+      prefers(request.headers.prefer, PREFER_REDIRECT)
     const id = (request.params as { id?: unknown } | undefined)?.id
     if (!asked || cluster === null || (request.method !== 'GET' && request.method !== 'HEAD') ||
         typeof id !== 'string' || store.has(id) || request.headers[FORWARDED_HEADER] !== undefined) {
@@ -77,7 +71,7 @@ export function redirectToOwner (cluster: ClusterNode | null, store: ImageStore)
         // The answer depends on this header and on where the image lives now: never cached.
         .header('vary', 'Prefer')
         .header('cache-control', 'no-store')
-      if (prefersRedirect(request.headers.prefer)) void reply.header('preference-applied', 'redirect')
+      if (prefers(request.headers.prefer, PREFER_REDIRECT)) void reply.header('preference-applied', 'redirect')
       void reply.send()
     }, (err: Error) => { done(err) })
   }

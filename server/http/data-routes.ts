@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { pxpError } from '../../protocol/errors.js'
+import { DESCRIPTOR_HEADER, encodeDescriptorHeader, PREFER_DESCRIPTOR, prefers } from '../../protocol/http-headers.js'
 import type { ServerContext } from '../context.js'
 import type { Snapshot } from '../store/snapshots.js'
 import { acceptRawBodies, declaredLength, isStream, OCTET_STREAM } from './body.js'
@@ -16,6 +17,7 @@ interface DataHeaders {
   'if-none-match'?: string
   range?: string
   'if-range'?: string
+  prefer?: string
 }
 
 const bytesResponse = { description: 'Raw C-order bytes', type: 'string' } as const
@@ -49,7 +51,7 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
   app.get<{ Params: { id: string }, Headers: DataHeaders }>('/images/:id/data', {
     schema: {
       summary: 'Raw C-order bytes of one consistent generation',
-      description: 'Honours Range (one byte range → 206), If-Range and If-None-Match. HEAD answers the headers only.',
+      description: 'Honours Range (one byte range → 206), If-Range and If-None-Match; `Prefer: descriptor` adds the descriptor of these bytes (X-Pixelport-Descriptor). HEAD answers the headers only.',
       tags: ['pixels'],
       params: idParams,
       headers: dataHeaders,
@@ -82,7 +84,13 @@ export const dataRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =>
       .header('x-pixelport-generation', String(snapshot.generation))
       .header('x-pixelport-shape', descriptor.shape.join(','))
       .header('x-pixelport-typestr', descriptor.typestr)
+      .header('vary', 'Prefer')
     if (descriptor.mode !== null) void reply.header('x-pixelport-mode', descriptor.mode)
+    // `Prefer: descriptor`: the descriptor of exactly these bytes, so a download is one request.
+    if (prefers(request.headers.prefer, PREFER_DESCRIPTOR)) {
+      const encoded = encodeDescriptorHeader(descriptor)
+      if (encoded !== null) void reply.header(DESCRIPTOR_HEADER, encoded).header('preference-applied', PREFER_DESCRIPTOR)
+    }
     // Snapshots are ArrayBuffer-backed Buffers, which fastify hands to the socket as they are (a view of a
     // SharedArrayBuffer it would try to serialise): no copy at send time.
     if (range === null) {

@@ -17,7 +17,7 @@ import { installRequestGuard } from './request-guard.js'
 /** Headers a cross-origin page may read from our responses. */
 const EXPOSED_HEADERS = [
   'etag', 'location', 'content-range', 'accept-ranges', 'content-disposition', 'x-pixelport-generation',
-  'x-pixelport-mode', 'x-pixelport-shape', 'x-pixelport-typestr', 'x-pixelport-value-range', 'retry-after',
+  'x-pixelport-mode', 'x-pixelport-shape', 'x-pixelport-typestr', 'x-pixelport-value-range', 'x-pixelport-descriptor', 'preference-applied', 'retry-after',
 ]
 
 /** Liveness must answer even when overloaded: an overloaded process is alive, just not ready. */
@@ -31,7 +31,7 @@ export async function installEdge (app: FastifyInstance, options: ResolvedOption
     await app.register(cors, {
       origin: options.corsOrigins.includes('*') ? '*' : options.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
-      allowedHeaders: ['authorization', 'content-type', 'content-length', 'if-none-match', 'range', 'accept'],
+      allowedHeaders: ['authorization', 'content-type', 'content-length', 'if-none-match', 'range', 'if-range', 'accept', 'prefer'],
       exposedHeaders: EXPOSED_HEADERS,
       // Tokens travel in the Authorization header, never in cookies.
       credentials: false,

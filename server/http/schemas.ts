@@ -104,6 +104,7 @@ export const describeHeaders = headers({
 export const dataHeaders = headers({
   range: Type.Optional(Type.String({ description: 'bytes=a-b, bytes=a- or bytes=-n' })),
   'if-range': Type.Optional(Type.String()),
+  prefer: Type.Optional(Type.String({ description: '`descriptor`: the descriptor of these bytes in X-Pixelport-Descriptor (base64url JSON)' })),
 })
 
 /** Raw C-order bytes. No type: the handler gets the request stream, which only it reads. */

@@ -6,6 +6,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import t, { type Test } from 'tap'
+import { HttpClient } from '../../client/remote/http.js'
 import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { startServer, type Started } from '../helpers/server.js'
@@ -39,6 +40,20 @@ t.test('reads through B reuse one keep-alive connection to the owner', async (t)
   for (let i = 0; i < 5; i++) t.same(await read(`${b.url}/images/img/data`), [200, 64 * 64 * 3], `read ${i + 1}`)
   t.equal((await read(`${b.url}/images/img`))[0], 200, 'and a descriptor read')
   t.equal(accepted, 1, 'the owner accepted one connection for six forwarded reads')
+})
+
+t.test('a download through B gets, in one request, the descriptor naming the owner', async (t) => {
+  const redis = await startRedis(t)
+  const a = await node(t, redis, 'node-a')
+  const b = await node(t, redis, 'node-b')
+  a.server.store.create({ id: 'far', width: 16, height: 8, mode: 'L' }, new Uint8Array(128).fill(5))
+  await readable(b, 'far')
+  const client = new HttpClient(b.url)
+  t.teardown(() => client.close())
+  const got = await client.download('far')
+  t.match(got.descriptor, { id: 'far', node: 'node-a', url: a.url, shape: [8, 16], byteLength: 128 }, 'as B describes it: with the owner')
+  t.same(got.descriptor, { ...await client.describe('far'), generation: got.generation }, 'the same descriptor a describe through B gives')
+  t.ok(Buffer.from(got.bytes).equals(Buffer.alloc(128, 5)))
 })
 
 /**

@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import { authDigest, signRegistration, verifyRegistration } from '../../server/cluster/registration.js'
-import { prefersRedirect } from '../../server/cluster/redirect.js'
+import { prefers } from '../../protocol/http-headers.js'
 import { withoutRedirectParam } from '../../server/cluster/target.js'
 import type { ServerOptions } from '../../server/options.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -131,9 +131,9 @@ t.test('the redirect parameter and the Prefer header', async (t) => {
   t.equal(withoutRedirectParam('/images/x.png?size=2x1&redirect=1&q=3'), '/images/x.png?size=2x1&q=3')
   t.equal(withoutRedirectParam('/images/x.png?re%64irect=1&q=3'), '/images/x.png?q=3', 'an encoded name is the same parameter')
   t.equal(withoutRedirectParam('/images/x/data'), '/images/x/data')
-  t.ok(prefersRedirect('redirect'))
-  t.ok(prefersRedirect('return=minimal, Redirect; foo=bar'))
-  t.ok(prefersRedirect(['wait=5', 'redirect']))
-  t.notOk(prefersRedirect('no-redirect'))
-  t.notOk(prefersRedirect(undefined))
+  t.ok(prefers('redirect', 'redirect'))
+  t.ok(prefers('return=minimal, Redirect; foo=bar', 'redirect'))
+  t.ok(prefers(['wait=5', 'redirect'], 'redirect'))
+  t.notOk(prefers('no-redirect', 'redirect'))
+  t.notOk(prefers(undefined, 'redirect'))
 })
