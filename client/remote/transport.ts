@@ -78,6 +78,9 @@ export class BodySink {
   finish (): Uint8Array {
     if (this.length !== null && this.at !== this.length) throw pxpError('PXP_ERR_BYTE_COUNT', this.length, this.at)
     if (this.out !== null) return this.out
+    // One chunk that is a buffer of its own (undici's `arrayBuffer()`): it is the body already.
+    const only = this.parts.length === 1 ? this.parts[0] : null
+    if (only !== null && only.byteOffset === 0 && only.buffer.byteLength === only.byteLength) return only
     const out = allocateBody(this.at)
     let at = 0
     for (const p of this.parts) {

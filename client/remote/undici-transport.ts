@@ -25,9 +25,17 @@ export async function undiciTransport (shared: boolean): Promise<HttpTransport> 
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value
         }
-        // Plain 'data' events rather than `body.arrayBuffer()`: the sink can fill the caller's buffer and
-        // stops a body longer than its Content-Length at the first excess chunk.
-        const sink = new BodySink(contentLength(headers), req.url, req.into)
+        const length = contentLength(headers)
+        if (req.into === undefined || length === null || req.into.byteLength < length) {
+          // A fresh buffer: undici's own collector (its chunks joined once, no stream events on the way),
+          // then the count checked as the sink would.
+          const sink = new BodySink(length, req.url)
+          sink.add(new Uint8Array(await res.body.arrayBuffer()))
+          return { status: res.statusCode, url: req.url, headers, bytes: sink.finish() }
+        }
+        // The caller's buffer: each chunk copied to its place as it comes ('data' events), and a body
+        // longer than its Content-Length stopped at the first excess chunk.
+        const sink = new BodySink(length, req.url, req.into)
         await new Promise<void>((resolve, reject) => {
           res.body.on('data', (chunk: Uint8Array) => {
             try {
