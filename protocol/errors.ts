@@ -157,6 +157,21 @@ export function isPixelportError (value: unknown): value is { code: ErrorCode, m
     Object.hasOwn(ERRORS, (value as { code: string }).code)
 }
 
+/**
+ * The `{ code, message, details? }` body in the text of an HTTP answer, or null when the text is not one
+ * (a proxy's error page, an empty 502). The one parser of error bodies: the HTTP client, the CLI and the
+ * cluster's replica pulls all read them through it.
+ */
+export function errorBodyIn (text: string): { code: string, message: string, details?: unknown } | null {
+  try {
+    const body = JSON.parse(text) as { code?: unknown, message?: unknown, details?: unknown } | null
+    if (typeof body?.code === 'string' && typeof body.message === 'string') return { code: body.code, message: body.message, details: body.details }
+  } catch {
+    // Not JSON: not an error body.
+  }
+  return null
+}
+
 /** Rebuild a PixelportError from a wire body (from another thread or a remote server). */
 export function errorFromBody (body: { code: string, message: string, details?: unknown }): PixelportError {
   const code: ErrorCode = Object.hasOwn(ERRORS, body.code) ? body.code as ErrorCode : 'PXP_ERR_INTERNAL'

@@ -4,6 +4,7 @@
  * a second while its tile is on screen; at most a few are fetched at once.
  */
 import type { ImageDescriptor } from '../client/remote/index.js'
+import { imagePath } from '../protocol/urls.js'
 
 /** Thumbnails fetched at once, at most. */
 const CONCURRENCY = 3
@@ -74,7 +75,7 @@ export class Thumbnails {
     tile.fetchedAt = performance.now()
     const token = this.token()
     const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` }
-    const res = await fetch(`/images/${encodeURIComponent(tile.descriptor.id)}.webp?${THUMB_QUERY}`, { headers, cache: 'no-cache' })
+    const res = await fetch(`${imagePath(tile.descriptor.id, '.webp')}?${THUMB_QUERY}`, { headers, cache: 'no-cache' })
     if (res.status === 401) return this.unauthorized()
     if (!res.ok) {
       tile.item.classList.add('no-thumb')

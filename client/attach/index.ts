@@ -11,10 +11,11 @@
  */
 import type { ShmInfo } from '../../protocol/attach-messages.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
-import { errorFromBody, pxpError } from '../../protocol/errors.js'
+import { pxpError } from '../../protocol/errors.js'
 import { findSlot } from '../../protocol/slot-reader.js'
 import { loadShmAddon } from '../../shm/addon.js'
 import type { SharedImage } from '../core/shared-image.js'
+import { HttpClient, jsonOf } from '../remote/http.js'
 import { AttachedStore, type AttachedStoreOptions, mapTable, register } from './attached-store.js'
 
 export { AttachedStore, type AttachedStoreEvents } from './attached-store.js'
@@ -70,12 +71,14 @@ export async function attach (target: string | URL | ImageDescriptor, options: A
   }
 }
 
-/** `GET /shm` of the server at `url`. */
+/** `GET /shm` of the server at `url`, through the project's one HTTP client (its errors, its parser). */
 export async function shmInfo (url: string | URL): Promise<ShmInfo> {
-  const res = await fetch(new URL('/shm', url))
-  const body = await res.json() as ShmInfo & { code?: string, message?: string }
-  if (!res.ok) throw errorFromBody({ code: body.code ?? 'PXP_ERR_INTERNAL', message: body.message ?? `GET /shm: HTTP ${res.status}` })
-  return body
+  const http = new HttpClient(url, { shared: true })
+  try {
+    return jsonOf<ShmInfo>(await http.request('GET', '/shm'))
+  } finally {
+    await http.close()
+  }
 }
 
 async function connectStore (tableName: string, socket: string, options: AttachedStoreOptions): Promise<AttachedStore> {

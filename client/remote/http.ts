@@ -5,7 +5,7 @@
  */
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
-import { errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
+import { errorBodyIn, errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
 import { decodeDescriptorHeader, DESCRIPTOR_HEADER, PREFER_DESCRIPTOR, PREFER_REDIRECT } from '../../protocol/http-headers.js'
 import { imagePath, joinUrl } from '../../protocol/urls.js'
 import { typedView } from './frames.js'
@@ -70,12 +70,8 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorizat
  * (a proxy's page, an empty 502), an error naming the status.
  */
 export function errorFromResponse (res: Pick<HttpResponse, 'status' | 'url' | 'bytes'>): PixelportError {
-  try {
-    const body = JSON.parse(new TextDecoder().decode(res.bytes)) as { code?: unknown, message?: unknown, details?: unknown }
-    if (typeof body.code === 'string' && typeof body.message === 'string') return errorFromBody({ code: body.code, message: body.message, details: body.details })
-  } catch {
-    // Not a Pixelport error body: describe the status instead.
-  }
+  const body = errorBodyIn(new TextDecoder().decode(res.bytes))
+  if (body !== null) return errorFromBody(body)
   return pxpError(res.status === 404 ? 'PXP_ERR_ROUTE_NOT_FOUND' : 'PXP_ERR_INTERNAL', `HTTP ${res.status} from ${res.url}`)
 }
 

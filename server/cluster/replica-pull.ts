@@ -15,7 +15,7 @@
  * copy per chunk on top of the one into the destination; and a new connection per range without a pool.
  */
 import { request as undiciRequest, type Dispatcher } from 'undici'
-import { errorFromBody, pxpError } from '../../protocol/errors.js'
+import { errorBodyIn, errorFromBody, pxpError } from '../../protocol/errors.js'
 
 /** Ranges of one pull in flight at once. */
 const PARALLEL_RANGES = 2
@@ -150,11 +150,8 @@ async function request (source: PullSource, url: string, headers: Record<string,
 
 /** The owner's `{ code, message }` as our error (same code), or PXP_ERR_PEER_UNREACHABLE for anything else. */
 async function ownerError (source: PullSource, res: Dispatcher.ResponseData): Promise<Error> {
-  const text = await res.body.text().catch(() => '')
-  try {
-    const body = JSON.parse(text) as { code?: unknown, message?: unknown }
-    if (typeof body.code === 'string' && typeof body.message === 'string') return errorFromBody({ code: body.code, message: body.message })
-  } catch {}
+  const body = errorBodyIn(await res.body.text().catch(() => ''))
+  if (body !== null) return errorFromBody(body)
   return pxpError('PXP_ERR_PEER_UNREACHABLE', source.node, source.url, source.id, `HTTP ${res.statusCode}`)
 }
 

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import t from 'tap'
-import { ERRORS, RETIRED_CODES, errorFromBody, isPixelportError, PixelportError, pxpError, type ErrorCode } from '../../protocol/errors.js'
+import { ERRORS, RETIRED_CODES, errorBodyIn, errorFromBody, isPixelportError, PixelportError, pxpError, type ErrorCode } from '../../protocol/errors.js'
 import { ROOT } from '../helpers/paths.js'
 
 const root = pathToFileURL(ROOT + '/')
@@ -72,4 +72,13 @@ t.test('a retired code is no longer in the registry, and the docs name what repl
       t.ok(line, `one line of the docs names ${old} and each of ${replacements.join(', ')}`)
     }
   }
+})
+
+t.test('errorBodyIn: the one parser of error bodies in HTTP answers', async (t) => {
+  t.same(errorBodyIn('{"code":"PXP_ERR_NOT_FOUND","message":"no image x"}'), { code: 'PXP_ERR_NOT_FOUND', message: 'no image x', details: undefined })
+  t.same(errorBodyIn('{"code":"PXP_ERR_VALIDATION","message":"m","details":{"field":"w"}}')?.details, { field: 'w' })
+  for (const text of ['', '<html>502 Bad Gateway</html>', 'null', '[]', '{"code":1,"message":"m"}', '{"code":"X"}', '{"message":"m"}']) {
+    t.equal(errorBodyIn(text), null, `not an error body: ${JSON.stringify(text)}`)
+  }
+  t.equal(errorFromBody(errorBodyIn('{"code":"PXP_ERR_MADE_UP","message":"m"}')!).code, 'PXP_ERR_INTERNAL', 'an unknown code is not trusted')
 })
