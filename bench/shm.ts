@@ -152,7 +152,7 @@ if (only !== 'wake') {
   row('Node: first attach of the process + open + zero-copy look', [nodeT.cold], nodeT.http)
   row('Node: attached, consistent copy (own buffer)', nodeT.copy, nodeT.http)
   row('Node: attached, zero-copy look', nodeT.zeroCopy, nodeT.http)
-  row('Node: HTTP GET /images/:id/data', nodeT.http, nodeT.http)
+  row('Node: HTTP download (pixelport/client download())', nodeT.http, nodeT.http)
   row('Node: WebSocket get (RemoteClient)', nodeT.ws, nodeT.http)
   if (pyT !== null) {
     row('Python: describe + np.memmap array (zero-copy)', pyT.attachZeroCopy, pyT.http)
