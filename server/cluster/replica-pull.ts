@@ -5,8 +5,7 @@
  * `ETag: "<generation>"`. The first range fixes the generation; every further range is sent with
  * `If-Range` set to that tag, so the owner answers 206 only while the same generation is current. Any other
  * answer means the owner committed meanwhile: the pull starts over (latest-only: the older generation is
- * never finished). The further ranges go two at a time, so no round trip sits between two ranges: in
- * sequence, 4 MiB ranges of a 33 MB image were 0.72x one whole download on loopback (bench:cluster). After `maxRestarts` restarts one whole-body GET is used, which is one generation by
+ * never finished). The further ranges go two at a time, so no round trip sits between two ranges. After `maxRestarts` restarts one whole-body GET is used, which is one generation by
  * construction, so a producer committing faster than ranges travel cannot starve the pull.
  *
  * Bytes go from the socket straight into the destination: undici's `request` over a keep-alive connection
@@ -177,7 +176,7 @@ function rangeStart (res: Dispatcher.ResponseData, byteLength: number): number {
 
 /**
  * Copy the body into `bytes` from `start` as it arrives (no whole-body buffer); returns the bytes read.
- * 'data' events, not `for await`: the async iterator's promise per chunk made a 33 MB pull a fifth slower.
+ * 'data' events, not `for await`: no promise and no extra turn per chunk.
  */
 async function readInto (source: PullSource, res: Dispatcher.ResponseData, bytes: Uint8Array, start: number): Promise<number> {
   let at = start
