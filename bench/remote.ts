@@ -184,7 +184,7 @@ async function main (): Promise<void> {
     return (await res.body.arrayBuffer()).byteLength
   }
   // The other way to collect a body, which BodySink measured itself against: each chunk copied into one
-  // fresh buffer of Content-Length bytes as it arrives (bench/results/README.md, "HTTP body collection").
+  // fresh buffer of Content-Length bytes as it arrives (the ratio line "undici: joined at the end vs copied on arrival").
   const undiciCopyOnArrival = async (id: string): Promise<number> => {
     const res = await request(base + imagePath(id, '/data'), { dispatcher: pool })
     const length = Number(res.headers['content-length'])
