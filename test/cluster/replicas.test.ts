@@ -225,11 +225,17 @@ t.test('a 20 MiB image is pulled in 4 MiB ranges of one generation; a commit mid
   t.ok(Buffer.from(copy.bytes).equals(Buffer.from(pattern(length, 6))), 'all 20 MiB are generation 1')
 })
 
-t.test('the ranges after the first go two at a time, never more', async (t) => {
+/** An owner with one 6 MiB image (`pattern(length, salt)`) behind a logging proxy. */
+async function ownerBehindProxy (t: Test, id: string, salt: number): Promise<{ proxy: Awaited<ReturnType<typeof startProxy>>, length: number }> {
   const a = await startServer(t)
   const proxy = await startProxy(t, a.url)
   const length = 6 * MiB
-  a.server.store.create({ id: 'wide', shape: [1536, 1024, 4], typestr: '|u1' }, pattern(length, 3))
+  a.server.store.create({ id, shape: [1536, 1024, 4], typestr: '|u1' }, pattern(length, salt))
+  return { proxy, length }
+}
+
+t.test('the ranges after the first go two at a time, never more', async (t) => {
+  const { proxy, length } = await ownerBehindProxy(t, 'wide', 3)
   // Each range is held back a little at the proxy, so that ranges sent together are seen together.
   proxy.before = async () => { await new Promise((resolve) => setTimeout(resolve, 20)) }
   const pulled = await pullImage({ node: 'A', url: proxy.url, id: 'wide', headers: {} }, length, { chunkBytes: 512 * 1024, maxRestarts: 2 })
@@ -239,10 +245,7 @@ t.test('the ranges after the first go two at a time, never more', async (t) => {
 })
 
 t.test('a range that fails fails the pull, and stops the other range in flight', async (t) => {
-  const a = await startServer(t)
-  const proxy = await startProxy(t, a.url)
-  const length = 6 * MiB
-  a.server.store.create({ id: 'cut', shape: [1536, 1024, 4], typestr: '|u1' }, pattern(length, 1))
+  const { proxy, length } = await ownerBehindProxy(t, 'cut', 1)
   // The third request never reaches A: the proxy waits, then the test cuts it (as a dead owner would).
   let cut: (() => void) | null = null
   proxy.before = async (n) => { if (n === 3) await new Promise<void>((resolve) => { cut = resolve }) }
