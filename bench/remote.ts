@@ -23,6 +23,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
+import { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
@@ -30,6 +31,8 @@ import Fastify from 'fastify'
 import { Packr, Unpackr } from 'msgpackr'
 import { Pool, request } from 'undici'
 import { WebSocketServer } from 'ws'
+import type { Io } from '../cli/io.js'
+import { pixelport } from '../cli/program.js'
 import { RemoteClient } from '../client/remote/index.js'
 import { WIRE_OPTIONS } from '../protocol/messages.js'
 import { imagePath } from '../protocol/urls.js'
@@ -51,6 +54,7 @@ const UNDICI_COPY = 'undici, chunks copied on arrival'
 const RAW_WS = 'raw ws + msgpackr, our protocol'
 const OURS_WS = 'ours: RemoteClient get (WS)'
 const OURS_HTTP = 'ours: RemoteClient download'
+const OURS_CLI = 'ours: CLI get (in-process)'
 
 const CANNON_SECONDS = QUICK ? 2 : 5
 
@@ -161,6 +165,16 @@ function spread (xs: number[]): [number, number, number] {
   return [Math.min(...xs), median(xs), Math.max(...xs)]
 }
 
+/** `pixelport get ID -o - --format raw` in this process; resolves with the bytes written to its stdout. */
+async function cliGet (base: string, id: string): Promise<number> {
+  let written = 0
+  const sink = new Writable({ write (chunk: Buffer, _encoding, done) { written += chunk.byteLength; done() } })
+  const io: Io = { stdin: Readable.from([]), stdout: sink, stderr: new Writable({ write (_c, _e, done) { done() } }), env: {} }
+  const code = await pixelport(['--url', base, 'get', id, '-o', '-', '--format', 'raw'], io)
+  if (code !== 0) throw new Error(`pixelport get exited ${code}`)
+  return written
+}
+
 function pad (s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length)
 }
@@ -204,6 +218,8 @@ async function main (): Promise<void> {
     [RAW_WS, await rawProtocolClient(`ws://127.0.0.1:${ports.pixelport}/ws`)],
     [OURS_WS, async (id) => (await remote.get(id)).bytes.byteLength],
     [OURS_HTTP, async (id) => (await remote.download(id)).bytes.byteLength],
+    // The CLI's `get ID -o - --format raw`, run in this process (no Node.js start-up), its stdout a sink.
+    [OURS_CLI, async (id) => await cliGet(base, id)],
     // Receiving into one buffer reused across transfers: the transport alone, without the cost of
     // allocating and faulting in fresh memory (large on this kind of VM; plain ws cannot do this).
     ['raw net socket, reused buffer', await netClient(ports.net, reused)],
@@ -259,6 +275,7 @@ async function main (): Promise<void> {
     console.log(`  RemoteClient download vs undici request (≥ 0.9x), min / median / max per round: ${versus(OURS_HTTP, UNDICI)}`)
     console.log(`  RemoteClient get vs raw ws + msgpackr (≥ 0.9x), min / median / max per round: ${versus(OURS_WS, RAW_WS)}`)
     console.log(`  undici: joined at the end vs copied on arrival, min / median / max per round: ${versus(UNDICI, UNDICI_COPY)}`)
+    console.log(`  CLI get vs undici request, min / median / max per round: ${versus(OURS_CLI, UNDICI)}`)
     console.log()
   }
 
