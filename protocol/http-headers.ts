@@ -24,6 +24,13 @@ export function prefers (prefer: string | string[] | undefined, name: string): b
   return text.split(',').some((p) => p.split(';')[0].split('=')[0].trim().toLowerCase() === name)
 }
 
+/** A `Prefer` header without the preference `name` (undefined when nothing is left). */
+export function withoutPreference (prefer: string | undefined, name: string): string | undefined {
+  if (prefer === undefined) return undefined
+  const kept = prefer.split(',').filter((p) => p.split(';')[0].split('=')[0].trim().toLowerCase() !== name).join(',').trim()
+  return kept === '' ? undefined : kept
+}
+
 /** The X-Pixelport-Descriptor value for `descriptor`, or null when it would be longer than the limit. */
 export function encodeDescriptorHeader (descriptor: ImageDescriptor): string | null {
   const utf8 = new TextEncoder().encode(JSON.stringify(descriptor))

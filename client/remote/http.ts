@@ -6,7 +6,7 @@
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import type { TypedArray } from '../../protocol/dtypes.js'
 import { errorBodyIn, errorFromBody, pxpError, type PixelportError } from '../../protocol/errors.js'
-import { decodeDescriptorHeader, DESCRIPTOR_HEADER, PREFER_DESCRIPTOR, PREFER_REDIRECT } from '../../protocol/http-headers.js'
+import { decodeDescriptorHeader, DESCRIPTOR_HEADER, PREFER_DESCRIPTOR, PREFER_REDIRECT, withoutPreference } from '../../protocol/http-headers.js'
 import { imagePath, joinUrl } from '../../protocol/urls.js'
 import { typedView } from './frames.js'
 import { fetchTransport, platformTransport, type HttpBody, type HttpResponse, type HttpTransport } from './transport.js'
@@ -221,8 +221,9 @@ export class HttpClient {
       if (trusted || !CREDENTIAL_HEADERS.has(name.toLowerCase())) headers[name] = value
     }
     // The owner serves its own image: no redirect to ask it for.
-    if (headers.prefer !== undefined) headers.prefer = headers.prefer.split(',').filter((p) => p.trim().toLowerCase() !== PREFER_REDIRECT).join(',').trim()
-    if (headers.prefer === '') delete headers.prefer
+    const prefer = withoutPreference(headers.prefer, PREFER_REDIRECT)
+    if (prefer === undefined) delete headers.prefer
+    else headers.prefer = prefer
     if (this.state !== 'open') throw pxpError('PXP_ERR_CLOSED', 'HTTP client')
     const next = await this.dispatch('GET', target.href, headers, options)
     if (next.status >= 300 && next.status <= 399) throw pxpError('PXP_ERR_PROTOCOL', `${target.href} redirected again (HTTP ${next.status}); one redirect is followed`)

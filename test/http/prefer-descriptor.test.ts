@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { HttpClient } from '../../client/remote/http.js'
-import { decodeDescriptorHeader, DESCRIPTOR_HEADER, DESCRIPTOR_HEADER_LIMIT, encodeDescriptorHeader, prefers } from '../../protocol/http-headers.js'
+import { decodeDescriptorHeader, DESCRIPTOR_HEADER, DESCRIPTOR_HEADER_LIMIT, encodeDescriptorHeader, prefers, withoutPreference } from '../../protocol/http-headers.js'
 import type { ImageDescriptor } from '../../protocol/descriptor.js'
 import { imagePath } from '../../protocol/urls.js'
 import { startServer } from '../helpers/server.js'
@@ -46,6 +46,9 @@ t.test('the header codec: round trip, any id, refusals', async (t) => {
   }
   t.ok(prefers('return=minimal, Descriptor', 'descriptor'))
   t.notOk(prefers('descriptors', 'descriptor'))
+  t.equal(withoutPreference('redirect, descriptor', 'redirect'), 'descriptor')
+  t.equal(withoutPreference('Redirect; x=1', 'redirect'), undefined, 'nothing left: no header')
+  t.equal(withoutPreference('no-redirect', 'redirect'), 'no-redirect')
 })
 
 t.test('GET data with Prefer: descriptor carries the descriptor of exactly those bytes', async (t) => {
